@@ -1,0 +1,48 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck check docs bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[uvloop]'
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	$(BIN)/modelmanager serve $(ARGS)
+
+test: $(STAMP_TEST)
+	$(BIN)/ruff check proxy adapters tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check proxy adapters tests bench
+	$(BIN)/ruff format --check proxy adapters tests bench
+
+typecheck: $(STAMP_TEST)
+	$(BIN)/mypy
+
+docs: $(STAMP_RUN)
+	$(BIN)/modelmanager config-docs > docs/configuration.md
+
+bench: $(STAMP_TEST)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: $(STAMP_TEST)
+	$(BIN)/python -m bench --quick $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

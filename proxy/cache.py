@@ -1,0 +1,119 @@
+"""The read-path driver: look a key up, follow the plan, and hand back something to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from proxy.errors import UpstreamUnavailable
+from proxy.fill import Fill, Fills, FillState
+from proxy.index import Index, IndexEntry
+from proxy.metrics import Metrics
+from proxy.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
+from proxy.storage.blobstore import FsBlobStore
+from proxy.upstream import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Hit:
+    """A committed blob, already open. ``outcome`` is hit, revalidated or stale."""
+
+    entry: IndexEntry
+    file: BinaryIO
+    outcome: str
+    size: int
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A fill whose metadata is known; bytes are landing or have landed. ``outcome``: miss, coalesced."""
+
+    fill: Fill
+    outcome: str
+
+
+Resolved = Hit | InFlight
+
+
+class Cache:
+    def __init__(self, store: FsBlobStore, index: Index, fills: Fills, metrics: Metrics,
+                 clock: Callable[[], float]) -> None:
+        self.store = store
+        self.index = index
+        self.fills = fills
+        self.metrics = metrics
+        self.clock = clock
+
+    def _lookup(self, key: str) -> tuple[IndexEntry | None, BinaryIO | None]:
+        entry = self.index.get(key)
+        if entry is None:
+            return None, None
+        try:
+            return entry, open(self.store.layout.blob(entry.digest), "rb")
+        except FileNotFoundError:
+            return entry, None
+
+    async def resolve(self, source: Source, max_age: float | None) -> Resolved:
+        """Serve locally, or join/start the key's fill and wait for its metadata.
+
+        Raises the fill's error when it fails before any byte (e.g. UpstreamRejected), except
+        that a failed revalidation serves the stale copy (stale-if-error).
+        """
+        loop = asyncio.get_running_loop()
+        entry, file = await loop.run_in_executor(None, self._lookup, source.key)
+        plan = plan_read(entry, file is not None, self.fills.get(source.key), self.clock(), max_age)
+        match plan:
+            case ServeLocal(entry=fresh):
+                assert file is not None
+                return Hit(fresh, file, "hit", _size(file))
+            case JoinFill(fill=fill):
+                self.metrics.coalesced_waiters.inc()
+                outcome = "coalesced"
+            case StartFill():
+                fill = self.fills.start(source)
+                outcome = "miss"
+            case Revalidate(entry=stale):
+                fill = self.fills.start(source, stale=stale)
+                outcome = "miss"
+        try:
+            return await self._after(fill, outcome, file)
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
+
+    async def _after(self, fill: Fill, outcome: str, file: BinaryIO | None) -> Resolved:
+        await fill.ready()
+        if fill.state in (FillState.STREAMING, FillState.COMMITTED):
+            if file is not None:
+                file.close()
+            return InFlight(fill, outcome)
+        stale = fill.stale
+        if fill.state is FillState.NOT_MODIFIED:
+            assert fill.entry is not None
+            return await self._hit(fill.entry, file, "revalidated")
+        if stale is not None and isinstance(fill.error, UpstreamUnavailable):
+            log.warning("serving stale copy: upstream unavailable", extra={"key": fill.key, "error": str(fill.error)})
+            return await self._hit(stale, file, "stale")
+        assert fill.error is not None
+        raise fill.error
+
+    async def _hit(self, entry: IndexEntry, file: BinaryIO | None, outcome: str) -> Hit:
+        if file is None:  # we joined a revalidation without having looked at the blob
+            file = await asyncio.get_running_loop().run_in_executor(
+                None, open, self.store.layout.blob(entry.digest), "rb")
+        return Hit(entry, file, outcome, _size(file))
+
+
+def _size(file: BinaryIO) -> int:
+    return os.fstat(file.fileno()).st_size
+

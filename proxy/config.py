@@ -1,0 +1,99 @@
+"""Settings: one typed object. Every field is a ``--flag`` and a ``MODELMANAGER_<NAME>`` variable.
+
+Precedence: command-line flag, then environment variable, then the default written here.
+``docs/configuration.md`` is generated from this module (``modelmanager config-docs``).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "MODELMANAGER_"
+
+
+def _default_node_id() -> str:
+    name = socket.gethostname().split(".")[0] or "node"
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:63]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on. Use 0.0.0.0 in a container.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port for every API (0 picks a free port).")
+    cache_dir: Path = Field(Path(".modelmanager-cache"), description="Cache volume: blobs, index "
+                            "records and temp files (see docs/storage-layout.md). Shared (RWX) in a cluster.")
+    redis_url: SecretStr | None = Field(None, description="Redis for cluster coordination, e.g. "
+                                        "redis://redis:6379/0. Unset: embedded single-node mode.")
+    node_id: str = Field(default_factory=_default_node_id, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+                         description="This node's name in the cluster and in tmp/<node-id>/ "
+                         "(default: the host name). Must be unique per pod.")
+    advertise_url: str | None = Field(None, description="URL other pods use to reach this one "
+                                      "(default: http://<host>:<port>).")
+    memory_cache_bytes: int = Field(0, ge=0, description="Budget of the per-pod memory tier for hot "
+                                    "blobs. 0 disables it. Reserved for the memory tier; not used yet.")
+    http_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Upstream hosts the generic /v1/fetch adapter may fetch, as shell patterns "
+        "(`huggingface.co`, `*.example.com`, `10.0.0.5:9000`); comma-separated in the variable. "
+        "Empty (the default) refuses every host, so the proxy is not an open proxy.")
+    http_revalidate_after: float = Field(300.0, ge=0, description="Seconds a generic-HTTP entry is "
+                                         "served without asking upstream; after that it is revalidated "
+                                         "with its ETag/Last-Modified (served stale if upstream is down).")
+    upstream_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to an upstream.")
+    upstream_read_timeout: float = Field(30.0, gt=0, description="Seconds an upstream may stay silent "
+                                         "mid-body before the connection is dropped and the fill resumed.")
+    fill_retries: int = Field(5, ge=0, description="How often a fill resumes (HTTP Range) after the "
+                              "upstream drops, before it fails.")
+    sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
+                           "Off: read and write in user space.")
+    event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "
+                                                     "has sendfile; see docs/serving.md for the measurements.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["json", "text"] = Field("json", description="One JSON object per line, or text.")
+
+    @field_validator("http_allow", mode="before")
+    @classmethod
+    def _split_patterns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, (list, tuple)):
+            return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    def advertised(self) -> str:
+        return self.advertise_url or f"http://{self.host}:{self.port}"
+
+
+def render_markdown() -> str:
+    """The configuration reference, generated from the fields above."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from proxy/config.py by `modelmanager config-docs`; do not edit by hand. -->",
+        "",
+        "Every option is a command-line flag of `modelmanager serve` and an environment variable.",
+        "Flags win over variables; variables win over defaults.",
+        "",
+        "| Flag | Variable | Default | Meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = ENV_PREFIX + name.upper()
+        if field.default_factory is not None:
+            default = "host name"
+        elif field.default in (None, ()):
+            default = "unset"
+        else:
+            default = f"`{field.default}`"
+        lines.append(f"| `{flag}` | `{env}` | {default} | {field.description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""Digest value types: the blake3 content address, and upstream checksums we verify against."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import blake3
+
+from proxy.errors import InvalidDigest
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+ChecksumAlgorithm = Literal["sha256", "md5", "sha1"]
+_HEX_LENGTHS: dict[ChecksumAlgorithm, int] = {"sha256": 64, "md5": 32, "sha1": 40}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """A blob's content address: the blake3 hash of its bytes, 64 lowercase hex characters."""
+
+    hex: str
+
+    def __post_init__(self) -> None:
+        if not _HEX64.fullmatch(self.hex):
+            raise InvalidDigest(f"not a blake3 digest: {self.hex[:80]!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Accept ``blake3:<hex>`` or bare ``<hex>``; raise InvalidDigest for anything else."""
+        return cls(text.removeprefix("blake3:"))
+
+    @classmethod
+    def of(cls, data: bytes) -> Digest:
+        return cls(blake3.blake3(data).hexdigest())
+
+    def __str__(self) -> str:
+        return f"blake3:{self.hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    """A checksum an upstream published for an object (sha256, md5 or sha1), lowercase hex."""
+
+    algorithm: ChecksumAlgorithm
+    hex: str
+
+    def __post_init__(self) -> None:
+        want = _HEX_LENGTHS[self.algorithm]
+        if len(self.hex) != want or not all(c in "0123456789abcdef" for c in self.hex):
+            raise InvalidDigest(f"not a {self.algorithm} hex digest: {self.hex[:80]!r}")
+
+    @classmethod
+    def from_base64(cls, algorithm: ChecksumAlgorithm, text: str) -> Checksum:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidDigest(f"bad base64 {algorithm} checksum") from exc
+        return cls(algorithm, raw.hex())
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> object: ...
+    def hexdigest(self) -> str: ...
+
+
+class Hashing:
+    """Running hashes over a stream: always blake3, plus each algorithm an upstream checksum names."""
+
+    def __init__(self, algorithms: set[ChecksumAlgorithm] | frozenset[ChecksumAlgorithm] = frozenset()):
+        self._blake3 = blake3.blake3(max_threads=1)
+        self._others: dict[ChecksumAlgorithm, _Hasher] = {a: hashlib.new(a) for a in sorted(algorithms)}
+
+    def update(self, data: bytes) -> None:
+        self._blake3.update(data)
+        for hasher in self._others.values():
+            hasher.update(data)
+
+    def digest(self) -> Digest:
+        return Digest(self._blake3.hexdigest())
+
+    def checksum(self, algorithm: ChecksumAlgorithm) -> Checksum:
+        return Checksum(algorithm, self._others[algorithm].hexdigest())

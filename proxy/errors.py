@@ -1,0 +1,65 @@
+"""Domain errors. Adapters render them to wire responses through their own error tables."""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class InvalidDigest(ProxyError, ValueError):
+    """A string that should be a digest or checksum is not one."""
+
+
+class InvalidKey(ProxyError, ValueError):
+    """An upstream identity (cache key) is malformed or tries to escape its namespace."""
+
+
+class Forbidden(ProxyError):
+    """The request is well-formed but this proxy refuses it (e.g. an upstream host not allowed)."""
+
+
+class IntegrityError(ProxyError):
+    """Downloaded bytes do not match the size or checksum the upstream announced."""
+
+
+class UpstreamUnavailable(ProxyError):
+    """The upstream could not be reached, timed out, dropped the connection or answered 5xx.
+
+    Retryable: a fill resumes from the bytes it already has.
+    """
+
+
+class UpstreamChanged(ProxyError):
+    """The upstream object changed while it was being downloaded (a resume saw other validators)."""
+
+
+class UpstreamRejected(ProxyError):
+    """The upstream answered the request with a client error (404, 403, 401, ...).
+
+    Carries what the adapter needs to pass the answer through faithfully. Never cached as content.
+    """
+
+    def __init__(self, status: int, body: bytes = b"", content_type: str = "text/plain",
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+
+class FillFailed(ProxyError):
+    """A fill this reader was tailing failed; the reader's response must be aborted."""
+
+
+class MalformedRange(ProxyError, ValueError):
+    """A Range header that does not parse; RFC 9110 §14.2 says to ignore it."""
+
+
+class RangeNotSatisfiable(ProxyError):
+    """No byte of the requested range exists (RFC 9110 §15.5.17)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"range not satisfiable for size {size}")
+        self.size = size

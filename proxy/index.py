@@ -1,0 +1,121 @@
+"""The index: upstream identity (key) -> IndexEntry (digest, size, validators, checksums).
+
+The durable copy is one small JSON record per key on the cache volume, written whole and renamed
+into place, so a restart (or a lost coordinator) loses nothing. Several keys may name one digest:
+the blob is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from proxy.digest import Checksum, Digest
+from proxy.errors import InvalidKey
+from proxy.storage.layout import Layout
+from proxy.storage.writer import fsync_dir
+from proxy.upstream import Validators
+
+FORMAT = 1
+MAX_KEY_LENGTH = 8192
+
+
+def check_key(key: str) -> str:
+    """A key is ``<namespace>:<identity>``, printable, without NUL; raise InvalidKey otherwise."""
+    namespace, sep, rest = key.partition(":")
+    if not sep or not namespace.isidentifier() or not rest:
+        raise InvalidKey(f"key needs a namespace prefix: {key[:80]!r}")
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidKey(f"key too long or not printable: {key[:80]!r}")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    key: str
+    digest: Digest
+    size: int
+    content_type: str = "application/octet-stream"
+    etag: str | None = None
+    last_modified: str | None = None
+    checksums: tuple[Checksum, ...] = ()
+    fetched_at: float = 0.0
+    checked_at: float = 0.0
+    immutable: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.etag, self.last_modified)
+
+    def checked(self, now: float) -> IndexEntry:
+        return replace(self, checked_at=now)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["digest"] = str(self.digest)
+        data["checksums"] = [{"algorithm": c.algorithm, "hex": c.hex} for c in self.checksums]
+        data["format"] = FORMAT
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexEntry:
+        fields = {k: v for k, v in data.items() if k != "format"}
+        fields["digest"] = Digest.parse(data["digest"])
+        fields["checksums"] = tuple(Checksum(c["algorithm"], c["hex"]) for c in data.get("checksums", ()))
+        return cls(**fields)
+
+
+class Index:
+    """Index records on the cache volume. Synchronous; async callers use an executor."""
+
+    def __init__(self, layout: Layout, node_id: str) -> None:
+        self.layout = layout
+        self.node_id = node_id
+
+    def get(self, key: str) -> IndexEntry | None:
+        path = self.layout.record(check_key(key))
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        entry = IndexEntry.from_json(data)
+        return entry if entry.key == key else None  # a sha256 collision would be news
+
+    def put(self, entry: IndexEntry) -> None:
+        path = self.layout.record(check_key(entry.key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.layout.tmp(self.node_id) / f"record-{secrets.token_hex(8)}"
+        try:
+            with open(tmp, "xb") as f:
+                f.write(json.dumps(entry.to_json(), separators=(",", ":")).encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    def delete(self, key: str) -> bool:
+        try:
+            self.layout.record(check_key(key)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def entries(self) -> Iterator[IndexEntry]:
+        if not self.layout.index.is_dir():
+            return
+        for path in sorted(self.layout.index.glob("*/*.json")):
+            try:
+                yield IndexEntry.from_json(json.loads(path.read_bytes()))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a record that vanished or does not parse is not an entry
+
+    def referenced(self) -> set[Digest]:
+        return {entry.digest for entry in self.entries()}
+

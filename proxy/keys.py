@@ -1,0 +1,18 @@
+"""Every aiohttp AppKey of the application, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import ClientSession, web
+
+from proxy.cache import Cache
+from proxy.config import Settings
+from proxy.fill import Fills
+from proxy.metrics import Metrics
+from proxy.serving import ServeOptions
+
+SETTINGS = web.AppKey("settings", Settings)
+CACHE = web.AppKey("cache", Cache)
+FILLS = web.AppKey("fills", Fills)
+METRICS = web.AppKey("metrics", Metrics)
+SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
+UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)

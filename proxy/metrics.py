@@ -1,0 +1,34 @@
+"""Prometheus metrics, one registry per application (tests run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+PREFIX = "modelmanager"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(f"{PREFIX}_requests", "Object requests by adapter and cache outcome "
+                                "(hit, miss, coalesced, revalidated, stale)", ["adapter", "outcome"], registry=r)
+        self.upstream_bytes = Counter(f"{PREFIX}_upstream_bytes", "Body bytes received from upstreams", registry=r)
+        self.upstream_resumes = Counter(f"{PREFIX}_upstream_resumes", "Upstream downloads resumed with a Range "
+                                        "request after a drop", registry=r)
+        self.served_bytes = Counter(f"{PREFIX}_served_bytes", "Body bytes sent to clients, by source "
+                                    "(blob, fill)", ["source"], registry=r)
+        self.coalesced_waiters = Counter(f"{PREFIX}_coalesced_waiters", "Requests that joined a fill another "
+                                         "request started", registry=r)
+        self.fills_failed = Counter(f"{PREFIX}_fills_failed", "Fills that ended in an error", registry=r)
+        self.fill_duration = Histogram(f"{PREFIX}_fill_duration_seconds", "Time from fill start to commit",
+                                       buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600), registry=r)
+        self.inflight_fills = Gauge(f"{PREFIX}_inflight_fills", "Fills running on this node", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of one sample; 0.0 when it has not been recorded yet."""
+        got = self.registry.get_sample_value(name, labels)
+        return 0.0 if got is None else got

@@ -1,0 +1,63 @@
+"""Byte ranges: the ``Range`` header as a value (RFC 9110 §14). Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from proxy.errors import MalformedRange, RangeNotSatisfiable
+
+_SPEC = re.compile(r"([0-9]*)-([0-9]*)")
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Bytes ``start`` (inclusive) to ``end`` (exclusive) of a representation."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"bad byte range {self.start}-{self.end}")
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end - 1}/{size}"
+
+    @classmethod
+    def parse(cls, header: str, size: int) -> ByteRange | None:
+        """Parse a Range header against a representation of ``size`` bytes.
+
+        Returns None when the header asks for several ranges: we then answer with the whole
+        representation, which RFC 9110 §14.2 allows. Raises MalformedRange for syntax errors
+        (callers ignore the header, as §14.2 says) and RangeNotSatisfiable when the one range
+        asked for starts beyond the end.
+        """
+        unit, sep, spec = header.partition("=")
+        if not sep or unit.strip().lower() != "bytes":
+            raise MalformedRange(header)
+        parts = [p.strip() for p in spec.split(",")]
+        if len(parts) != 1:
+            if any(not p for p in parts):
+                raise MalformedRange(header)
+            return None
+        match = _SPEC.fullmatch(parts[0])
+        if match is None or not (match[1] or match[2]):
+            raise MalformedRange(header)
+        first, last = match[1], match[2]
+        if not first:  # suffix range: the last N bytes
+            n = int(last)
+            if n == 0 or size == 0:
+                raise RangeNotSatisfiable(size)
+            return cls(max(0, size - n), size)
+        start = int(first)
+        end = size if not last else min(int(last) + 1, size)
+        if last and int(last) < start:
+            raise MalformedRange(header)
+        if start >= size:
+            raise RangeNotSatisfiable(size)
+        return cls(start, end)

@@ -1,0 +1,1 @@
+"""Content-addressed storage on the cache volume."""

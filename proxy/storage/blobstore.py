@@ -1,0 +1,82 @@
+"""FsBlobStore: committed blobs on the cache volume, addressed by digest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+from proxy.digest import Digest
+from proxy.storage.layout import Layout
+from proxy.storage.writer import BlobInfo, BlobWriter, Expectation
+
+log = logging.getLogger(__name__)
+
+
+class BlobStore(Protocol):
+    def stat(self, digest: Digest) -> BlobInfo | None: ...
+    def create(self, expect: Expectation) -> BlobWriter: ...
+    def delete(self, digest: Digest) -> bool: ...
+    def digests(self) -> Iterator[tuple[Digest, os.stat_result]]: ...
+
+
+class FsBlobStore:
+    """Blobs as files under ``blobs/``; see ``proxy.storage.layout`` for the tree.
+
+    Methods are synchronous filesystem calls; async callers run them in an executor.
+    """
+
+    def __init__(self, layout: Layout, node_id: str) -> None:
+        self.layout = layout
+        self.node_id = node_id
+        layout.ensure(node_id)
+
+    def sweep_tmp(self) -> int:
+        """Remove what a crash of this node left in its tmp dir. Returns how many entries went."""
+        tmp = self.layout.tmp(self.node_id)
+        removed = 0
+        for entry in tmp.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            log.info("removed %d leftover temp files from %s", removed, tmp)
+        return removed
+
+    def stat(self, digest: Digest) -> BlobInfo | None:
+        path = self.layout.blob(digest)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(digest, st.st_size, path)
+
+    def create(self, expect: Expectation) -> BlobWriter:
+        return BlobWriter(self.layout, self.node_id, expect)
+
+    def delete(self, digest: Digest) -> bool:
+        """Unlink a blob. Readers that already opened it keep reading their open file."""
+        try:
+            self.layout.blob(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def digests(self) -> Iterator[tuple[Digest, os.stat_result]]:
+        if not self.layout.blobs.is_dir():
+            return
+        for shard in sorted(self.layout.blobs.iterdir()):
+            if not shard.is_dir():
+                continue
+            for path in sorted(shard.iterdir()):
+                digest = self.layout.digest_of(path)
+                if digest is not None:
+                    yield digest, path.stat()
+
+
+if TYPE_CHECKING:
+    _: type[BlobStore] = FsBlobStore

@@ -1,0 +1,70 @@
+"""The on-disk layout of the cache volume. The only module that turns names into paths.
+
+::
+
+    <cache-dir>/
+      blobs/
+        <aa>/<blake3 hex>        committed blob: the file's bytes, read-only, named by its blake3
+                                 digest (64 hex); <aa> is the digest's first two hex characters
+      index/
+        <aa>/<sha256(key) hex>.json
+                                 one index record per upstream identity (key), e.g. "http:<url>",
+                                 written whole to a temp file and renamed into place
+      tmp/
+        <node-id>/               this node's in-progress fills and record writes; a crash leaves
+          fill-<random>          files here, removed when a node with the same id starts
+
+Every rename goes from ``tmp/`` to ``blobs/`` or ``index/`` on the same filesystem, so each commit
+is atomic; a reader sees either nothing or a complete file. Nothing under ``blobs/`` or ``index/``
+is ever written in place. Keys are hashed before they become file names, so no key can name a
+path outside ``index/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.digest import Digest
+from proxy.errors import InvalidKey
+
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index"
+
+    def tmp(self, node_id: str) -> Path:
+        if not _NODE_ID.fullmatch(node_id):
+            raise InvalidKey(f"node id must match {_NODE_ID.pattern}: {node_id!r}")
+        return self.root / "tmp" / node_id
+
+    def blob(self, digest: Digest) -> Path:
+        return self.blobs / digest.hex[:2] / digest.hex
+
+    def record(self, key: str) -> Path:
+        name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.index / name[:2] / f"{name}.json"
+
+    def ensure(self, node_id: str) -> None:
+        for path in (self.blobs, self.index, self.tmp(node_id)):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def digest_of(self, path: Path) -> Digest | None:
+        """The digest a path under ``blobs/`` names, or None for a stray file."""
+        try:
+            digest = Digest(path.name)
+        except ValueError:
+            return None
+        return digest if path.parent.name == digest.hex[:2] else None

@@ -1,0 +1,119 @@
+"""BlobWriter: a temp file on the cache volume that is hashed as it is written, then committed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.digest import Checksum, Digest, Hashing
+from proxy.errors import IntegrityError
+from proxy.storage.layout import Layout
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the finished blob must be; None means 'not known in advance'."""
+
+    size: int | None = None
+    digest: Digest | None = None
+    checksums: tuple[Checksum, ...] = ()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobWriter:
+    """Writes one blob: ``write`` chunks, then ``commit`` (verify, fsync, rename) or ``cancel``.
+
+    The temp file can be read by others while it grows (``path`` and ``written``); bytes below
+    ``written`` are on disk and never change. ``cancel`` is idempotent and safe in ``finally``.
+    """
+
+    def __init__(self, layout: Layout, node_id: str, expect: Expectation) -> None:
+        self._layout = layout
+        self._expect = expect
+        self._hashing = Hashing({c.algorithm for c in expect.checksums})
+        self.path = layout.tmp(node_id) / f"fill-{secrets.token_hex(12)}"
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.written = 0
+
+    async def write(self, chunk: bytes) -> None:
+        """Append a chunk; hashing and the write happen off the event loop."""
+        if self._fd is None:
+            raise RuntimeError("write after commit or cancel")
+        await asyncio.get_running_loop().run_in_executor(None, self._write_sync, self._fd, chunk)
+        self.written += len(chunk)
+
+    def _write_sync(self, fd: int, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
+        self._hashing.update(chunk)
+
+    async def commit(self) -> BlobInfo:
+        """Verify size and checksums, fsync, and atomically rename into ``blobs/``.
+
+        Committing content that already exists is harmless: the existing blob is kept. Raises
+        IntegrityError (after cancelling) when the bytes are not what was expected.
+        """
+        if self._fd is None:
+            raise RuntimeError("commit after commit or cancel")
+        try:
+            digest = self._verify()
+            return await asyncio.get_running_loop().run_in_executor(None, self._publish, digest)
+        except BaseException:
+            await self.cancel()
+            raise
+
+    def _verify(self) -> Digest:
+        expect = self._expect
+        if expect.size is not None and self.written != expect.size:
+            raise IntegrityError(f"size mismatch: expected {expect.size} bytes, got {self.written}")
+        for checksum in expect.checksums:
+            got = self._hashing.checksum(checksum.algorithm)
+            if got != checksum:
+                raise IntegrityError(f"{checksum.algorithm} mismatch: expected {checksum.hex}, got {got.hex}")
+        digest = self._hashing.digest()
+        if expect.digest is not None and digest != expect.digest:
+            raise IntegrityError(f"blake3 mismatch: expected {expect.digest.hex}, got {digest.hex}")
+        return digest
+
+    def _publish(self, digest: Digest) -> BlobInfo:
+        assert self._fd is not None
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        final = self._layout.blob(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            # Same digest, same bytes: the blob is already there (content addressing makes a
+            # second commit a no-op), and replacing it would gain nothing.
+            self.path.unlink(missing_ok=True)
+            os.utime(final)  # fresh again: gc's grace period protects it until it is indexed
+        else:
+            os.chmod(self.path, 0o444)
+            os.replace(self.path, final)
+            fsync_dir(final.parent)
+        return BlobInfo(digest, self.written, final)
+
+    async def cancel(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.path.exists():
+            self.path.unlink(missing_ok=True)

@@ -1,0 +1,90 @@
+"""The ports: what an adapter gives the core to fetch one object from its upstream.
+
+Adapters implement ``Source`` for each object a client asks for; the core decides whether to
+fetch, and calls ``fetch`` at most once per coalesced fill (plus resumes). Adapters raise the
+domain errors in ``proxy.errors`` and never return wire responses from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from proxy.digest import Checksum
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """What identifies one version of an upstream object (RFC 9110 §8.8)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.etag is not None or self.last_modified is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """What the upstream said about an object before its bytes."""
+
+    size: int | None
+    content_type: str = "application/octet-stream"
+    validators: Validators = Validators()
+    checksums: tuple[Checksum, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """One upstream request.
+
+    ``offset`` > 0 resumes a download: the source must return bytes from ``offset`` of the same
+    version (``if_range``), or raise UpstreamChanged. ``if_none_match`` revalidates a cached
+    version: the source returns NotModified when it is still current.
+    """
+
+    offset: int = 0
+    if_range: Validators | None = None
+    if_none_match: Validators | None = None
+
+
+class NotModified:
+    """The cached version is still current."""
+
+
+NOT_MODIFIED = NotModified()
+
+
+class Fetched(Protocol):
+    """An open upstream response: metadata now, the body as it arrives."""
+
+    @property
+    def meta(self) -> ObjectMeta: ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes from the requested offset. Raises UpstreamUnavailable if cut short."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Source(Protocol):
+    """One upstream object, as an adapter knows how to fetch it."""
+
+    @property
+    def key(self) -> str:
+        """The upstream identity, ``<namespace>:<id>``: one key, one index entry, one fill."""
+        ...
+
+    async def fetch(self, request: FetchRequest) -> Fetched | NotModified: ...
+
+
+class Frontend(Protocol):
+    """An adapter's wire side: it adds its routes to the application."""
+
+    name: str
+
+    def setup(self, app: web.Application) -> None: ...
