@@ -128,7 +128,7 @@ async def _send_blob(request: web.Request, hit: Hit, status: int, headers: dict[
         while pos < rng.end:
             data = await loop.run_in_executor(None, os.pread, fd, min(SEND_CHUNK, rng.end - pos), pos)
             if not data:
-                _abort(request, f"blob {hit.entry.digest} shorter than its index entry")
+                return _abort(request, response, f"blob {hit.entry.digest} shorter than its index entry")
             await writer.write(data)
             pos += len(data)
     metrics.served_bytes.labels("blob").inc(rng.length)
@@ -154,14 +154,18 @@ async def _send_fill(request: web.Request, fill: Fill, status: int, headers: dic
             await response.write(chunk)
             served.inc(len(chunk))
     except FillFailed as exc:
-        _abort(request, str(exc))
+        return _abort(request, response, str(exc))
     await response.write_eof()
     return response
 
 
-def _abort(request: web.Request, why: str) -> None:
-    """Cut the connection mid-body: the client sees an incomplete response, never a clean end."""
-    log.error("aborting response", extra={"path": request.path, "error": why})
+def _abort(request: web.Request, response: web.StreamResponse, why: str) -> web.StreamResponse:
+    """Cut the connection mid-body: the client sees an incomplete response, never a clean end.
+
+    aiohttp's own ``write_eof`` then fails on the closed transport, so no chunked terminator
+    can be sent after this.
+    """
+    log.error("aborting response mid-body", extra={"path": request.path, "error": why})
     if request.transport is not None:
         request.transport.abort()
-    raise ConnectionAbortedError(why)
+    return response

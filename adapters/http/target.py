@@ -40,8 +40,8 @@ def parse_target(text: str | None) -> URL:
         raise InvalidKey("url must be an absolute http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
         raise InvalidKey("url must not carry credentials")
-    segments = [unquote(s) for s in parts.path.split("/")]
-    if any(s in (".", "..") or "\\" in s or "\x00" in s for s in segments):
+    decoded = unquote(parts.path).replace("\\", "/")  # encoded slashes and backslashes split too
+    if "\x00" in decoded or any(segment in (".", "..") for segment in decoded.split("/")):
         raise InvalidKey("url path must not contain dot segments (path traversal)")
     try:
         return URL(text).with_fragment(None)

@@ -1,0 +1,83 @@
+"""``modelmanager serve`` as a subprocess: a free port, a fresh temp cache directory, quiet logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.process import ChildProcess, free_port, wait_http_ok
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyOptions:
+    sendfile: bool = True
+    event_loop: str = "asyncio"
+    extra: tuple[str, ...] = ()
+    """More ``modelmanager serve`` flags, passed as they are."""
+
+    def flags(self) -> list[str]:
+        return ["--sendfile" if self.sendfile else "--no-sendfile", "--event-loop", self.event_loop, *self.extra]
+
+    def describe(self) -> str:
+        return " ".join(self.flags())
+
+
+def modelmanager_command() -> list[str]:
+    """The ``modelmanager`` console script next to this interpreter (``python -m proxy`` if absent)."""
+    script = Path(sys.executable).parent / "modelmanager"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
+
+
+class ProxyProcess:
+    """A running proxy. Use as a context manager: the process is stopped and the cache removed on exit."""
+
+    def __init__(self, workdir: Path, options: ProxyOptions, name: str = "proxy") -> None:
+        self.options = options
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
+        self.argv = [*modelmanager_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                     "--cache-dir", str(self.cache_dir), "--http-allow", "127.0.0.1", "--log-level", "warning",
+                     *options.flags()]
+        self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log")
+        try:
+            wait_http_ok(f"{self.base}/healthz", self.child)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def fetch_url(self, upstream_url: str) -> str:
+        return f"{self.base}/v1/fetch?url={urllib.parse.quote(upstream_url, safe='')}"
+
+    def entries(self) -> list[dict[str, object]]:
+        """The cache index as ``modelmanager ls --json`` prints it (key, size, digest, ...)."""
+        out = subprocess.run([*modelmanager_command(), "ls", "--json", "--cache-dir", str(self.cache_dir)],
+                             check=True, capture_output=True, text=True, timeout=60).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def log_text(self) -> str:
+        try:
+            return self.child.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> int | None:
+        code = self.child.stop()
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        return code
+
+    def __enter__(self) -> ProxyProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

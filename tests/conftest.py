@@ -1,0 +1,88 @@
+"""Shared fixtures: a fake upstream and the proxy, both real aiohttp servers on loopback sockets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from aiohttp.test_utils import TestServer
+from yarl import URL
+
+from proxy.__main__ import build_app
+from proxy.config import ENV_PREFIX, Settings
+from tests.fakes.fake_http import FakeUpstream
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read MODELMANAGER_* variables; tests start from none."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def make_settings(cache_dir: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"cache_dir": cache_dir, "node_id": "test-node", "http_allow": ("127.0.0.1",),
+                                  "log_level": "warning"}
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def upstream(aiohttp_server: ServerFactory) -> AsyncIterator[tuple[FakeUpstream, URL]]:
+    fake = FakeUpstream()
+    server = await aiohttp_server(fake.app)
+    yield fake, server.make_url("")
+    for obj in fake.objects.values():  # never leave a paused upstream handler behind
+        if obj.gate is not None:
+            obj.gate.set()
+
+
+class Proxy:
+    """A running proxy app and a client session to it."""
+
+    def __init__(self, server: TestServer, session: ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.app = server.app
+
+    def fetch_url(self, upstream_url: URL | str) -> URL:
+        return self.server.make_url("/v1/fetch").with_query(url=str(upstream_url))
+
+
+@pytest.fixture
+async def start_proxy(aiohttp_server: ServerFactory, make_settings: Callable[..., Settings]
+                      ) -> AsyncIterator[Callable[..., Awaitable[Proxy]]]:
+    """Start a proxy app with settings overrides; its client session closes with the test."""
+    sessions: list[ClientSession] = []
+
+    async def start(**overrides: Any) -> Proxy:
+        server = await aiohttp_server(build_app(make_settings(**overrides)))
+        session = ClientSession(connector=TCPConnector(limit=0), timeout=ClientTimeout(total=120),
+                                auto_decompress=False)
+        sessions.append(session)
+        return Proxy(server, session)
+
+    yield start
+    for session in sessions:
+        await session.close()
+
+
+@pytest.fixture
+async def proxy(start_proxy: Callable[..., Awaitable[Proxy]]) -> Proxy:
+    return await start_proxy()
