@@ -22,14 +22,24 @@ from bench.upstream import Upstream
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="Smaller files (256 MiB instead of 1 GiB).")
-    parser.add_argument("--only", action="append", choices=list(SCENARIOS), metavar="NAME",
-                        help=f"Run only this scenario (repeatable): {', '.join(SCENARIOS)}.")
-    parser.add_argument("--output", type=Path, default=None,
-                        help=f"Markdown file for the results (default: {DOCS.relative_to(DOCS.parent.parent)} "
-                        "for a full run, none otherwise).")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(SCENARIOS),
+        metavar="NAME",
+        help=f"Run only this scenario (repeatable): {', '.join(SCENARIOS)}.",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"Markdown file for the results (default: {DOCS.relative_to(DOCS.parent.parent)} "
+        "for a full run, none otherwise).",
+    )
     return parser
 
 
@@ -53,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (workdir / "files").mkdir()
         specs = file_specs(sizes, chosen)
-        print(f"writing {len(specs)} test files ({sum(s for _, s in specs) / (1 << 20):,.0f} MiB) to {workdir}",
-              flush=True)
+        print(
+            f"writing {len(specs)} test files ({sum(s for _, s in specs) / (1 << 20):,.0f} MiB) to {workdir}",
+            flush=True,
+        )
         t = time.monotonic()
         files = make_files(workdir / "files", specs)
         print(f"  done in {time.monotonic() - t:.1f} s", flush=True)

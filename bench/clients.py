@@ -32,8 +32,9 @@ def parse_curl(out: str) -> CurlResult:
     parts = out.split()
     if len(parts) < 4:
         raise RuntimeError(f"unexpected curl output: {out!r}")
-    return CurlResult(int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3]),
-                      parts[4] if len(parts) > 4 else "")
+    return CurlResult(
+        int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3]), parts[4] if len(parts) > 4 else ""
+    )
 
 
 def curl(url: str) -> CurlResult:
@@ -47,8 +48,7 @@ def curl(url: str) -> CurlResult:
 def curl_many(urls: Sequence[str]) -> tuple[list[CurlResult], float]:
     """Concurrent downloads, one curl process each. Returns the results and the wall time."""
     started = time.perf_counter()
-    procs = [subprocess.Popen(curl_argv(u), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-             for u in urls]
+    procs = [subprocess.Popen(curl_argv(u), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for u in urls]
     try:
         outs = [p.communicate()[0] for p in procs]
     finally:
@@ -102,15 +102,17 @@ async def timed_download(session: aiohttp.ClientSession, url: str, t0: float) ->
                 size += len(chunk)
     except (TimeoutError, aiohttp.ClientError) as exc:
         error = repr(exc)
-    return Timed(status, size, hasher.hexdigest(), x_cache, first_byte, max_gap, max_gap_at,
-                 time.perf_counter() - t0, error)
+    return Timed(
+        status, size, hasher.hexdigest(), x_cache, first_byte, max_gap, max_gap_at, time.perf_counter() - t0, error
+    )
 
 
 async def _timed_many(urls: Sequence[str]) -> tuple[list[Timed], float]:
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                     read_bufsize=1 << 20) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, read_bufsize=1 << 20
+    ) as session:
         t0 = time.perf_counter()
         results = await asyncio.gather(*(timed_download(session, u, t0) for u in urls))
         return list(results), time.perf_counter() - t0

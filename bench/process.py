@@ -29,8 +29,9 @@ class ChildProcess:
         self.argv = list(argv)
         self.log = log
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, cwd=cwd)
+        self.popen = subprocess.Popen(
+            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd
+        )
 
     @property
     def pid(self) -> int:
@@ -65,8 +66,9 @@ def wait_http_ok(url: str, child: ChildProcess, timeout: float = 20.0) -> None:
     last: BaseException | None = None
     while time.monotonic() < deadline:
         if not child.alive():
-            raise RuntimeError(f"{child.name} exited with {child.popen.returncode} before answering {url}:\n"
-                               f"{child.log_tail()}")
+            raise RuntimeError(
+                f"{child.name} exited with {child.popen.returncode} before answering {url}:\n{child.log_tail()}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=0.5) as response:
                 if response.status == 200:
@@ -74,8 +76,9 @@ def wait_http_ok(url: str, child: ChildProcess, timeout: float = 20.0) -> None:
         except (urllib.error.URLError, OSError) as exc:
             last = exc
         time.sleep(0.05)
-    raise TimeoutError(f"{child.name} did not answer {url} within {timeout} s (last error: {last!r}):\n"
-                       f"{child.log_tail()}")
+    raise TimeoutError(
+        f"{child.name} did not answer {url} within {timeout} s (last error: {last!r}):\n{child.log_tail()}"
+    )
 
 
 def proc_status_kib(pid: int, field: str) -> int | None:
@@ -88,4 +91,3 @@ def proc_status_kib(pid: int, field: str) -> int | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
-

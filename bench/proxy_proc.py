@@ -42,9 +42,21 @@ class ProxyProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
-        self.argv = [*modelmanager_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                     "--cache-dir", str(self.cache_dir), "--http-allow", "127.0.0.1", "--log-level", "warning",
-                     *options.flags()]
+        self.argv = [
+            *modelmanager_command(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--cache-dir",
+            str(self.cache_dir),
+            "--http-allow",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+            *options.flags(),
+        ]
         self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log")
         try:
             wait_http_ok(f"{self.base}/healthz", self.child)
@@ -61,8 +73,13 @@ class ProxyProcess:
 
     def entries(self) -> list[dict[str, object]]:
         """The cache index as ``modelmanager ls --json`` prints it (key, size, digest, ...)."""
-        out = subprocess.run([*modelmanager_command(), "ls", "--json", "--cache-dir", str(self.cache_dir)],
-                             check=True, capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            [*modelmanager_command(), "ls", "--json", "--cache-dir", str(self.cache_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def log_text(self) -> str:

@@ -92,8 +92,7 @@ def machine() -> list[tuple[str, str]]:
         ("CPU", _cpu_model()),
         ("Memory", _meminfo_gib()),
         ("Python", platform.python_version()),
-        ("aiohttp / uvloop / blake3",
-         f"{_version('aiohttp')} / {_version('uvloop')} / {_version('blake3')}"),
+        ("aiohttp / uvloop / blake3", f"{_version('aiohttp')} / {_version('uvloop')} / {_version('blake3')}"),
         ("curl", _run(["curl", "--version"]).splitlines()[0] if _run(["curl", "--version"]) else "?"),
         ("Proxy code", f"commit {commit}" + (" with uncommitted changes in proxy/ or adapters/" if dirty else "")),
     ]

@@ -49,8 +49,9 @@ class Env:
         """Any line the proxy logged at warning level or above becomes a note."""
         lines = [line for line in proxy.log_text().splitlines() if line.strip()]
         if lines:
-            self.notes.append(f"{label}: the proxy logged {len(lines)} line(s) at warning or above; "
-                              f"first: `{lines[0][:300]}`")
+            self.notes.append(
+                f"{label}: the proxy logged {len(lines)} line(s) at warning or above; first: `{lines[0][:300]}`"
+            )
 
 
 def big_name(i: int) -> str:
@@ -114,8 +115,15 @@ def warm_hit(env: Env, emit: Emit) -> None:
     _checked(curl(url), f.size, None, "direct warm-up")
     direct = [_checked(curl(url), f.size, None, "direct") for _ in range(runs)]
     best_direct = max(r.speed for r in direct)
-    emit(Row("warm-hit", f"direct from upstream, {size} (reference)", f"{mb(best_direct)} MB/s", "1.00",
-             f"runs {_runs(direct)} MB/s; file {in_page_cache(f.path):.0%} in page cache"))
+    emit(
+        Row(
+            "warm-hit",
+            f"direct from upstream, {size} (reference)",
+            f"{mb(best_direct)} MB/s",
+            "1.00",
+            f"runs {_runs(direct)} MB/s; file {in_page_cache(f.path):.0%} in page cache",
+        )
+    )
 
     for label, options in WARM_VARIANTS:
         with env.proxy(options, "warm-hit") as proxy:
@@ -131,9 +139,16 @@ def warm_hit(env: Env, emit: Emit) -> None:
             cached = in_page_cache(blob)
             hits = [_checked(curl(purl), f.size, "hit", label) for _ in range(runs)]
             best = max(r.speed for r in hits)
-            emit(Row("warm-hit", f"{label}, {size}", f"{mb(best)} MB/s", f"{best / best_direct:.2f}",
-                     f"runs {_runs(hits)} MB/s; blob {cached:.0%} in page cache; hit body blake3 ok; "
-                     f"the cold fill before: {mb(fill.speed)} MB/s"))
+            emit(
+                Row(
+                    "warm-hit",
+                    f"{label}, {size}",
+                    f"{mb(best)} MB/s",
+                    f"{best / best_direct:.2f}",
+                    f"runs {_runs(hits)} MB/s; blob {cached:.0%} in page cache; hit body blake3 ok; "
+                    f"the cold fill before: {mb(fill.speed)} MB/s",
+                )
+            )
             env.check_log(proxy, f"warm-hit {label}")
 
 
@@ -168,19 +183,20 @@ def herd(env: Env, emit: Emit) -> None:
     first = sorted(r.first_byte for r in results)
     outcomes = collections.Counter(r.x_cache or f"status {r.status}" for r in results)
     done = sorted(r.done for r in results)
-    emit(Row(
-        "herd",
-        f"{clients} clients, one cold {_size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s",
-        f"upstream GETs {gets}, upstream bytes {sent / f.size:.2f} x file; byte-exact {exact}/{clients}; "
-        f"max stall {worst.max_gap:.3f} s",
-        f"last client done {wall:.2f} s vs one direct download {direct_wall:.2f} s ({wall / direct_wall:.1f} x)",
-        f"stall at byte {worst.max_gap_at:,} of a {worst.x_cache or '?'} client; "
-        f"first byte p50 {statistics.median(first):.3f} s, max {first[-1]:.3f} s; "
-        f"clients done p50 {statistics.median(done):.2f} s; X-Cache {dict(sorted(outcomes.items()))}; "
-        f"index entry digest ok {indexed}/1; proxy peak RSS {rss.peak_kib / 1000:.0f} MB; "
-        f"aggregate {mb(sum(r.size for r in results) / wall)} MB/s"
-        + (f"; errors: {errors[:3]}" if errors else ""),
-    ))
+    emit(
+        Row(
+            "herd",
+            f"{clients} clients, one cold {_size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s",
+            f"upstream GETs {gets}, upstream bytes {sent / f.size:.2f} x file; byte-exact {exact}/{clients}; "
+            f"max stall {worst.max_gap:.3f} s",
+            f"last client done {wall:.2f} s vs one direct download {direct_wall:.2f} s ({wall / direct_wall:.1f} x)",
+            f"stall at byte {worst.max_gap_at:,} of a {worst.x_cache or '?'} client; "
+            f"first byte p50 {statistics.median(first):.3f} s, max {first[-1]:.3f} s; "
+            f"clients done p50 {statistics.median(done):.2f} s; X-Cache {dict(sorted(outcomes.items()))}; "
+            f"index entry digest ok {indexed}/1; proxy peak RSS {rss.peak_kib / 1000:.0f} MB; "
+            f"aggregate {mb(sum(r.size for r in results) / wall)} MB/s" + (f"; errors: {errors[:3]}" if errors else ""),
+        )
+    )
 
 
 # -- cold-rss ---------------------------------------------------------------------------------
@@ -211,15 +227,17 @@ def cold_rss(env: Env, emit: Emit) -> None:
         env.check_log(proxy, "cold-rss")
 
     speeds = sorted(r.speed for r in results)
-    emit(Row(
-        "cold-rss",
-        f"{n} concurrent cold streams x {_size_label(files[0].size)}, unthrottled upstream",
-        f"peak RSS {rss.peak_kib / 1000:.0f} MB; aggregate {mb(total / wall)} MB/s",
-        f"direct from upstream: aggregate {mb(total / direct_wall)} MB/s ({direct_wall / wall:.2f})",
-        f"idle RSS {idle / 1000:.0f} MB; VmHWM {hwm / 1000:.0f} MB; {len(rss.samples)} samples; "
-        f"per-stream {mb(speeds[0])}-{mb(speeds[-1])} MB/s; wall {wall:.1f} s; upstream GETs {gets}; "
-        f"index digests ok {indexed}/{n}",
-    ))
+    emit(
+        Row(
+            "cold-rss",
+            f"{n} concurrent cold streams x {_size_label(files[0].size)}, unthrottled upstream",
+            f"peak RSS {rss.peak_kib / 1000:.0f} MB; aggregate {mb(total / wall)} MB/s",
+            f"direct from upstream: aggregate {mb(total / direct_wall)} MB/s ({direct_wall / wall:.2f})",
+            f"idle RSS {idle / 1000:.0f} MB; VmHWM {hwm / 1000:.0f} MB; {len(rss.samples)} samples; "
+            f"per-stream {mb(speeds[0])}-{mb(speeds[-1])} MB/s; wall {wall:.1f} s; upstream GETs {gets}; "
+            f"index digests ok {indexed}/{n}",
+        )
+    )
 
 
 SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {"warm-hit": warm_hit, "herd": herd, "cold-rss": cold_rss}

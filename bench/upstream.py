@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from email.utils import formatdate
 from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -85,8 +86,12 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
         counter.gets += 1
     st = path.stat()
     etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-    headers = {"ETag": etag, "Last-Modified": formatdate(st.st_mtime, usegmt=True), "Accept-Ranges": "bytes",
-               "Content-Type": "application/octet-stream"}
+    headers = {
+        "ETag": etag,
+        "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+    }
     start, end, status = 0, st.st_size, 200
     if_range = request.headers.get("If-Range")
     wanted = _byte_range(request.headers.get("Range"), st.st_size)
@@ -108,8 +113,9 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _send_throttled(response: web.StreamResponse, fd: int, start: int, end: int, rate: float,
-                          counter: Counter) -> None:
+async def _send_throttled(
+    response: web.StreamResponse, fd: int, start: int, end: int, rate: float, counter: Counter
+) -> None:
     began = time.monotonic()
     pos = start
     while pos < end:
@@ -124,7 +130,7 @@ async def _send_throttled(response: web.StreamResponse, fd: int, start: int, end
             await asyncio.sleep(delay)
 
 
-async def _send_sendfile(request: web.Request, f: object, start: int, end: int, counter: Counter) -> None:
+async def _send_sendfile(request: web.Request, f: BinaryIO, start: int, end: int, counter: Counter) -> None:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("client went away")
@@ -132,7 +138,7 @@ async def _send_sendfile(request: web.Request, f: object, start: int, end: int, 
     pos = start
     while pos < end:
         count = min(SENDFILE_CHUNK, end - pos)
-        sent = await loop.sendfile(transport, f, pos, count)  # type: ignore[arg-type]
+        sent = await loop.sendfile(transport, f, pos, count)
         pos += sent
         counter.bytes += sent
 

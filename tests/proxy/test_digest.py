@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import hashlib
+
+import blake3
+import pytest
+
+from proxy.digest import Checksum, Digest, Hashing
+from proxy.errors import InvalidDigest
+
+
+def test_digest_parse_and_format() -> None:
+    d = Digest.of(b"abc")
+    assert d.hex == blake3.blake3(b"abc").hexdigest()
+    assert Digest.parse(str(d)) == d == Digest.parse(d.hex)
+    assert str(d) == f"blake3:{d.hex}"
+
+
+@pytest.mark.parametrize("text", ["", "abc", "G" * 64, "A" * 64, "0" * 63, "0" * 65, "../" + "0" * 61,
+                                  "sha256:" + "0" * 64])
+def test_bad_digests_are_refused(text: str) -> None:
+    with pytest.raises(InvalidDigest):
+        Digest.parse(text)
+
+
+def test_checksums() -> None:
+    assert Checksum("md5", hashlib.md5(b"x").hexdigest()).algorithm == "md5"
+    with pytest.raises(InvalidDigest):
+        Checksum("sha256", "00")
+    with pytest.raises(InvalidDigest):
+        Checksum.from_base64("md5", "not base64!")
+
+
+def test_hashing_runs_every_algorithm_asked_for() -> None:
+    h = Hashing({"sha256", "md5"})
+    h.update(b"hello ")
+    h.update(b"world")
+    assert h.digest() == Digest.of(b"hello world")
+    assert h.checksum("sha256").hex == hashlib.sha256(b"hello world").hexdigest()
+    assert h.checksum("md5").hex == hashlib.md5(b"hello world").hexdigest()
