@@ -30,6 +30,8 @@ class FakeObject:
     """Bytes per second, or None for as fast as possible."""
     served: bytes | None = None
     """Bytes to send instead of ``body`` (a lying upstream); headers still describe ``body``."""
+    chunked: bool = False
+    """Send the body with chunked transfer encoding: no Content-Length, size unknown until the end."""
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     """Set each time a response body has been sent in full."""
 
@@ -88,7 +90,10 @@ class FakeUpstream:
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(obj.body) - 1}/{len(obj.body)}"
         response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = len(obj.body) - start
+        if obj.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(obj.body) - start
         await response.prepare(request)
         if request.method == "HEAD":
             await response.write_eof()
