@@ -39,14 +39,16 @@ async def test_commit_is_content_addressed_and_read_only(store: FsBlobStore) -> 
     assert path.read_bytes() == b"x" * 5000
     assert path.stat().st_mode & 0o222 == 0
     info = store.stat(digest)
-    assert info is not None and info.size == 5000
+    assert info is not None
+    assert info.size == 5000
 
 
 async def test_committing_the_same_content_twice_is_harmless(store: FsBlobStore) -> None:
     first = await write(store, b"same")
     inode = first.stat().st_ino
     second = await write(store, b"same")
-    assert first == second and second.stat().st_ino == inode
+    assert first == second
+    assert second.stat().st_ino == inode
     assert [d for d, _ in store.digests()] == [Digest.of(b"same")]
 
 

@@ -95,7 +95,8 @@ async def test_curl_through_the_served_proxy_then_ls_and_gc(
     orphan.write_bytes(b"orphan")
     os.utime(orphan, (0, 0))
     code, out, _ = await run(str(BIN), "gc", "--cache-dir", str(cache))
-    assert code == 0 and "removed 1 blobs (6 bytes)" in out
+    assert code == 0
+    assert "removed 1 blobs (6 bytes)" in out
     assert not orphan.exists()
     assert Layout(cache).blob(Digest.of(body)).exists()
 
@@ -105,9 +106,11 @@ async def test_curl_through_the_served_proxy_then_ls_and_gc(
 
 async def test_redis_url_is_refused_until_cluster_mode_exists(tmp_path: Path) -> None:
     code, _, err = await run(str(BIN), "serve", "--cache-dir", str(tmp_path), "--redis-url", "redis://127.0.0.1:1/0")
-    assert code == 2 and "cluster mode" in err
+    assert code == 2
+    assert "cluster mode" in err
 
 
 async def test_invalid_settings_exit_2(tmp_path: Path) -> None:
     code, _, err = await run(str(BIN), "serve", "--port", "99999")
-    assert code == 2 and "port" in err
+    assert code == 2
+    assert "port" in err

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults() -> None:
     s = Settings()
     assert (s.host, s.port, s.cache_dir, s.http_allow) == ("127.0.0.1", 8080, Path(".modelmanager-cache"), ())
-    assert s.embedded and s.redis_url is None
+    assert s.embedded
+    assert s.redis_url is None
 
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,7 +39,8 @@ def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_setting_has_a_flag() -> None:
-    help_text = _parser()._subparsers._group_actions[0].choices["serve"].format_help()  # type: ignore[union-attr]
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    help_text = sub.choices["serve"].format_help()
     for name in Settings.model_fields:
         assert "--" + name.replace("_", "-") in help_text
 

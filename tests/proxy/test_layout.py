@@ -22,7 +22,8 @@ def test_blob_paths_are_sharded_by_digest(tmp_path: Path) -> None:
 def test_record_paths_never_leave_the_index(tmp_path: Path, key: str) -> None:
     path = Layout(tmp_path).record(key)
     assert path.parent.parent == tmp_path / "index"
-    assert path.name.endswith(".json") and ".." not in path.name
+    assert path.name.endswith(".json")
+    assert ".." not in path.name
 
 
 @pytest.mark.parametrize("node_id", ["", "../x", "a/b", ".hidden", "x" * 64, "a b"])
