@@ -16,7 +16,9 @@ from typing import Any, get_args
 
 from aiohttp import web
 from pydantic import ValidationError
+from yarl import URL
 
+from adapters.hf import HfFrontend
 from adapters.http import HttpFrontend
 from adapters.http.target import HostAllowList
 from proxy import __version__
@@ -33,7 +35,12 @@ log = logging.getLogger("modelmanager")
 
 
 def frontends(settings: Settings) -> list[Frontend]:
-    return [HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after)]
+    """Every adapter's frontend. The HF one goes last: its ``/{repo}/resolve/...`` route is the widest."""
+    hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    return [
+        HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after),
+        HfFrontend(URL(settings.hf_endpoint), hf_token, settings.hf_revision_ttl, settings.hf_access_ttl),
+    ]
 
 
 def build_app(settings: Settings) -> web.Application:

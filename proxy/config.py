@@ -44,6 +44,40 @@ class Settings(BaseSettings):
     http_revalidate_after: float = Field(300.0, ge=0, description="Seconds a generic-HTTP entry is "
                                          "served without asking upstream; after that it is revalidated "
                                          "with its ETag/Last-Modified (served stale if upstream is down).")
+    hf_endpoint: str = Field("https://huggingface.co", description="The Hugging Face Hub the HF API "
+                             "(HF_ENDPOINT=http://<proxy>) fetches from.")
+    hf_token: SecretStr | None = Field(None, description="The proxy's own Hub token, used only to fetch files "
+                                       "of repos the Hub let the (anonymous) client read: for public rate "
+                                       "limits, never to open private or gated repos to clients.")
+    hf_revision_ttl: float = Field(60.0, ge=0, description="Seconds a branch or tag stays resolved to a commit "
+                                   "(and branch-level API answers are reused) before the Hub is asked again.")
+    hf_access_ttl: float = Field(60.0, ge=0, description="Seconds the Hub's answer to 'may this token read "
+                                 "this repo' is reused for cached files of private and gated repos.")
+    s3_upstream_endpoint: str | None = Field(None, description="The S3-compatible store the S3 API "
+                                             "(AWS_ENDPOINT_URL=http://<proxy>:<port>/s3) reads from, e.g. "
+                                             "https://s3.us-east-1.amazonaws.com. Unset: the S3 API is off.")
+    s3_upstream_region: str = Field("us-east-1", description="Region the proxy signs upstream S3 requests for.")
+    s3_upstream_access_key_id: str | None = Field(None, description="The proxy's own access key for the "
+                                                  "upstream store (default: AWS_ACCESS_KEY_ID).")
+    s3_upstream_secret_access_key: SecretStr | None = Field(None, description="The proxy's own secret key "
+                                                            "for the upstream store (default: "
+                                                            "AWS_SECRET_ACCESS_KEY; AWS_SESSION_TOKEN is used too).")
+    s3_port: int | None = Field(None, ge=0, le=65535, description="A dedicated port serving the S3 API at the "
+                                "root (path-style, and virtual-hosted with --s3-virtual-host-suffix), for "
+                                "clients that cannot take a path prefix. Unset: only /s3/ on --port.")
+    s3_client_keys: SecretStr | None = Field(None, description="Client key pairs the S3 API accepts, "
+                                             "`access:secret`, comma-separated. With neither this nor "
+                                             "--s3-client-keys-file the S3 API is open (logged at start-up).")
+    s3_client_keys_file: Path | None = Field(None, description="A file of `access:secret` lines, added to "
+                                             "--s3-client-keys (e.g. a mounted Kubernetes Secret).")
+    s3_list_ttl: float = Field(10.0, ge=0, description="Seconds a bucket listing is reused before the "
+                               "upstream is asked again (served stale if the upstream is down).")
+    s3_revalidate_after: float = Field(300.0, ge=0, description="Seconds a cached S3 object is served "
+                                       "without asking upstream; after that its ETag is revalidated.")
+    s3_virtual_host_suffix: str | None = Field(None, description="Domain for virtual-hosted addressing on "
+                                               "--s3-port: `Host: <bucket>.<suffix>` names the bucket.")
+    s3_write_through: bool = Field(True, description="Forward PutObject to the upstream and cache the "
+                                   "uploaded bytes. Off: writes are refused with NotImplemented.")
     upstream_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to an upstream.")
     upstream_read_timeout: float = Field(30.0, gt=0, description="Seconds an upstream may stay silent "
                                          "mid-body before the connection is dropped and the fill resumed.")

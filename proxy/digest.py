@@ -15,8 +15,9 @@ from proxy.errors import InvalidDigest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-ChecksumAlgorithm = Literal["sha256", "md5", "sha1"]
-_HEX_LENGTHS: dict[ChecksumAlgorithm, int] = {"sha256": 64, "md5": 32, "sha1": 40}
+ChecksumAlgorithm = Literal["sha256", "md5", "sha1", "git-sha1"]
+"""``git-sha1`` is git's blob id: sha1 over ``b"blob <size>\\0"`` then the bytes."""
+_HEX_LENGTHS: dict[ChecksumAlgorithm, int] = {"sha256": 64, "md5": 32, "sha1": 40, "git-sha1": 40}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -69,11 +70,21 @@ class _Hasher(Protocol):
 
 
 class Hashing:
-    """Running hashes over a stream: always blake3, plus each algorithm an upstream checksum names."""
+    """Running hashes over a stream: always blake3, plus each algorithm an upstream checksum names.
 
-    def __init__(self, algorithms: set[ChecksumAlgorithm] | frozenset[ChecksumAlgorithm] = frozenset()):
+    ``git-sha1`` needs the size up front (git hashes a header first); without it, it is skipped
+    and ``checksum("git-sha1")`` raises KeyError.
+    """
+
+    def __init__(self, algorithms: set[ChecksumAlgorithm] | frozenset[ChecksumAlgorithm] = frozenset(),
+                 size: int | None = None):
         self._blake3 = blake3.blake3(max_threads=1)
-        self._others: dict[ChecksumAlgorithm, _Hasher] = {a: hashlib.new(a) for a in sorted(algorithms)}
+        self._others: dict[ChecksumAlgorithm, _Hasher] = {}
+        for algorithm in sorted(algorithms):
+            if algorithm != "git-sha1":
+                self._others[algorithm] = hashlib.new(algorithm)
+            elif size is not None:
+                self._others[algorithm] = hashlib.sha1(b"blob %d\x00" % size)
 
     def update(self, data: bytes) -> None:
         self._blake3.update(data)

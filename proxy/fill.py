@@ -226,7 +226,8 @@ class Fill:
         return IndexEntry(
             key=self.key, digest=blob.digest, size=blob.size, content_type=self.meta.content_type,
             etag=self.meta.validators.etag, last_modified=self.meta.validators.last_modified,
-            checksums=self.meta.checksums, fetched_at=now, checked_at=now)
+            checksums=self.meta.checksums, fetched_at=now, checked_at=now, immutable=self.meta.immutable,
+            extra=dict(self.meta.attributes))
 
 
 class Fills:

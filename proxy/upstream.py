@@ -35,6 +35,10 @@ class ObjectMeta:
     content_type: str = "application/octet-stream"
     validators: Validators = Validators()
     checksums: tuple[Checksum, ...] = ()
+    immutable: bool = False
+    """The key names one version forever (e.g. a file at a commit): never revalidated."""
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Adapter facts remembered with the index entry (``IndexEntry.extra``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ class BlobWriter:
     def __init__(self, layout: Layout, node_id: str, expect: Expectation) -> None:
         self._layout = layout
         self._expect = expect
-        self._hashing = Hashing({c.algorithm for c in expect.checksums})
+        self._hashing = Hashing({c.algorithm for c in expect.checksums}, expect.size)
         self.path = layout.tmp(node_id) / f"fill-{secrets.token_hex(12)}"
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self.written = 0

@@ -23,10 +23,10 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELMANAGER_PORT", "9999")
     monkeypatch.setenv("MODELMANAGER_HTTP_ALLOW", "huggingface.co, *.hf.co")
     monkeypatch.setenv("MODELMANAGER_SENDFILE", "false")
-    monkeypatch.setenv("MODELMANAGER_REDIS_URL", "redis://secret@r:6379/0")
+    monkeypatch.setenv("MODELMANAGER_REDIS_URL", "redis://user:hunter2pw@r:6379/0")
     s = Settings()
     assert (s.port, s.http_allow, s.sendfile) == (9999, ("huggingface.co", "*.hf.co"), False)
-    assert "secret" not in repr(s), "credentials in URLs are masked"
+    assert "hunter2pw" not in repr(s), "credentials in URLs are masked"
     assert not s.embedded
 
 
