@@ -15,7 +15,8 @@ from proxy.index import Index, IndexEntry
 from proxy.metrics import Metrics
 from proxy.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
 from proxy.storage.blobstore import FsBlobStore
-from proxy.upstream import Source
+from proxy.storage.writer import BlobInfo
+from proxy.upstream import ObjectMeta, Source
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,13 @@ class Cache:
             return await self._hit(stale, file, "stale")
         assert fill.error is not None
         raise fill.error
+
+    async def admit(self, key: str, blob: BlobInfo, meta: ObjectMeta) -> IndexEntry:
+        """Index a blob the adapter committed itself (e.g. bytes written through to the upstream),
+        so the next read of ``key`` is a hit. ``meta`` is what the upstream says about that version."""
+        entry = IndexEntry.of(key, blob, meta, self.clock())
+        await asyncio.get_running_loop().run_in_executor(None, self.index.put, entry)
+        return entry
 
     async def _hit(self, entry: IndexEntry, file: BinaryIO | None, outcome: str) -> Hit:
         if file is None:  # we joined a revalidation without having looked at the blob

@@ -163,7 +163,7 @@ class Fill:
             self._notify()
             await self._stream(writer, fetched, metrics, policy)
             self.blob = await writer.commit()
-            self.entry = self._entry(self.blob, clock())
+            self.entry = IndexEntry.of(self.key, self.blob, self.meta, clock())
             await asyncio.get_running_loop().run_in_executor(None, index.put, self.entry)
             self.state = FillState.COMMITTED
             metrics.fill_duration.observe(time.monotonic() - self.started)
@@ -220,15 +220,6 @@ class Fill:
         if isinstance(result, NotModified) or result.meta.validators != self.meta.validators:
             raise UpstreamChanged(f"{self.key} changed upstream during the download")
         return result
-
-    def _entry(self, blob: BlobInfo, now: float) -> IndexEntry:
-        assert self.meta is not None
-        return IndexEntry(
-            key=self.key, digest=blob.digest, size=blob.size, content_type=self.meta.content_type,
-            etag=self.meta.validators.etag, last_modified=self.meta.validators.last_modified,
-            checksums=self.meta.checksums, fetched_at=now, checked_at=now, immutable=self.meta.immutable,
-            extra=dict(self.meta.attributes))
-
 
 class Fills:
     """This node's fills, one per key (single flight). Owns their tasks."""

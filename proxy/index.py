@@ -17,8 +17,8 @@ from typing import Any
 from proxy.digest import Checksum, Digest
 from proxy.errors import InvalidKey
 from proxy.storage.layout import Layout
-from proxy.storage.writer import fsync_dir
-from proxy.upstream import Validators
+from proxy.storage.writer import BlobInfo, fsync_dir
+from proxy.upstream import ObjectMeta, Validators
 
 FORMAT = 1
 MAX_KEY_LENGTH = 8192
@@ -47,6 +47,14 @@ class IndexEntry:
     checked_at: float = 0.0
     immutable: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, key: str, blob: BlobInfo, meta: ObjectMeta, now: float) -> IndexEntry:
+        """The entry for ``blob``, fetched (or written through) just now as ``meta`` describes it."""
+        return cls(key=key, digest=blob.digest, size=blob.size, content_type=meta.content_type,
+                   etag=meta.validators.etag, last_modified=meta.validators.last_modified,
+                   checksums=meta.checksums, fetched_at=now, checked_at=now, immutable=meta.immutable,
+                   extra=dict(meta.attributes))
 
     @property
     def validators(self) -> Validators:

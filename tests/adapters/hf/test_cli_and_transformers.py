@@ -47,7 +47,7 @@ async def test_transformers_autoconfig_and_tokenizer(start_proxy: Callable[..., 
     proxy = await start_proxy(hf_endpoint=str(hub.hub_url))
     config = {"model_type": "gpt2", "n_layer": 3, "n_head": 2, "n_embd": 16, "vocab_size": 10}
     vocab = {"<unk>": 0, "hello": 1, "world": 2}
-    tokenizer = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+    tokenizer: dict[str, object] = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
                  "normalizer": None, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None,
                  "decoder": None, "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
     hub.create("org/tiny").commit({"config.json": json.dumps(config).encode(),

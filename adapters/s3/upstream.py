@@ -1,0 +1,207 @@
+"""The upstream object store: requests re-signed with the proxy's own credentials, and
+``S3ObjectSource``, the core's ``Source`` for one S3 object.
+
+Requests are path-style (``<endpoint>/<bucket>/<key>``), encoded the AWS way and sent with
+``encoded=True`` so that the bytes on the wire are the bytes signed (yarl would otherwise rewrite
+``%2B``/``%3D``). The client's own signature is never forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from adapters.s3 import sigv4
+from proxy.digest import Checksum, ChecksumAlgorithm
+from proxy.errors import InvalidDigest, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
+from proxy.upstream import NOT_MODIFIED, Fetched, FetchRequest, NotModified, ObjectMeta, Validators
+
+MAX_ERROR_BODY = 64 * 1024
+_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+_MD5_ETAG = re.compile(r'"([0-9a-f]{32})"')
+PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-encoding", "content-language",
+                            "expires", "x-amz-version-id", "x-amz-storage-class", "x-amz-mp-parts-count",
+                            "x-amz-server-side-encryption", "x-amz-website-redirect-location"})
+_CHECKSUM_HEADERS: dict[str, ChecksumAlgorithm] = {"x-amz-checksum-sha256": "sha256", "x-amz-checksum-sha1": "sha1"}
+
+
+def credentials_from_env(environ: Mapping[str, str] = os.environ) -> sigv4.Credentials | None:
+    """The standard AWS variables, for when no upstream key is configured explicitly."""
+    access, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
+    if not access or not secret:
+        return None
+    return sigv4.Credentials(access, secret, environ.get("AWS_SESSION_TOKEN") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    url: URL
+    region: str
+    credentials: sigv4.Credentials | None
+    """None: anonymous upstream requests (public buckets)."""
+
+    @property
+    def host(self) -> str:
+        assert self.url.host is not None
+        default = {"http": 80, "https": 443}.get(self.url.scheme)
+        return self.url.host if self.url.port in (None, default) else f"{self.url.host}:{self.url.port}"
+
+    def raw_path(self, bucket: str | None, key: str | None) -> str:
+        base = self.url.raw_path.rstrip("/")
+        parts = [sigv4.uri_encode(p, keep_slash=True) for p in (bucket, key) if p is not None]
+        return base + "/" + "/".join(parts)
+
+
+class S3Upstream:
+    """Signed requests to the upstream store, on a session that outlives them."""
+
+    def __init__(self, endpoint: Endpoint, session: Callable[[], aiohttp.ClientSession],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.endpoint = endpoint
+        self._session = session
+        self._clock = clock
+
+    async def request(self, method: str, bucket: str | None, key: str | None,
+                      query: Iterable[tuple[str, str]] = (), headers: Mapping[str, str] = {},
+                      data: Any = None, payload_hash: str = sigv4.EMPTY_SHA256) -> aiohttp.ClientResponse:
+        """Send a signed request. Raises UpstreamUnavailable when the store cannot be reached."""
+        pairs = list(query)
+        raw_path = self.endpoint.raw_path(bucket, key)
+        canonical_query = sigv4.canonical_query(pairs)
+        ep = self.endpoint
+        signed = dict(headers)
+        if ep.credentials is not None:
+            signed = sigv4.sign(method, ep.host, raw_path, pairs, headers, ep.credentials, ep.region,
+                                self._clock(), payload_hash)
+        url = URL(str(ep.url.origin()) + raw_path + ("?" + canonical_query if canonical_query else ""),
+                  encoded=True)
+        try:
+            return await self._session().request(
+                method, url, headers=signed, data=data, allow_redirects=False,
+                skip_auto_headers=("Accept-Encoding", "Content-Type"))
+        except _NETWORK_ERRORS as exc:
+            raise UpstreamUnavailable(f"cannot reach the S3 upstream: {exc!r}") from exc
+
+
+async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | UpstreamUnavailable:
+    """The domain error for a non-success upstream answer (the body is read and the response closed)."""
+    try:
+        if response.status >= 500 or response.status == 429:
+            return UpstreamUnavailable(f"S3 upstream answered {response.status}")
+        try:
+            body = await response.content.read(MAX_ERROR_BODY)
+        except _NETWORK_ERRORS:
+            body = b""
+        return UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/xml"))
+    finally:
+        response.close()
+
+
+class S3Fetched:
+    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
+        self._response = response
+        self.meta = meta
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except _NETWORK_ERRORS as exc:
+            raise UpstreamUnavailable(f"S3 upstream body interrupted: {exc!r}") from exc
+
+    async def close(self) -> None:
+        self._response.close()
+
+
+class S3ObjectSource:
+    """One object, ``s3:<bucket>/<key>`` in the index."""
+
+    def __init__(self, upstream: S3Upstream, bucket: str, key: str) -> None:
+        self.upstream = upstream
+        self.bucket = bucket
+        self.object_key = key
+        self.key = cache_key(bucket, key)
+
+    async def fetch(self, request: FetchRequest) -> Fetched | NotModified:
+        headers: dict[str, str] = {}
+        if request.offset:
+            # S3 has no If-Range: If-Match turns "the object changed" into a 412.
+            headers["Range"] = f"bytes={request.offset}-"
+            if request.if_range is not None and request.if_range.etag:
+                headers["If-Match"] = request.if_range.etag
+        else:
+            headers["x-amz-checksum-mode"] = "ENABLED"
+        if request.if_none_match is not None and request.if_none_match.etag:
+            headers["If-None-Match"] = request.if_none_match.etag
+        response = await self.upstream.request("GET", self.bucket, self.object_key, headers=headers)
+        status = response.status
+        if status == 304 and request.if_none_match is not None:
+            response.close()
+            return NOT_MODIFIED
+        if status == 412 and request.offset:
+            response.close()
+            raise UpstreamChanged(f"{self.key} changed upstream during the download")
+        if status not in (200, 206):
+            raise await rejection(response)
+        if (status == 206) != bool(request.offset) or (request.offset and _range_start(response) != request.offset):
+            response.close()
+            raise UpstreamUnavailable(f"S3 upstream answered {status} with an unexpected range")
+        return S3Fetched(response, object_meta(response.headers, status))
+
+
+def cache_key(bucket: str, key: str) -> str:
+    return f"s3:{bucket}/{key}"
+
+
+def _range_start(response: aiohttp.ClientResponse) -> int | None:
+    first = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
+    return int(first) if first.isdigit() else None
+
+
+def object_meta(headers: CIMultiDictProxy[str], status: int) -> ObjectMeta:
+    if status == 206:
+        total = headers.get("Content-Range", "").rpartition("/")[2]
+        size = int(total) if total.isdigit() else None
+    else:
+        length = headers.get("Content-Length")
+        size = int(length) if length and length.isdigit() else None
+    etag = headers.get("ETag")
+    return ObjectMeta(size=size, content_type=headers.get("Content-Type", "application/octet-stream"),
+                      validators=Validators(etag, headers.get("Last-Modified")),
+                      checksums=checksums(headers, etag) if status == 200 else (),
+                      attributes=passed_headers(headers))
+
+
+def passed_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Object headers kept with the entry and sent to clients as S3 sent them (user metadata,
+    version id, stored Content-Encoding...). Never checksums: a cached body may be served as a 206."""
+    return tuple((k, v) for k, v in headers.items()
+                 if k.lower() in PASSED_HEADERS or k.lower().startswith("x-amz-meta-"))
+
+
+def checksums(headers: Mapping[str, str], etag: str | None) -> tuple[Checksum, ...]:
+    """What the fill is verified against: the MD5 of a single-part object's ETag (unless it is
+    SSE-KMS or SSE-C encrypted, whose ETags are not MD5s), and full-object SHA-256/SHA-1 checksums.
+    Composite (``-N``) checksums cannot be checked over the whole body and are skipped."""
+    found: list[Checksum] = []
+    encrypted = (headers.get("x-amz-server-side-encryption") == "aws:kms"
+                 or "x-amz-server-side-encryption-customer-algorithm" in headers)
+    if etag and not encrypted and (match := _MD5_ETAG.fullmatch(etag)):
+        found.append(Checksum("md5", match[1]))
+    for name, algorithm in _CHECKSUM_HEADERS.items():
+        value = headers.get(name)
+        if value and "-" not in value:
+            try:
+                found.append(Checksum.from_base64(algorithm, value))
+            except InvalidDigest:
+                continue
+    return tuple(found)
