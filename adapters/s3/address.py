@@ -31,6 +31,16 @@ class Target:
         return "/" + "/".join(p for p in (self.bucket, self.key) if p is not None)
 
 
+def origin_form(request_target: str) -> str:
+    """The request target as a path: clients such as the AWS CRT (runai-model-streamer) send the
+    absolute form ``http://host:port/bucket/key`` (RFC 9112 §3.2.2)."""
+    scheme, sep, rest = request_target.partition("://")
+    if sep and scheme.lower() in ("http", "https") and "/" not in scheme:
+        authority_end = rest.find("/")
+        return "/" if authority_end < 0 else rest[authority_end:]
+    return request_target
+
+
 def raw_path_only(raw_path: str) -> str:
     return raw_path.partition("?")[0]
 

@@ -104,11 +104,12 @@ class S3Frontend:
 
     async def _handle(self, request: web.Request, *, prefixed: bool) -> web.StreamResponse:
         try:
-            target = address.parse(request.raw_path, request.host, prefixed=prefixed,
+            raw = address.origin_form(request.raw_path)
+            target = address.parse(raw, request.host, prefixed=prefixed,
                                    virtual_host_suffix=self.options.virtual_host_suffix)
-            signed = auth.SignedRequest(
-                request.method, address.raw_path_only(request.raw_path),
-                _query(request), {k.lower(): v for k, v in request.headers.items()})
+            signed = auth.SignedRequest(request.method, address.raw_path_only(raw),
+                                        sigv4.query_pairs(raw.partition("?")[2]),
+                                        {k.lower(): v for k, v in request.headers.items()})
             auth.authenticate(self.options.client_keys, signed, self._clock())
             return await self._dispatch(request, target, signed)
         except (wire.S3Fault, ProxyError) as exc:
@@ -159,10 +160,6 @@ class S3Frontend:
 
 
 S3_FRONTEND = web.AppKey("s3_frontend", S3Frontend)
-
-
-def _query(request: web.Request) -> list[tuple[str, str]]:
-    return sigv4.query_pairs(request.raw_path.partition("?")[2])
 
 
 def _object_headers(resolved: Resolved) -> dict[str, str]:

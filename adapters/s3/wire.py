@@ -7,6 +7,7 @@ S3 answers them.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from proxy.errors import (
 )
 
 XML = "application/xml"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ def s3_response(request: web.Request, error: S3Error, message: str = "",
 
 
 def error_response(request: web.Request, exc: ProxyError | S3Fault) -> web.Response:
+    log.info("S3 request refused: %s %s: %r", request.method, request.path, exc)
     if isinstance(exc, S3Fault):
         return s3_response(request, exc.error, exc.detail)
     if isinstance(exc, UpstreamRejected):
