@@ -11,6 +11,8 @@ Modules, one job each:
 * ``proxy_proc`` ``modelmanager serve`` as a subprocess with a temp cache directory
 * ``clients``    download clients: curl for raw speed, an aiohttp client that times every chunk
 * ``rss``        a thread that samples a process's resident set size
+* ``disk``       the cache volume's own write speed (concurrent writes ending in fsync)
+* ``load``       CPU used by other processes: wait for a quiet machine, note a busy one
 * ``scenarios``  the scenarios (warm-hit, herd, cold-rss)
 * ``report``     the table, the machine description and ``docs/benchmarks.md``
 """

@@ -111,11 +111,13 @@ def now_utc() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def results_section(rows: Sequence[Row], notes: Sequence[str], command: str, date: str, seconds: float) -> str:
+def results_section(
+    rows: Sequence[Row], notes: Sequence[str], command: str, date: str, seconds: float, host: Sequence[tuple[str, str]]
+) -> str:
     lines = [f"Run on {date} with `{command}` ({seconds:.0f} s in all).", "", table(rows), ""]
     if notes:
         lines += ["Notes from the run:", ""] + [f"- {n}" for n in notes] + [""]
-    lines += ["Machine:", ""] + [f"- {k}: `{v}`" for k, v in machine()]
+    lines += ["Machine:", ""] + [f"- {k}: `{v}`" for k, v in host]
     return "\n".join(lines)
 
 
@@ -128,18 +130,31 @@ throttled; it counts GETs and body bytes per URL), the proxy (`modelmanager serv
 temp cache, `--log-level warning`), and the clients (curl to `/dev/null`, or an aiohttp client
 that hashes every body with blake3 and times every chunk). MB is 10^6 bytes.
 
-- **warm-hit**: one client (curl) downloads a cached file (a warm hit, served from disk); best
-  of 3 runs after one warm-up run (an aiohttp client that also checks the body's blake3). The
-  file and the blob are in the page cache. Reference: the same file straight from the upstream
-  (sendfile), same client.
+- **warm-hit**: one client (curl) downloads a cached file (a warm hit, served from disk). Each
+  proxy variant runs in its own process with its own cache; after its fill, one warm-up run (an
+  aiohttp client that also checks the body's blake3). Then 3 rounds, each round downloading
+  once from the upstream directly and once from every proxy (interleaved, so that a slow spell
+  of a shared machine does not land on one variant only); the best run counts. The file and the
+  blobs are in the page cache. Reference: the same file straight from the upstream (sendfile),
+  same client.
 - **herd**: 64 concurrent clients (one aiohttp client process) ask for one cold file whose
   upstream is throttled. Reported: upstream GETs (must be 1) and upstream bytes / file size;
   time until the last client is done against one direct download of the same throttled URL;
   the longest stall any client saw (largest gap between consecutive body chunks, counting the
-  wait from the request to the first chunk); whether every body is byte-exact (blake3).
+  wait from the request to the first chunk); whether every body is byte-exact (blake3). The
+  details add the same 64 clients once more on the then-cached file, to separate the cost of
+  tailing a fill from what one client process can receive at all.
 - **cold-rss**: 8 concurrent cold streams of 8 different files through the proxy from the
   unthrottled upstream (curl clients); the proxy's VmRSS is sampled every 50 ms from a thread.
-  Reference: the same 8 concurrent downloads straight from the upstream.
+  References: the same 8 concurrent downloads straight from the upstream (no disk), and the
+  cache volume alone (8 threads writing 8 files of the same size, each ending in fsync, as a
+  fill does before it commits; run before the proxy, followed by a 15 s pause so that the
+  memory it freed is in the same state for the proxy, see the findings).
+
+Before each scenario the harness waits (up to 45 s) until other processes (and the
+hypervisor's steal time) use less than 0.2 cores, and notes any scenario during which they used
+more than 0.15 cores on average; such a scenario is run once more (`--retries`), and noted if
+the second attempt was disturbed too.
 
 """
 

@@ -76,8 +76,9 @@ class Settings(BaseSettings):
                                        "without asking upstream; after that its ETag is revalidated.")
     s3_virtual_host_suffix: str | None = Field(None, description="Domain for virtual-hosted addressing on "
                                                "--s3-port: `Host: <bucket>.<suffix>` names the bucket.")
-    s3_write_through: bool = Field(True, description="Forward PutObject to the upstream and cache the "
-                                   "uploaded bytes. Off: writes are refused with NotImplemented.")
+    s3_write_through: bool = Field(True, description="Forward PutObject and multipart uploads to the "
+                                   "upstream and cache the uploaded bytes. Off: writes are refused with "
+                                   "NotImplemented.")
     upstream_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to an upstream.")
     upstream_read_timeout: float = Field(30.0, gt=0, description="Seconds an upstream may stay silent "
                                          "mid-body before the connection is dropped and the fill resumed.")

@@ -15,9 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiohttp
-
-from adapters.s3.upstream import S3Upstream, rejection
+from adapters.s3.upstream import S3Upstream, read_body, rejection
 from proxy.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -95,11 +93,8 @@ class ListingCache:
         if response.status != 200:
             raise await rejection(response)
         try:
-            body = await response.content.read(MAX_LISTING_BYTES + 1) if method == "GET" else b""
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise UpstreamUnavailable(f"listing interrupted: {exc!r}") from exc
+            # read_body, not content.read(n): that returns whatever has arrived so far.
+            body = await read_body(response, MAX_LISTING_BYTES) if method == "GET" else b""
         finally:
             response.close()
-        if len(body) > MAX_LISTING_BYTES:
-            raise UpstreamUnavailable("listing response too large")
         return Listing(200, body, response.headers.get("Content-Type", "application/xml"), self._clock())

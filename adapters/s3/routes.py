@@ -3,7 +3,8 @@
 Every request is authenticated (SigV4, when client keys are configured), addressed
 (``adapters.s3.address``), then dispatched: object GET/HEAD go through the core's cache and
 ``serving.respond``; bucket-level reads through ``ListingCache``; PutObject through
-``adapters.s3.writes``. Anything else is answered with S3's ``NotImplemented``.
+``adapters.s3.writes``; multipart uploads through ``adapters.s3.multipart``. Anything else is
+answered with S3's ``NotImplemented``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from yarl import URL
 
 from adapters.s3 import address, auth, sigv4, wire
 from adapters.s3.listing import BUCKET_SUBRESOURCES, LIST_PARAMS, ListingCache
+from adapters.s3.multipart import MultipartUploads, Warmer, is_multipart
 from adapters.s3.upstream import Endpoint, S3ObjectSource, S3Upstream, credentials_from_env
 from adapters.s3.writes import put_object
 from proxy import keys, serving
@@ -31,7 +33,7 @@ from proxy.logs import AccessLogger
 log = logging.getLogger(__name__)
 
 OBJECT_SUBRESOURCES_REFUSED = frozenset({"partNumber", "versionId", "acl", "tagging", "attributes", "torrent",
-                                         "legal-hold", "retention", "uploads", "uploadId", "restore", "select"})
+                                         "legal-hold", "retention", "restore", "select"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class S3Frontend:
         self.bound_port: int | None = None
         self.upstream = S3Upstream(options.endpoint, lambda: self.core[keys.UPSTREAM_SESSION], clock)
         self.listings = ListingCache(self.upstream, options.list_ttl, time.monotonic)
+        self.warmer = Warmer(self.upstream, lambda: self.core[keys.CACHE])
+        """Fills of objects completed by multipart uploads; cancelled on shutdown."""
+        self.multipart = MultipartUploads(self.upstream, self.listings, self.warmer)
 
     @property
     def core(self) -> web.Application:
@@ -74,6 +79,7 @@ class S3Frontend:
         if self.options.port is not None:
             app.on_startup.append(self._start_site)
             app.on_shutdown.append(self._stop_site)
+        app.on_shutdown.append(self._stop_warmer)
         if self.options.client_keys.open:
             log.warning("the S3 API is open: no --s3-client-keys configured, requests are not authenticated")
 
@@ -93,6 +99,9 @@ class S3Frontend:
     async def _stop_site(self, app: web.Application) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _stop_warmer(self, app: web.Application) -> None:
+        await self.warmer.close()
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -117,14 +126,21 @@ class S3Frontend:
 
     async def _dispatch(self, request: web.Request, target: address.Target,
                         signed: auth.SignedRequest) -> web.StreamResponse:
-        names = {name for name, _ in signed.query if not name.startswith("X-Amz-") and name != "x-id"}
+        query = _forwarded_query(signed)
+        names = {name for name, _ in query}
         method = request.method
+        if is_multipart(names) and not self.options.write_through:
+            raise wire.S3Fault(wire.NOT_IMPLEMENTED, "writes are turned off on this proxy")
+        if target.bucket is not None and target.key is None and method == "GET" and is_multipart(names):
+            return await self.multipart.list_uploads(target.bucket, query)
         if target.key is None and method in ("GET", "HEAD"):
             if not names <= LIST_PARAMS | BUCKET_SUBRESOURCES:
                 raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"bucket calls with {sorted(names)} are not supported")
-            return await self._bucket(request, target.bucket, signed)
+            return await self._bucket(request, target.bucket, query)
         if target.bucket is None or target.key is None:
             raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"{method} on a bucket is not supported by this proxy")
+        if is_multipart(names):
+            return await self.multipart.object_call(request, target.bucket, target.key, query)
         if names & OBJECT_SUBRESOURCES_REFUSED:
             raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"{sorted(names & OBJECT_SUBRESOURCES_REFUSED)} not supported")
         if method in ("GET", "HEAD"):
@@ -135,8 +151,7 @@ class S3Frontend:
         raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"{method} of objects is not supported by this proxy")
 
     async def _bucket(self, request: web.Request, bucket: str | None,
-                      signed: auth.SignedRequest) -> web.StreamResponse:
-        query = [(k, v) for k, v in signed.query if not k.startswith("X-Amz-") and k != "x-id"]
+                      query: list[tuple[str, str]]) -> web.StreamResponse:
         listing = await self.listings.get(request.method, bucket, query)
         if request.method == "HEAD":
             return web.Response(status=listing.status)
@@ -160,6 +175,11 @@ class S3Frontend:
 
 
 S3_FRONTEND = web.AppKey("s3_frontend", S3Frontend)
+
+
+def _forwarded_query(signed: auth.SignedRequest) -> list[tuple[str, str]]:
+    """The client's query without its presigned signature and botocore's ``x-id`` marker."""
+    return [(k, v) for k, v in signed.query if not k.startswith("X-Amz-") and k != "x-id"]
 
 
 def _object_headers(resolved: Resolved) -> dict[str, str]:

@@ -106,6 +106,21 @@ async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | Upst
         response.close()
 
 
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """A whole (small) response body; UpstreamUnavailable when it is cut off or over ``limit``."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamUnavailable(f"S3 upstream response larger than {limit} bytes")
+            parts.append(chunk)
+    except _NETWORK_ERRORS as exc:
+        raise UpstreamUnavailable(f"S3 upstream response interrupted: {exc!r}") from exc
+    return b"".join(parts)
+
+
 class S3Fetched:
     def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
         self._response = response

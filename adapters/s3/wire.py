@@ -52,6 +52,9 @@ MALFORMED_AUTH = S3Error(400, "AuthorizationHeaderMalformed", "The authorization
 BAD_DIGEST = S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not "
                      "match what was computed.")
 INVALID_ARGUMENT = S3Error(400, "InvalidArgument", "Invalid Argument")
+MISSING_CONTENT_LENGTH = S3Error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+MALFORMED_XML = S3Error(400, "MalformedXML", "The XML you provided was not well-formed or did not validate "
+                        "against our published schema.")
 INVALID_RANGE = S3Error(416, "InvalidRange", "The requested range is not satisfiable")
 PRECONDITION_FAILED = S3Error(412, "PreconditionFailed", "At least one of the pre-conditions you specified "
                               "did not hold")

@@ -5,8 +5,9 @@ so the next read is a hit.
 The upstream is the authority: the proxy answers with the upstream's status and ETag, and the blob
 is committed only after the upstream said 200. The upstream verifies the payload: a hex
 ``x-amz-content-sha256`` from the client is signed into the upstream request as the payload hash,
-and ``Content-MD5`` / ``x-amz-checksum-*`` headers are forwarded. Multipart uploads and
-``aws-chunked`` bodies are not written through (they are refused with ``NotImplemented``).
+and ``Content-MD5`` / ``x-amz-checksum-*`` headers are forwarded. ``aws-chunked`` bodies are refused
+with ``NotImplemented``. Multipart uploads are ``adapters.s3.multipart`` (which shares
+``plain_body`` and ``forwarded_headers``).
 """
 
 from __future__ import annotations
@@ -32,17 +33,9 @@ FORWARDED_PREFIXES = ("x-amz-meta-", "x-amz-checksum-")
 
 async def put_object(request: web.Request, upstream: S3Upstream, cache: Cache, bucket: str, key: str,
                      listings: ListingCache) -> web.StreamResponse:
-    length = request.content_length
-    claimed = request.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD)
-    if "aws-chunked" in request.headers.get("Content-Encoding", "") or claimed.startswith("STREAMING-"):
-        raise wire.S3Fault(wire.NOT_IMPLEMENTED, "aws-chunked uploads are not supported: send a plain body")
-    if length is None:
-        raise wire.S3Fault(wire.S3Error(411, "MissingContentLength", "You must provide the Content-Length "
-                                        "HTTP header."))
-    headers = {k: v for k, v in request.headers.items()
-               if k.lower() in FORWARDED or k.lower().startswith(FORWARDED_PREFIXES)}
+    length, payload_hash = plain_body(request)
+    headers = forwarded_headers(request)
     headers["Content-Length"] = str(length)
-    payload_hash = claimed if len(claimed) == 64 else sigv4.UNSIGNED_PAYLOAD
     writer = cache.store.create(Expectation(size=length))
     try:
         response = await upstream.request("PUT", bucket, key, headers=headers, data=_tee(request, writer),
@@ -59,6 +52,25 @@ async def put_object(request: web.Request, upstream: S3Upstream, cache: Cache, b
         return web.Response(status=200, headers=reply)
     finally:
         await writer.cancel()
+
+
+def plain_body(request: web.Request) -> tuple[int, str]:
+    """The length of a request body sent plainly (not ``aws-chunked``), and the payload hash to sign
+    upstream: the client's hex ``x-amz-content-sha256`` (the upstream then verifies the bytes), else
+    ``UNSIGNED-PAYLOAD`` (the body is streamed, never held whole)."""
+    length = request.content_length
+    claimed = request.headers.get("x-amz-content-sha256", sigv4.UNSIGNED_PAYLOAD)
+    if "aws-chunked" in request.headers.get("Content-Encoding", "") or claimed.startswith("STREAMING-"):
+        raise wire.S3Fault(wire.NOT_IMPLEMENTED, "aws-chunked uploads are not supported: send a plain body")
+    if length is None:
+        raise wire.S3Fault(wire.MISSING_CONTENT_LENGTH)
+    return length, claimed if len(claimed) == 64 else sigv4.UNSIGNED_PAYLOAD
+
+
+def forwarded_headers(request: web.Request, extra: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The client's headers that describe the object or the payload (never its signature)."""
+    return {k: v for k, v in request.headers.items()
+            if k.lower() in FORWARDED or k.lower() in extra or k.lower().startswith(FORWARDED_PREFIXES)}
 
 
 async def _tee(request: web.Request, writer: BlobWriter) -> AsyncIterator[bytes]:

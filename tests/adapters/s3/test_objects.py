@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,11 @@ async def test_pagination_start_after_and_listing_cache(s3: S3Proxy, direct: Cli
     await asyncio.to_thread(client.list_objects_v2, Bucket=bucket, Prefix="many/", StartAfter="many/f010.txt",
                             MaxKeys=3)
     assert len(s3.relay.requests) == before, "a repeated listing within the TTL is served from memory"
+
+
+async def test_a_listing_larger_than_one_read_is_passed_whole(s3: S3Proxy, direct: Client, bucket: str) -> None:
+    keys = [f"{i:03d}/" + "x" * 900 for i in range(400)]  # ~400 KB of XML: many socket reads
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: direct.put_object(Bucket=bucket, Key=k, Body=b"1"), keys))
+    got = await asyncio.to_thread(s3.client().list_objects_v2, Bucket=bucket)
+    assert [e["Key"] for e in got["Contents"]] == keys
