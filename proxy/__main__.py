@@ -11,23 +11,31 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, get_args
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from pydantic import ValidationError
 from yarl import URL
 
 from adapters.hf import HfFrontend
+from adapters.hf.catalog import HfCatalog
 from adapters.http import HttpFrontend
+from adapters.http.catalog import HttpCatalog
 from adapters.http.target import HostAllowList
+from adapters.s3 import S3Frontend
 from adapters.s3 import from_settings as s3_frontend
-from proxy import __version__
+from adapters.s3.catalog import S3Catalog
+from proxy import __version__, console
 from proxy.app import make_app
+from proxy.catalog import Catalog
 from proxy.config import Settings, render_markdown
+from proxy.control import Control
 from proxy.index import Index
 from proxy.logs import AccessLogger, configure
 from proxy.maintenance import collect_garbage
+from proxy.pins import Pins
+from proxy.records import RecordStore
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.layout import Layout
 from proxy.upstream import Frontend
@@ -46,8 +54,21 @@ def frontends(settings: Settings) -> list[Frontend]:
     ]
 
 
+def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> list[Catalog]:
+    """Each adapter's catalog, for prefetch, pins and watches (``proxy.catalog``)."""
+    found: list[Catalog] = [HttpCatalog(HostAllowList(settings.http_allow), settings.http_revalidate_after, session)]
+    for front in fronts:
+        if isinstance(front, HfFrontend):
+            found.append(HfCatalog(front, session))
+        elif isinstance(front, S3Frontend):
+            found.append(S3Catalog(front.upstream, front.options.revalidate_after))
+    return found
+
+
 def build_app(settings: Settings) -> web.Application:
-    return make_app(settings, frontends(settings))
+    fronts = frontends(settings)
+    control = Control(settings, lambda session: catalogs(settings, fronts, session))
+    return make_app(settings, [control, *fronts])
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
@@ -81,12 +102,14 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age.")
     _add_setting_flags(ls, ["cache_dir", "node_id"])
     ls.add_argument("--json", action="store_true", help="One JSON object per line.")
+    ls.add_argument("--pinned", action="store_true", help="List pins (URL, version, expiry) instead of entries.")
     gc = sub.add_parser("gc", help="Remove blobs no index entry references.")
     _add_setting_flags(gc, ["cache_dir", "node_id"])
     gc.add_argument("--dry-run", action="store_true", help="Only report what would be removed.")
     gc.add_argument("--grace", type=float, default=3600.0,
                     help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
+    console.add_commands(sub)
     return parser
 
 
@@ -125,6 +148,22 @@ def _ls(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def _ls_pins(settings: Settings, as_json: bool) -> int:
+    now = time.time()
+    layout = Layout(settings.cache_dir)
+    pins = Pins(RecordStore(layout, settings.node_id, "pins")).all()
+    for pin in pins:
+        if as_json:
+            print(json.dumps(pin.to_json()))
+            continue
+        expiry = "never" if pin.expires_at is None else (
+            f"in {_age(pin.expires_at - now)}" if pin.live(now) else "expired")
+        print(f"{pin.url}\t{pin.version}\t{pin.reason}\texpires {expiry}")
+    if not as_json:
+        print(f"{len(pins)} pins", file=sys.stderr)
+    return 0
+
+
 def _age(seconds: float) -> str:
     for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= span:
@@ -146,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config-docs":
         sys.stdout.write(render_markdown())
         return 0
+    if args.command in console.COMMANDS:
+        return console.run(args)
     try:
         settings = load_settings(args)
     except ValidationError as exc:
@@ -154,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(settings)
     if args.command == "ls":
-        return _ls(settings, args.json)
+        return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)
     return _gc(settings, args.dry_run, args.grace)
 
 

@@ -16,6 +16,7 @@ from proxy.config import Settings
 from proxy.fill import FillPolicy, Fills
 from proxy.index import Index
 from proxy.metrics import Metrics
+from proxy.offline import OfflineConnector
 from proxy.serving import ServeOptions
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.layout import Layout
@@ -53,7 +54,8 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     timeout = ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout,
                             sock_read=settings.upstream_read_timeout)
-    async with ClientSession(timeout=timeout, auto_decompress=False, connector=TCPConnector(limit=0),
+    connector = OfflineConnector() if settings.offline else TCPConnector(limit=0)
+    async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector,
                              headers={"User-Agent": f"modelmanager/{__version__}"}) as session:
         app[keys.UPSTREAM_SESSION] = session
         yield

@@ -17,11 +17,12 @@ from proxy.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
+from proxy.usage import Readers
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Hit:
     """A committed blob, already open. ``outcome`` is hit, revalidated or stale."""
 
@@ -29,17 +30,27 @@ class Hit:
     file: BinaryIO
     outcome: str
     size: int
+    release: Callable[[], None] | None = None
+    """Ends this reader's hold on the blob (``Readers``); called by ``close``."""
 
     def close(self) -> None:
         self.file.close()
+        if self.release is not None:
+            self.release()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class InFlight:
     """A fill whose metadata is known; bytes are landing or have landed. ``outcome``: miss, coalesced."""
 
     fill: Fill
     outcome: str
+    release: Callable[[], None] | None = None
+    """Ends this reader's hold on the fill's blob (``Readers``); called by ``close``."""
+
+    def close(self) -> None:
+        if self.release is not None:
+            self.release()
 
 
 Resolved = Hit | InFlight
@@ -53,6 +64,8 @@ class Cache:
         self.fills = fills
         self.metrics = metrics
         self.clock = clock
+        self.readers = Readers()
+        """Who is reading which blob on this node: eviction never deletes a blob in use."""
 
     def _lookup(self, key: str) -> tuple[IndexEntry | None, BinaryIO | None]:
         entry = self.index.get(key)
@@ -67,8 +80,12 @@ class Cache:
         """Serve locally, or join/start the key's fill and wait for its metadata.
 
         Raises the fill's error when it fails before any byte (e.g. UpstreamRejected), except
-        that a failed revalidation serves the stale copy (stale-if-error).
+        that a failed revalidation serves the stale copy (stale-if-error). The caller closes the
+        result (which ends its hold on the blob).
         """
+        return self.readers.track(await self._resolve(source, max_age))
+
+    async def _resolve(self, source: Source, max_age: float | None) -> Resolved:
         loop = asyncio.get_running_loop()
         entry, file = await loop.run_in_executor(None, self._lookup, source.key)
         plan = plan_read(entry, file is not None, self.fills.get(source.key), self.clock(), max_age)

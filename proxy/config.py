@@ -84,6 +84,25 @@ class Settings(BaseSettings):
                                          "mid-body before the connection is dropped and the fill resumed.")
     fill_retries: int = Field(5, ge=0, description="How often a fill resumes (HTTP Range) after the "
                               "upstream drops, before it fails.")
+    disk_quota_bytes: int = Field(0, ge=0, description="Most bytes of blobs the cache volume may hold; "
+                                  "over it, least recently used blobs that are neither pinned nor in use are "
+                                  "evicted (with the index entries that name them). 0: no quota.")
+    eviction_interval: float = Field(30.0, gt=0, description="Seconds between checks of the disk quota "
+                                     "(a prefetch job also checks when it ends).")
+    access_touch_interval: float = Field(60.0, ge=0, description="A blob's last access (its atime, set "
+                                         "explicitly) is written at most this often per blob; eviction orders "
+                                         "blobs by it.")
+    prefetch_concurrency: int = Field(4, ge=1, le=64, description="Files a prefetch job fetches at once.")
+    watch_interval: float = Field(300.0, gt=0, description="Default seconds between upstream checks of a "
+                                  "watched URL (per watch: `interval`).")
+    watch_grace: float = Field(3600.0, ge=0, description="Default seconds the version a watch switched away "
+                               "from stays pinned (per watch: `grace`).")
+    admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "
+                                          "/v1/jobs, /v1/pins, /v1/watches) requires. Unset: the control API "
+                                          "is open to whoever reaches the port (logged at start-up).")
+    offline: bool = Field(False, description="Serve only what is cached and never connect to an upstream: "
+                          "HF clients get 5xx answers that make them fall back to their local cache, S3 "
+                          "clients ServiceUnavailable, /v1/fetch 502.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
                            "Off: read and write in user space.")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "

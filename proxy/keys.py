@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import ClientSession, web
 
 from proxy.cache import Cache
@@ -10,9 +12,13 @@ from proxy.fill import Fills
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
 
+if TYPE_CHECKING:
+    from proxy.control import Control
+
 SETTINGS = web.AppKey("settings", Settings)
 CACHE = web.AppKey("cache", Cache)
 FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
+CONTROL: web.AppKey[Control] = web.AppKey("control")

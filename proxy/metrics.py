@@ -24,6 +24,21 @@ class Metrics:
         self.fill_duration = Histogram(f"{PREFIX}_fill_duration_seconds", "Time from fill start to commit",
                                        buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600), registry=r)
         self.inflight_fills = Gauge(f"{PREFIX}_inflight_fills", "Fills running on this node", registry=r)
+        self.prefetch_bytes = Counter(f"{PREFIX}_prefetch_bytes", "Bytes of files prefetch jobs went through, "
+                                      "by outcome (fetched: filled for the job, cached: already there)",
+                                      ["outcome"], registry=r)
+        self.prefetch_jobs = Counter(f"{PREFIX}_prefetch_jobs", "Prefetch jobs finished, by result "
+                                     "(succeeded, failed)", ["result"], registry=r)
+        self.evicted_blobs = Counter(f"{PREFIX}_evicted_blobs", "Blobs removed to stay within the disk quota",
+                                     registry=r)
+        self.evicted_bytes = Counter(f"{PREFIX}_evicted_bytes", "Bytes removed to stay within the disk quota",
+                                     registry=r)
+        self.cache_bytes = Gauge(f"{PREFIX}_cache_bytes", "Bytes of committed blobs on the cache volume "
+                                 "(as of the last eviction pass)", registry=r)
+        self.version_switches = Counter(f"{PREFIX}_version_switches", "Watched URLs switched to a new, fully "
+                                        "cached upstream version", ["scheme"], registry=r)
+        self.watch_errors = Counter(f"{PREFIX}_watch_errors", "Watch checks that failed (upstream or prefetch "
+                                    "errors); the previous version stays served", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

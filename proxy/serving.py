@@ -98,8 +98,7 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
             return await _send_blob(request, resolved, status, headers, chosen, metrics, options)
         return await _send_fill(request, resolved.fill, status, headers, chosen, rep.size, metrics)
     finally:
-        if isinstance(resolved, Hit):
-            resolved.close()
+        resolved.close()
 
 
 async def _send_blob(request: web.Request, hit: Hit, status: int, headers: dict[str, str],

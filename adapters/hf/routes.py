@@ -14,6 +14,7 @@ from yarl import URL
 from adapters.hf import wire
 from adapters.hf.client import ApiAnswer, HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
+from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
 from adapters.hf.state import HubState
 from adapters.hf.state import token_id as _tid
@@ -84,8 +85,9 @@ class HfFrontend:
         """The file's metadata at a commit, checked against this client's access. Second value:
         True when the Hub was unreachable and what we last knew was used (stale-if-error)."""
         state, repo = self.state, target.repo
-        commit = target.revision if is_commit(target.revision) else state.revisions.fresh(
-            (repo, target.revision), self.revision_ttl)
+        commit = target.revision if is_commit(target.revision) else (
+            state.held.get((repo, target.revision)) or state.revisions.fresh((repo, target.revision),
+                                                                             self.revision_ttl))
         info = await self._known(request, target, commit) if commit else None
         if info is not None:
             access = state.access.fresh((repo, _tid(token)), self.access_ttl)
@@ -155,7 +157,8 @@ class HfFrontend:
     async def _api_answer(self, request: web.Request, target: ApiTarget | None) -> tuple[ApiAnswer, bool]:
         token = bearer(request)
         body = await request.read() if request.method == "POST" else None
-        key = (_tid(token), request.method, request.raw_path, body)
+        raw_path = held_path(self.state, target, request.raw_path)
+        key = (_tid(token), request.method, raw_path, body)
         ttl = self._ttl(target)
         if ttl != 0.0 and (cached := self.state.api.fresh(key, ttl)) is not None:
             return cached, False
@@ -163,7 +166,7 @@ class HfFrontend:
         content_type = request.headers.get("Content-Type")
         try:
             answer = await self.flights.run(("api", *key), lambda: client.api(
-                request.method, request.raw_path, token, data=body, content_type=content_type))
+                request.method, raw_path, token, data=body, content_type=content_type))
         except UpstreamUnavailable:
             if (last := self.state.api.last(key)) is None:
                 raise

@@ -71,6 +71,8 @@ class HubState:
         self.files: Memo[FileInfo] = Memo(clock)  # (repo, commit, path) -> FileInfo (immutable)
         self.access: Memo[Access] = Memo(clock)  # (repo, token id) -> decision
         self.api: Memo[ApiAnswer] = Memo(clock, limit=10_000)  # (token id, method, raw path, body) -> answer
+        self.held: dict[tuple[RepoRef, str], str] = {}
+        """(repo, branch) -> the commit served as the branch's head while a watch pre-warms the next one."""
 
     def remember_file(self, info: FileInfo) -> None:
         self.files.put((info.repo, info.commit, info.path), info)

@@ -13,6 +13,10 @@
       tmp/
         <node-id>/               this node's in-progress fills and record writes; a crash leaves
           fill-<random>          files here, removed when a node with the same id starts
+      pins/<sha256(id) hex>.json
+                                 one pin record (a URL at a version, the key prefixes it keeps)
+      watches/<sha256(id) hex>.json
+                                 one watched URL (interval, grace, the version it serves)
 
 Every rename goes from ``tmp/`` to ``blobs/`` or ``index/`` on the same filesystem, so each commit
 is atomic; a reader sees either nothing or a complete file. Nothing under ``blobs/`` or ``index/``
@@ -30,6 +34,7 @@ from pathlib import Path
 from proxy.digest import Digest
 from proxy.errors import InvalidKey
 
+CONTROL_KINDS = ("pins", "watches")
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
@@ -56,6 +61,12 @@ class Layout:
     def record(self, key: str) -> Path:
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return self.index / name[:2] / f"{name}.json"
+
+    def control(self, kind: str, record_id: str) -> Path:
+        """A control record (``kind`` is ``pins`` or ``watches``), named by the hash of its id."""
+        if kind not in CONTROL_KINDS:
+            raise InvalidKey(f"not a control record kind: {kind!r}")
+        return self.root / kind / f"{hashlib.sha256(record_id.encode()).hexdigest()}.json"
 
     def ensure(self, node_id: str) -> None:
         for path in (self.blobs, self.index, self.tmp(node_id)):

@@ -10,6 +10,7 @@ so tests can assert exact upstream traffic.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -110,6 +111,10 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []  # (method, raw path with query) on the hub
         self.cdn_requests: list[tuple[str, str, str | None]] = []  # (method, sha256, Range)
         self.down = False  # answer 503 to everything, like an unreachable Hub
+        self.cdn_gate: asyncio.Event | None = None
+        """When set (not yet open), CDN GETs wait for it before answering; ``cdn_waiting`` counts them."""
+        self.cdn_waiting = 0
+        self.cdn_arrived = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.cdn = web.Application()
@@ -202,6 +207,10 @@ class FakeHub:
     async def _cdn_get(self, request: web.Request) -> web.StreamResponse:
         sha = request.match_info["sha256"]
         self.cdn_requests.append((request.method, sha, request.headers.get("Range")))
+        if self.cdn_gate is not None and request.method == "GET":
+            self.cdn_waiting += 1
+            self.cdn_arrived.set()
+            await self.cdn_gate.wait()
         for repo in self.repos.values():
             for files in repo.commits.values():
                 for f in files.values():

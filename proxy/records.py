@@ -1,0 +1,64 @@
+"""Control records on the cache volume (pins, watches): small JSON files written whole.
+
+Each record is written to ``tmp/<node-id>/`` and renamed into place after fsync, like an index
+record, so a reader (another node, ``modelmanager ls --pinned``) sees the old record or the new
+one, never half of either. Synchronous; async callers use an executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from proxy.storage.layout import Layout
+from proxy.storage.writer import fsync_dir
+
+
+class RecordStore:
+    def __init__(self, layout: Layout, node_id: str, kind: str) -> None:
+        self.layout = layout
+        self.node_id = node_id
+        self.kind = kind
+        self.directory = layout.control(kind, "").parent
+
+    def put(self, record_id: str, data: dict[str, Any]) -> None:
+        path = self.layout.control(self.kind, record_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.layout.tmp(self.node_id) / f"{self.kind}-{secrets.token_hex(8)}"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "xb") as f:
+                f.write(json.dumps({"id": record_id, **data}, separators=(",", ":")).encode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    def delete(self, record_id: str) -> bool:
+        try:
+            self.layout.control(self.kind, record_id).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def all(self) -> Iterator[dict[str, Any]]:
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob("*.json")):
+            data = _load(path)
+            if data is not None:
+                yield data
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # vanished or unreadable: not a record
+    return data if isinstance(data, dict) else None
