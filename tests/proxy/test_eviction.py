@@ -1,0 +1,84 @@
+"""Quota eviction through the generic HTTP adapter: LRU, pins, and readers mid-stream."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Awaitable, Callable
+
+from yarl import URL
+
+from proxy import keys
+from tests.conftest import Proxy
+from tests.control import call, prefetch
+from tests.fakes.fake_http import FakeUpstream
+
+ProxyFactory = Callable[..., Awaitable[Proxy]]
+MiB = 1 << 20
+
+
+async def get(proxy: Proxy, url: URL) -> bytes:
+    async with proxy.session.get(proxy.fetch_url(url)) as r:
+        assert r.status == 200
+        return await r.read()
+
+
+def blobs(proxy: Proxy) -> int:
+    return sum(1 for _ in proxy.app[keys.CACHE].store.digests())
+
+
+async def test_least_recently_used_goes_first(start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL]) -> None:
+    fake, base = upstream
+    proxy = await start_proxy(disk_quota_bytes=2 * MiB)
+    a, b = os.urandom(MiB), os.urandom(MiB)
+    fake.add("/a", a)
+    fake.add("/b", b)
+    assert await get(proxy, base / "a") == a
+    assert await get(proxy, base / "b") == b
+    assert await get(proxy, base / "a") == a  # a is now the more recently used
+    fake.add("/c", os.urandom(MiB))
+    await get(proxy, base / "c")
+    report = await call(proxy, "POST", "/v1/evict", expect=200)
+    assert (report["total_before"], report["total_after"], report["evicted"]) == (3 * MiB, 2 * MiB, 1)
+    assert blobs(proxy) == 2
+    assert await get(proxy, base / "a") == a
+    assert await get(proxy, base / "b") == b
+    assert (fake.count("/a"), fake.count("/b")) == (1, 2), "b was evicted and fetched again; a stayed"
+    metrics = proxy.app[keys.METRICS]
+    assert metrics.value("modelmanager_evicted_bytes_total") == MiB
+
+
+async def test_pinned_and_in_use_blobs_survive_a_pass_and_the_reader_completes(
+        start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL]) -> None:
+    fake, base = upstream
+    proxy = await start_proxy(disk_quota_bytes=MiB, sendfile=False)
+    pinned, old1, old2 = os.urandom(MiB), os.urandom(MiB), os.urandom(MiB)
+    slow = os.urandom(48 * MiB)  # larger than the socket buffers: the server stays mid-body
+    for path, body in (("/pinned", pinned), ("/old1", old1), ("/old2", old2), ("/slow", slow)):
+        fake.add(path, body)
+    job = await prefetch(proxy, url=str(base / "pinned"), pin=True)
+    assert (job["state"], job["pin"]) == ("succeeded", True)
+    await get(proxy, base / "old1")
+    await get(proxy, base / "old2")
+    await get(proxy, base / "slow")
+    assert blobs(proxy) == 4
+
+    async with proxy.session.get(proxy.fetch_url(base / "slow")) as reader:
+        head = await reader.content.readexactly(64 * 1024)
+        assert reader.headers["X-Cache"] == "hit"
+        report = await call(proxy, "POST", "/v1/evict", expect=200)
+        assert (report["evicted"], report["in_use"], report["pinned"]) == (2, 1, 1)
+        assert report["total_after"] == MiB + 48 * MiB
+        rest = await reader.read()
+    assert hashlib.sha256(head + rest).digest() == hashlib.sha256(slow).digest()
+
+    report = await call(proxy, "POST", "/v1/evict", expect=200)
+    assert (report["evicted"], report["in_use"], report["total_after"]) == (1, 0, MiB)
+    assert await get(proxy, base / "pinned") == pinned
+    assert fake.count("/pinned") == 1, "the pinned blob was never evicted"
+    assert await get(proxy, base / "old1") == old1
+    assert fake.count("/old1") == 2
+
+    pins = await call(proxy, "DELETE", "/v1/pins", expect=200, url=str(base / "pinned"))
+    assert [p["url"] for p in pins] == [str(base / "pinned")]
+    await call(proxy, "DELETE", "/v1/pins", expect=404, url=str(base / "pinned"))
