@@ -204,7 +204,11 @@ class Watches:
 
 
 def _fixed(snapshot: Snapshot) -> Callable[[], Awaitable[tuple[Snapshot, tuple[SnapshotFile, ...]]]]:
+    """The snapshot's files, each revalidated now unless immutable: a cached copy of a mutable key
+    (an S3 object) may be the version the upstream just replaced."""
+    files = tuple(f if f.max_age is None else replace(f, max_age=0.0) for f in snapshot.files)
+
     async def listing() -> tuple[Snapshot, tuple[SnapshotFile, ...]]:
-        return snapshot, snapshot.files
+        return snapshot, files
 
     return listing
