@@ -103,7 +103,10 @@ class Watches:
         if watch is None:
             return False
         self._catalogs.for_url(watch.url).hold(watch.url, None, False)
-        await asyncio.get_running_loop().run_in_executor(None, self._records.delete, url)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._records.delete, url)
+        if watch.version is not None:  # what it served stays pinned for the grace period, then may go
+            await loop.run_in_executor(None, self._expire, watch, watch.version)
         return True
 
     async def restore(self) -> None:

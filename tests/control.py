@@ -32,9 +32,9 @@ async def finished(proxy: Proxy, job_id: str) -> dict[str, Any]:
             return job  # type: ignore[no-any-return]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+async def until(condition: Callable[[], bool], within: float = 30.0) -> None:
     """Wait for a condition that no event announces (state inside another component)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")

@@ -78,7 +78,8 @@ async def test_failed_prewarm_keeps_serving_the_old_commit(hf_proxy: ProxyFactor
     repo.commits[commit_b]["w.bin"].corrupt = True
     assert await control.watches.check(watch) is False
     assert watch.version == commit_a
-    assert watch.last_error is not None and commit_b in watch.last_error
+    assert watch.last_error is not None
+    assert commit_b in watch.last_error
     info = await in_thread(hfh.HfApi(endpoint=endpoint(proxy), token=False).model_info, "org/flaky")
     assert info.sha == commit_a
     pins = await call(proxy, "GET", "/v1/pins", expect=200)
