@@ -80,7 +80,7 @@ class Control:
             log.warning("--admin-token is unset: the control API (/v1/prefetch, /v1/pins, ...) is open")
         if self.settings.offline:
             await self._hold_pins()
-        await self.watches.restore()
+        await self.watches.restore(check=not self.settings.offline)
         if self.settings.disk_quota_bytes:
             self._loops.append(asyncio.create_task(self._evict_loop(), name="eviction"))
 

@@ -109,8 +109,9 @@ class Watches:
             await loop.run_in_executor(None, self._expire, watch, watch.version)
         return True
 
-    async def restore(self) -> None:
-        """Resume the watches recorded on the volume, holding the versions they served."""
+    async def restore(self, check: bool = True) -> None:
+        """Resume the watches recorded on the volume, holding the versions they served; with
+        ``check`` False (offline) they hold but never ask the upstream."""
         records = await asyncio.get_running_loop().run_in_executor(None, lambda: list(self._records.all()))
         for data in records:
             try:
@@ -122,7 +123,8 @@ class Watches:
             if watch.version is not None:
                 catalog.hold(watch.url, watch.version, watch.public)
             self._watches[watch.id] = watch
-            self._start(watch)
+            if check:
+                self._start(watch)
 
     def _start(self, watch: Watch) -> None:
         self._tasks[watch.id] = asyncio.create_task(self._loop(watch.id), name=f"watch {watch.id}")
