@@ -70,7 +70,7 @@ function renderTraffic(nodes) {
     sum.savedBytes += t.saved_bytes || 0;
   }
   $("hit-ratio").textContent = sum.total ? percent(sum.saved / sum.total) : "–";
-  $("requests").textContent = sum.total + " requests";
+  $("requests").textContent = sum.total + (sum.total === 1 ? " request" : " requests");
   $("saved").textContent = bytes(sum.savedBytes);
   $("served").textContent = bytes(sum.served) + " served, " + bytes(sum.upstream) + " from upstream";
 }
