@@ -9,6 +9,7 @@ from proxy.config import Settings
 from proxy.fill import Fills
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
+from proxy.status import Status
 
 SETTINGS = web.AppKey("settings", Settings)
 CACHE = web.AppKey("cache", Cache)
@@ -16,3 +17,4 @@ FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
+STATUS = web.AppKey("status", Status)
