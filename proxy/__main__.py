@@ -26,6 +26,7 @@ from adapters.http.target import HostAllowList
 from adapters.s3 import S3Frontend
 from adapters.s3 import from_settings as s3_frontend
 from adapters.s3.catalog import S3Catalog
+from adapters.ui import UiFrontend
 from proxy import __version__, console
 from proxy.app import make_app
 from proxy.catalog import Catalog
@@ -48,6 +49,7 @@ def frontends(settings: Settings) -> list[Frontend]:
     hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
     s3 = s3_frontend(settings)  # /s3/... goes before the HF catch-all
     return [
+        UiFrontend(),
         HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after),
         *([s3] if s3 is not None else []),
         HfFrontend(URL(settings.hf_endpoint), hf_token, settings.hf_revision_ttl, settings.hf_access_ttl),

@@ -18,6 +18,7 @@ from proxy.index import Index
 from proxy.metrics import Metrics
 from proxy.offline import OfflineConnector
 from proxy.serving import ServeOptions
+from proxy.status import Status
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.layout import Layout
 from proxy.upstream import Frontend
@@ -43,6 +44,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
+    app.router.add_get("/v1/status", app[keys.STATUS].handle)
     for frontend in frontends:
         frontend.setup(app)
     app.cleanup_ctx.append(_upstream_session)

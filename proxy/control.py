@@ -59,6 +59,9 @@ class Control:
         self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
                                                                                  "watches"), cache.metrics, self._clock)
         app[keys.CONTROL] = self
+        status = app[keys.STATUS]
+        status.quota_bytes = lambda: s.disk_quota_bytes or None
+        status.pinned = lambda: [p.to_json() for p in self.pins.known]
         r = app.router
         r.add_post("/v1/prefetch", self._guard(self.prefetch))
         r.add_get("/v1/jobs", self._guard(self.list_jobs))
@@ -78,6 +81,7 @@ class Control:
     async def _start(self, app: web.Application) -> None:
         if self.settings.admin_token is None:
             log.warning("--admin-token is unset: the control API (/v1/prefetch, /v1/pins, ...) is open")
+        await asyncio.get_running_loop().run_in_executor(None, self.pins.all)  # fills pins.known
         if self.settings.offline:
             await self._hold_pins()
         await self.watches.restore(check=not self.settings.offline)

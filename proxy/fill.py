@@ -260,6 +260,10 @@ class Fills:
     def __len__(self) -> int:
         return len(self._fills)
 
+    def running(self) -> list[Fill]:
+        """The fills in progress now (a copy: safe to keep while fills start and end)."""
+        return list(self._fills.values())
+
     async def close(self) -> None:
         """Cancel every running fill and wait for them to clean up."""
         for task in list(self._tasks):

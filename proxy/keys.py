@@ -11,6 +11,7 @@ from proxy.config import Settings
 from proxy.fill import Fills
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
+from proxy.status import Status
 
 if TYPE_CHECKING:
     from proxy.control import Control
@@ -21,4 +22,5 @@ FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
+STATUS = web.AppKey("status", Status)
 CONTROL: web.AppKey[Control] = web.AppKey("control")

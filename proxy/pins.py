@@ -55,9 +55,12 @@ class Pins:
 
     def __init__(self, records: RecordStore) -> None:
         self._records = records
+        self.known: list[Pin] = []
+        """The pins as this process last read or wrote them (for status pages; no I/O)."""
 
     def put(self, pin: Pin) -> None:
         self._records.put(pin.id, pin.to_json())
+        self.known = sorted([p for p in self.known if p.id != pin.id] + [pin], key=lambda p: (p.url, p.created_at))
 
     def all(self) -> list[Pin]:
         pins = []
@@ -66,19 +69,22 @@ class Pins:
                 pins.append(Pin.from_json(data))
             except (KeyError, TypeError, ValueError):
                 continue
-        return sorted(pins, key=lambda p: (p.url, p.created_at))
+        self.known = sorted(pins, key=lambda p: (p.url, p.created_at))
+        return list(self.known)
 
     def remove(self, url: str, version: str | None = None) -> list[Pin]:
         """Remove the pins of ``url`` (all its versions, or one)."""
         gone = [p for p in self.all() if p.url == url and version in (None, p.version)]
         for pin in gone:
             self._records.delete(pin.id)
+        self.known = [p for p in self.known if p not in gone]
         return gone
 
     def expire(self, now: float) -> list[Pin]:
         gone = [p for p in self.all() if not p.live(now)]
         for pin in gone:
             self._records.delete(pin.id)
+        self.known = [p for p in self.known if p not in gone]
         return gone
 
 

@@ -50,13 +50,19 @@ class BlobWriter:
         self._hashing = Hashing({c.algorithm for c in expect.checksums}, expect.size)
         self.path = layout.tmp(node_id) / f"fill-{secrets.token_hex(12)}"
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._pending: asyncio.Future[None] | None = None
         self.written = 0
 
     async def write(self, chunk: bytes) -> None:
         """Append a chunk; hashing and the write happen off the event loop."""
         if self._fd is None:
             raise RuntimeError("write after commit or cancel")
-        await asyncio.get_running_loop().run_in_executor(None, self._write_sync, self._fd, chunk)
+        # The executor thread keeps running if the awaiting task is cancelled; ``cancel`` waits
+        # for it before closing the descriptor, so that a reused fd number never receives the
+        # rest of this chunk.
+        self._pending = asyncio.get_running_loop().run_in_executor(None, self._write_sync, self._fd, chunk)
+        await asyncio.shield(self._pending)
+        self._pending = None
         self.written += len(chunk)
 
     def _write_sync(self, fd: int, chunk: bytes) -> None:
@@ -112,6 +118,9 @@ class BlobWriter:
         return BlobInfo(digest, self.written, final)
 
     async def cancel(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            await asyncio.wait({pending})  # not cancellable: the thread must finish with the fd first
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

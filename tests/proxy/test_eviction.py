@@ -58,6 +58,9 @@ async def test_pinned_and_in_use_blobs_survive_a_pass_and_the_reader_completes(
         fake.add(path, body)
     job = await prefetch(proxy, url=str(base / "pinned"), pin=True)
     assert (job["state"], job["pin"]) == ("succeeded", True)
+    status = await call(proxy, "GET", "/v1/status", expect=200)
+    assert status["cache"]["quota_bytes"] == MiB
+    assert [p["url"] for p in status["pinned"]] == [str(base / "pinned")]
     await get(proxy, base / "old1")
     await get(proxy, base / "old2")
     await get(proxy, base / "slow")
