@@ -54,7 +54,8 @@ class Control:
         self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))
         self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
                                            s.disk_quota_bytes, s.access_touch_interval, self._clock)
-        cache.readers.on_access = self.evictor.accessed
+        if s.disk_quota_bytes:  # last-access times only matter to eviction
+            cache.readers.on_access = self.evictor.accessed
         self.jobs = Jobs(cache, cache.metrics, s.prefetch_concurrency, self._after_job)
         self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
                                                                                  "watches"), cache.metrics, self._clock)
