@@ -83,11 +83,12 @@ class Watches:
 
     async def add(self, url: ModelUrl, interval: float, grace: float) -> Watch:
         """Watch ``url`` (replacing the settings of an existing watch); the first check starts at once."""
-        existing = self._watches.get(str(url))
-        watch = replace(existing, interval=interval, grace=grace) if existing else Watch(url, interval, grace)
-        if existing is not None:
-            watch.lock, watch.wake = existing.lock, existing.wake
-        self._watches[watch.id] = watch
+        watch = self._watches.get(str(url))
+        if watch is None:
+            watch = self._watches[str(url)] = Watch(url, interval, grace)
+        else:  # in place: a running check holds this object
+            watch.interval, watch.grace = interval, grace
+            watch.wake.set()
         await self._save(watch)
         if watch.id not in self._tasks:
             self._start(watch)

@@ -99,3 +99,34 @@ async def test_prefetch_progress_pins_and_exit_codes(served: tuple[URL, Path], h
     code, out, _ = await cli("ls", "--pinned", "--cache-dir", str(cache))
     assert (code, out) == (0, "")
     assert len(hub.cdn_requests) == 1
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_prefetch_on_a_terminal_draws_a_progress_bar(served: tuple[URL, Path], hub: FakeHub) -> None:
+    url, _ = served
+    hub.create("org/tty").commit({"model.safetensors": os.urandom(1 << 20)})
+    leader, follower = os.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN), "prefetch", "hf://org/tty", "--server", str(url), "--admin-token", TOKEN,
+        stdout=follower, stderr=asyncio.subprocess.PIPE, env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    os.close(follower)
+    shown = asyncio.ensure_future(asyncio.to_thread(read_all, leader))
+    _, err = await proc.communicate()
+    out = (await shown).decode(errors="replace")
+    os.close(leader)
+    assert proc.returncode == 0, err
+    assert "━" in out, "a rich progress bar"
+    assert "1/1 files" in out
+    assert "prefetched hf://org/tty at" in out
