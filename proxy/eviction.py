@@ -30,6 +30,10 @@ from proxy.usage import BlobUsage
 
 log = logging.getLogger(__name__)
 
+UNINDEXED_GRACE = 3600.0
+"""Seconds a blob no index record names is left alone: a fill may have committed it and be about
+to write its record (the same rule as ``modelmanager gc``'s default grace)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -117,7 +121,8 @@ class Evictor:
             last = max(st.st_atime, accessed.get(digest, 0.0))
             if digest in accessed:
                 self._touch(digest, accessed[digest], st.st_mtime, now)
-            if digest not in pinned:
+            unindexed_young = digest not in keys and now - st.st_mtime < UNINDEXED_GRACE
+            if digest not in pinned and not unindexed_young:
                 candidates.append(Candidate(digest, st.st_size, last, tuple(keys.get(digest, ()))))
         candidates.sort(key=lambda c: c.last_access)
         return Survey(total, tuple(candidates), len(pinned))

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from yarl import URL
 
 from proxy import keys
+from proxy.digest import Digest
 from tests.conftest import Proxy
 from tests.control import call, prefetch
 from tests.fakes.fake_http import FakeUpstream
@@ -29,7 +30,7 @@ def blobs(proxy: Proxy) -> int:
 
 async def test_least_recently_used_goes_first(start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL]) -> None:
     fake, base = upstream
-    proxy = await start_proxy(disk_quota_bytes=2 * MiB)
+    proxy = await start_proxy(disk_quota_bytes=2 * MiB + 6)
     a, b = os.urandom(MiB), os.urandom(MiB)
     fake.add("/a", a)
     fake.add("/b", b)
@@ -38,9 +39,14 @@ async def test_least_recently_used_goes_first(start_proxy: ProxyFactory, upstrea
     assert await get(proxy, base / "a") == a  # a is now the more recently used
     fake.add("/c", os.urandom(MiB))
     await get(proxy, base / "c")
+    orphan = proxy.app[keys.CACHE].store.layout.blob(Digest.of(b"orphan"))
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"orphan")  # committed by a fill that has not written its index record yet
+    os.utime(orphan, (0, orphan.stat().st_mtime))  # the least recently used of all
     report = await call(proxy, "POST", "/v1/evict", expect=200)
-    assert (report["total_before"], report["total_after"], report["evicted"]) == (3 * MiB, 2 * MiB, 1)
-    assert blobs(proxy) == 2
+    assert (report["total_before"], report["total_after"], report["evicted"]) == (3 * MiB + 6, 2 * MiB + 6, 1)
+    assert blobs(proxy) == 3
+    assert orphan.exists()
     assert await get(proxy, base / "a") == a
     assert await get(proxy, base / "b") == b
     assert (fake.count("/a"), fake.count("/b")) == (1, 2), "b was evicted and fetched again; a stayed"
