@@ -59,7 +59,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     app[keys.METRICS] = metrics
     app[keys.FILLS] = fills
     app[keys.COORDINATOR] = coordinator
-    app[keys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator)
+    app[keys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
+                            prefer_peers=settings.peer_mode != "off")
     app[keys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
                                            peers=peers if settings.peer_mode != "off" else None)
     app.router.add_get("/healthz", _healthz)

@@ -53,7 +53,7 @@ Resolved = Hit | InFlight
 class Cache:
     def __init__(self, store: FsBlobStore, index: Index, fills: Fills, metrics: Metrics,
                  clock: Callable[[], float], memory: MemoryTier | None = None,
-                 coordinator: Coordinator | None = None) -> None:
+                 coordinator: Coordinator | None = None, prefer_peers: bool = False) -> None:
         self.store = store
         self.index = index
         self.fills = fills
@@ -61,6 +61,8 @@ class Cache:
         self.clock = clock
         self.memory = memory
         self.coordinator = coordinator
+        self.prefer_peers = prefer_peers
+        """A blob a peer holds in memory is not taken into this node's memory (peer hops serve it)."""
 
     def _lookup(self, key: str) -> tuple[IndexEntry | None, BinaryIO | None]:
         entry = self.index.get(key)
@@ -133,6 +135,8 @@ class Cache:
         if data is not None:
             self.metrics.memory_hits.inc()
             return Hit(entry, file, "hit", size, data)
+        if self.prefer_peers and await self._peer_holds(entry):
+            return Hit(entry, file, "hit", size)  # serving may send the client on to that peer
         data = await asyncio.get_running_loop().run_in_executor(None, os.pread, file.fileno(), size, 0)
         if len(data) != size:
             return Hit(entry, file, "hit", size)
@@ -145,6 +149,14 @@ class Cache:
             except CoordinationUnavailable:
                 pass  # peers will not send clients here until the coordinator is back
         return Hit(entry, file, "hit", size, data)
+
+    async def _peer_holds(self, entry: IndexEntry) -> bool:
+        if self.coordinator is None:
+            return False
+        try:
+            return bool(await self.coordinator.holders(entry.digest))
+        except CoordinationUnavailable:
+            return False
 
     async def _hit(self, entry: IndexEntry, file: BinaryIO | None, outcome: str) -> Hit:
         if file is None:  # we joined a revalidation without having looked at the blob

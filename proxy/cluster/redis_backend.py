@@ -99,6 +99,8 @@ class RedisCoordinator:
         return result
 
     async def check(self) -> bool:
+        """Ping Redis now, even inside a backoff window; a success ends the window."""
+        self._down_until = 0.0
         try:
             await self._call(self._client.ping)
         except CoordinationUnavailable:
