@@ -95,7 +95,7 @@ class RedisServer:
 
         client = aioredis.Redis.from_url(self.url, decode_responses=True)
         try:
-            return str(await client.execute_command(*args))
+            return str(await client.execute_command(*args))  # type: ignore[no-untyped-call]
         finally:
             await client.aclose()
 
