@@ -81,7 +81,10 @@ class Cache:
         """
         loop = asyncio.get_running_loop()
         entry, file = await loop.run_in_executor(None, self._lookup, source.key)
-        plan = plan_read(entry, file is not None, self.fills.get(source.key), self.clock(), max_age)
+        running = self.fills.get(source.key)
+        if running is not None and running.state is FillState.COMMITTED and file is not None:
+            running = None  # committed, only announcing it to other pods: what we just read is its result
+        plan = plan_read(entry, file is not None, running, self.clock(), max_age)
         match plan:
             case ServeLocal(entry=fresh):
                 assert file is not None

@@ -35,7 +35,8 @@ async def test_memory_hit_then_one_peer_hop(start_pods: PodFactory, upstream: tu
         assert await r.read() == body
         if mode == "redirect":
             assert [h.status for h in r.history] == [307]
-            assert r.url.port == holder.port and r.url.query["mm-hop"] == "1"
+            assert r.url.port == holder.port
+            assert r.url.query["mm-hop"] == "1"
     assert await other.metric(session, HOPS, f'mode="{mode}"') == 1
     assert await holder.metric(session, MEMORY_HITS) == (2 if mode == "redirect" else 1)
 
