@@ -36,7 +36,8 @@ def _free_port() -> int:
 
 
 def _body(size: int) -> bytes:
-    return random.Random(20260101).randbytes(size)
+    rng = random.Random(20260101)
+    return b"".join(rng.randbytes(min(MIB, size - pos)) for pos in range(0, size, MIB))
 
 
 def serve_upstream(port: int, size: int, rate: float) -> None:
