@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from proxy.cache import Cache
+from proxy.cluster.port import Coordinator
 from proxy.config import Settings
-from proxy.fill import Fills
+from proxy.fills import Fills
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
 from proxy.status import Status
@@ -16,5 +17,6 @@ CACHE = web.AppKey("cache", Cache)
 FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
+COORDINATOR = web.AppKey("coordinator", Coordinator)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
 STATUS = web.AppKey("status", Status)

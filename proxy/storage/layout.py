@@ -12,7 +12,9 @@
                                  written whole to a temp file and renamed into place
       tmp/
         <node-id>/               this node's in-progress fills and record writes; a crash leaves
-          fill-<random>          files here, removed when a node with the same id starts
+          fill-<random>          files here, removed when a node with the same id starts. In a
+                                 cluster, the node that takes over a fill moves the fill's temp
+                                 file into its own directory and continues it
 
 Every rename goes from ``tmp/`` to ``blobs/`` or ``index/`` on the same filesystem, so each commit
 is atomic; a reader sees either nothing or a complete file. Nothing under ``blobs/`` or ``index/``
@@ -56,6 +58,16 @@ class Layout:
     def record(self, key: str) -> Path:
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         return self.index / name[:2] / f"{name}.json"
+
+    def fill_tmp(self, text: str) -> Path | None:
+        """``text`` as a fill temp file path of some node, or None if it names anything else
+        (paths learned from other nodes are checked here before they are opened or moved)."""
+        path = Path(text)
+        tmp = self.root / "tmp"
+        if (path.parent.parent != tmp or not _NODE_ID.fullmatch(path.parent.name)
+                or not re.fullmatch(r"fill-[0-9a-f]{24}", path.name)):
+            return None
+        return path
 
     def ensure(self, node_id: str) -> None:
         for path in (self.blobs, self.index, self.tmp(node_id)):
