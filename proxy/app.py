@@ -14,6 +14,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from proxy import __version__, keys
 from proxy.cache import Cache
 from proxy.cluster.embedded import EmbeddedCoordinator
+from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
@@ -67,7 +68,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
+    status = app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
+    membership = app[keys.MEMBERSHIP] = Membership(coordinator, status.node)
+    status.peers = membership.peers
     app.router.add_get("/v1/status", app[keys.STATUS].handle)
     app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     for frontend in frontends:
@@ -95,7 +98,9 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
 async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     coordinator = app[keys.COORDINATOR]
     await coordinator.start()
+    await app[keys.MEMBERSHIP].start()
     yield
+    await app[keys.MEMBERSHIP].close()
     await coordinator.close()
 
 

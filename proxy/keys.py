@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from proxy.cache import Cache
+from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator
 from proxy.config import Settings
 from proxy.fills import Fills
@@ -20,3 +21,4 @@ SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
 STATUS = web.AppKey("status", Status)
+MEMBERSHIP = web.AppKey("membership", Membership)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proxy.cluster.events import EventHub, Subscription
 from proxy.cluster.port import Coordinator, FillEvent, FillRecord, Lease, LeaseState, Node, key_id
@@ -90,6 +90,12 @@ class EmbeddedCoordinator:
 
     async def holders(self, digest: Digest) -> list[Node]:
         return []  # one node: no peers
+
+    async def announce(self, summary: dict[str, Any], ttl: float) -> None:
+        return None  # one node: nobody to tell
+
+    async def members(self) -> list[dict[str, Any]]:
+        return []
 
 
 if TYPE_CHECKING:

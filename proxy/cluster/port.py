@@ -152,3 +152,11 @@ class Coordinator(Protocol):
     async def holders(self, digest: Digest) -> list[Node]:
         """Nodes (this one excluded) that hold ``digest`` in memory."""
         ...
+
+    async def announce(self, summary: dict[str, Any], ttl: float) -> None:
+        """Publish this node's status summary for ``ttl`` seconds (the cluster's member list)."""
+        ...
+
+    async def members(self) -> list[dict[str, Any]]:
+        """The summaries other live nodes announced (this one excluded)."""
+        ...

@@ -8,6 +8,7 @@ Keys, all under one prefix (``mm`` by default)::
                                 outlives the lease so a successor can adopt the partial temp file
     <prefix>:ev:<id>            pub-sub channel of the key's FillEvents
     <prefix>:mem:<digest hex>   hash node id -> advertise URL of pods holding the blob in memory
+    <prefix>:node:<node id>     the node's status summary (JSON), SET PX: expires with the node
 
 ``<id>`` is ``key_id(key)``. Redis is never the source of truth: losing every key costs some
 coalescing, never data. While Redis cannot be reached, calls fail fast with
@@ -211,6 +212,25 @@ class RedisCoordinator:
         found = await self._call(lambda: self._client.hgetall(self._k("mem", digest.hex)))
         nodes = [Node(str(n), str(u)) for n, u in found.items() if n != self.node.node_id]
         return sorted(nodes, key=lambda n: n.node_id)
+
+    # -- member list --------------------------------------------------------------------------
+
+    async def announce(self, summary: dict[str, Any], ttl: float) -> None:
+        text = json.dumps(summary, separators=(",", ":"))
+        await self._call(lambda: self._client.set(self._k("node", self.node.node_id), text, px=int(ttl * 1000)))
+
+    async def members(self) -> list[dict[str, Any]]:
+        async def scan() -> list[str]:
+            names = [str(name) async for name in self._client.scan_iter(match=self._k("node", "*"), count=100)]
+            mine = self._k("node", self.node.node_id)
+            names = sorted(n for n in names if n != mine)
+            return [str(v) for v in await self._client.mget(names) if v is not None] if names else []
+
+        found: list[dict[str, Any]] = []
+        for text in await self._call(scan):
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(text))
+        return found
 
 
 if TYPE_CHECKING:

@@ -129,6 +129,19 @@ async def test_memory_registry_lists_other_holders(pair: Pair) -> None:
     assert await pair.b.holders(digest) == []
 
 
+async def test_members_list_other_nodes_until_their_announcement_expires(pair: Pair) -> None:
+    await pair.a.announce({"node_id": "a", "ready": True}, ttl=30.0)
+    if pair.server is None:
+        assert await pair.b.members() == [], "one node has no peers"
+        return
+    await pair.b.announce({"node_id": "b", "ready": True}, ttl=30.0)
+    assert await pair.b.members() == [{"node_id": "a", "ready": True}]
+    assert await pair.a.members() == [{"node_id": "b", "ready": True}]
+    assert 0 < int(await pair.server.command("PTTL", "mm:node:a")) <= 30_000
+    await pair.server.command("DEL", "mm:node:a")  # what PX does when the time is up
+    assert await pair.b.members() == []
+
+
 async def test_redis_lease_has_a_time_to_live(tmp_path: object) -> None:
     need_redis()
     server = RedisServer(tmp_path)  # type: ignore[arg-type]
