@@ -117,9 +117,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(settings: Settings) -> int:
     configure(settings.log_level, settings.log_format)
-    if not settings.embedded:
-        log.error("cluster mode (--redis-url) is not available in this version; unset it to run embedded")
-        return 2
     if not settings.http_allow:
         log.warning("--http-allow is empty: /v1/fetch refuses every upstream host")
     if settings.event_loop == "uvloop":
@@ -129,10 +126,16 @@ def _serve(settings: Settings) -> int:
     app = build_app(settings)
     log.info("starting", extra={"version": __version__, "host": settings.host, "port": settings.port,
                                 "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
-                                "mode": "embedded", "event_loop": settings.event_loop})
+                                "mode": "embedded" if settings.embedded else "cluster",
+                                "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
     web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                access_log=logging.getLogger("modelmanager.access"), print=None, shutdown_timeout=10)
+                access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
     return 0
+
+
+def _listening(message: str) -> None:
+    """Called once every socket is bound: the line process supervisors (and tests) wait for."""
+    log.info("listening", extra={"detail": message.strip().splitlines()[0] if message.strip() else ""})
 
 
 def _ls(settings: Settings, as_json: bool) -> int:

@@ -7,16 +7,24 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
 from proxy import __version__, keys
 from proxy.cache import Cache
+from proxy.cluster.embedded import EmbeddedCoordinator
+from proxy.cluster.membership import Membership
+from proxy.cluster.port import Coordinator, Node
+from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
-from proxy.fill import FillPolicy, Fills
+from proxy.fill import FillContext, FillPolicy
+from proxy.fills import Fills
 from proxy.index import Index
+from proxy.memory import MemoryTier
 from proxy.metrics import Metrics
 from proxy.offline import OfflineConnector
+from proxy.peers import BLOB_ROUTE, Peers
 from proxy.serving import ServeOptions
 from proxy.status import Status
 from proxy.storage.blobstore import FsBlobStore
@@ -26,30 +34,52 @@ from proxy.upstream import Frontend
 log = logging.getLogger(__name__)
 
 
+def make_coordinator(settings: Settings) -> Coordinator:
+    """Embedded (this process) without --redis-url; Redis across pods with it."""
+    node = Node(settings.node_id, settings.advertised())
+    if settings.redis_url is None:
+        return EmbeddedCoordinator(node)
+    return RedisCoordinator(settings.redis_url.get_secret_value(), node, settings.redis_prefix)
+
+
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None) -> web.Application:
     store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
     store.sweep_tmp()
     index = Index(store.layout, settings.node_id)
     metrics = Metrics()
-    policy = fill_policy or FillPolicy(retries=settings.fill_retries)
-    fills = Fills(store, index, metrics, policy, clock)
+    policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)
+    coordinator = make_coordinator(settings)
+    fills = Fills(FillContext(store, index, metrics, policy, coordinator, clock))
+    memory = None
+    if settings.memory_cache_bytes > 0:
+        memory = MemoryTier(settings.memory_cache_bytes, settings.memory_cache_ttl,
+                            settings.memory_cache_max_blob_bytes)
+    peers = Peers(settings.peer_mode, coordinator, memory)
 
     app = web.Application(client_max_size=1 << 20)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.FILLS] = fills
-    app[keys.CACHE] = Cache(store, index, fills, metrics, clock)
-    app[keys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile)
+    app[keys.COORDINATOR] = coordinator
+    app[keys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
+                            prefer_peers=settings.peer_mode != "off")
+    app[keys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
+                                           peers=peers if settings.peer_mode != "off" else None)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
+    status = app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
+    membership = app[keys.MEMBERSHIP] = Membership(coordinator, status.node)
+    status.peers = membership.peers
     app.router.add_get("/v1/status", app[keys.STATUS].handle)
+    app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     for frontend in frontends:
         frontend.setup(app)
     app.cleanup_ctx.append(_upstream_session)
+    app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(_fills)
+    app.on_shutdown.append(_hand_over_fills)
     return app
 
 
@@ -61,11 +91,28 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector,
                              headers={"User-Agent": f"modelmanager/{__version__}"}) as session:
         app[keys.UPSTREAM_SESSION] = session
+        peers = app[keys.SERVE_OPTIONS].peers
+        if peers is not None:
+            peers.session = session
         yield
+
+
+async def _coordinator(app: web.Application) -> AsyncIterator[None]:
+    coordinator = app[keys.COORDINATOR]
+    await coordinator.start()
+    await app[keys.MEMBERSHIP].start()
+    yield
+    await app[keys.MEMBERSHIP].close()
+    await coordinator.close()
 
 
 async def _fills(app: web.Application) -> AsyncIterator[None]:
     yield
+    await app[keys.FILLS].close()
+
+
+async def _hand_over_fills(app: web.Application) -> None:
+    """On shutdown, before waiting for open responses: stop fills now, so leaders hand them over."""
     await app[keys.FILLS].close()
 
 
@@ -74,12 +121,17 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
+    """Ready when the cache volume is writable. Redis is reported, never required: without it
+    hits are served and misses are filled per pod (degraded), so it must not take pods out."""
     settings = request.app[keys.SETTINGS]
     tmp = request.app[keys.CACHE].store.layout.tmp(settings.node_id)
     checks = {"cache_dir": os.access(tmp, os.W_OK)}
-    ready = all(checks.values())
-    body = {"status": "ready" if ready else "not ready", "checks": checks,
-            "mode": "embedded" if settings.embedded else "cluster", "node_id": settings.node_id}
+    ready = checks["cache_dir"]
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks,
+                               "mode": "embedded" if settings.embedded else "cluster", "node_id": settings.node_id}
+    if not settings.embedded:
+        checks["redis"] = await request.app[keys.COORDINATOR].check()
+        body["degraded"] = not checks["redis"]
     return web.Response(status=200 if ready else 503, text=json.dumps(body), content_type="application/json")
 
 

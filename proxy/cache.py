@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from proxy.errors import UpstreamUnavailable
-from proxy.fill import Fill, Fills, FillState
+from proxy.cluster.port import Coordinator
+from proxy.errors import CoordinationUnavailable, UpstreamUnavailable
+from proxy.fill import Fill, FillState
+from proxy.fills import Fills
 from proxy.index import Index, IndexEntry
+from proxy.memory import MemoryTier
 from proxy.metrics import Metrics
 from proxy.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
 from proxy.storage.blobstore import FsBlobStore
@@ -24,12 +27,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True, weakref_slot=True)
 class Hit:
-    """A committed blob, already open. ``outcome`` is hit, revalidated or stale."""
+    """A committed blob, already open. ``outcome`` is hit, revalidated or stale. ``memory``: the
+    blob's bytes when the memory tier holds it."""
 
     entry: IndexEntry
     file: BinaryIO
     outcome: str
     size: int
+    memory: bytes | None = None
     release: Callable[[], None] | None = None
     """Ends this reader's hold on the blob (``Readers``); called by ``close``."""
 
@@ -58,12 +63,17 @@ Resolved = Hit | InFlight
 
 class Cache:
     def __init__(self, store: FsBlobStore, index: Index, fills: Fills, metrics: Metrics,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], memory: MemoryTier | None = None,
+                 coordinator: Coordinator | None = None, prefer_peers: bool = False) -> None:
         self.store = store
         self.index = index
         self.fills = fills
         self.metrics = metrics
         self.clock = clock
+        self.memory = memory
+        self.coordinator = coordinator
+        self.prefer_peers = prefer_peers
+        """A blob a peer holds in memory is not taken into this node's memory (peer hops serve it)."""
         self.readers = Readers()
         """Who is reading which blob on this node: eviction never deletes a blob in use."""
 
@@ -88,11 +98,14 @@ class Cache:
     async def _resolve(self, source: Source, max_age: float | None) -> Resolved:
         loop = asyncio.get_running_loop()
         entry, file = await loop.run_in_executor(None, self._lookup, source.key)
-        plan = plan_read(entry, file is not None, self.fills.get(source.key), self.clock(), max_age)
+        running = self.fills.get(source.key)
+        if running is not None and running.state is FillState.COMMITTED and file is not None:
+            running = None  # committed, only announcing it to other pods: what we just read is its result
+        plan = plan_read(entry, file is not None, running, self.clock(), max_age)
         match plan:
             case ServeLocal(entry=fresh):
                 assert file is not None
-                return Hit(fresh, file, "hit", _size(file))
+                return await self._fresh(fresh, file)
             case JoinFill(fill=fill):
                 self.metrics.coalesced_waiters.inc()
                 outcome = "coalesced"
@@ -131,6 +144,39 @@ class Cache:
         entry = IndexEntry.of(key, blob, meta, self.clock())
         await asyncio.get_running_loop().run_in_executor(None, self.index.put, entry)
         return entry
+
+    async def _fresh(self, entry: IndexEntry, file: BinaryIO) -> Hit:
+        """A fresh hit, from the memory tier when it holds the blob; a blob that fits is taken in."""
+        size = _size(file)
+        memory = self.memory
+        if memory is None or not memory.fits(size):
+            return Hit(entry, file, "hit", size)
+        data = memory.get(entry.digest)
+        if data is not None:
+            self.metrics.memory_hits.inc()
+            return Hit(entry, file, "hit", size, data)
+        if self.prefer_peers and await self._peer_holds(entry):
+            return Hit(entry, file, "hit", size)  # serving may send the client on to that peer
+        data = await asyncio.get_running_loop().run_in_executor(None, os.pread, file.fileno(), size, 0)
+        if len(data) != size:
+            return Hit(entry, file, "hit", size)
+        evicted = memory.put(entry.digest, data)
+        if self.coordinator is not None:
+            try:
+                for digest in evicted:
+                    await self.coordinator.drop(digest)
+                await self.coordinator.hold(entry.digest, memory.ttl)
+            except CoordinationUnavailable:
+                pass  # peers will not send clients here until the coordinator is back
+        return Hit(entry, file, "hit", size, data)
+
+    async def _peer_holds(self, entry: IndexEntry) -> bool:
+        if self.coordinator is None:
+            return False
+        try:
+            return bool(await self.coordinator.holders(entry.digest))
+        except CoordinationUnavailable:
+            return False
 
     async def _hit(self, entry: IndexEntry, file: BinaryIO | None, outcome: str) -> Hit:
         if file is None:  # we joined a revalidation without having looked at the blob

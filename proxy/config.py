@@ -36,7 +36,20 @@ class Settings(BaseSettings):
     advertise_url: str | None = Field(None, description="URL other pods use to reach this one "
                                       "(default: http://<host>:<port>).")
     memory_cache_bytes: int = Field(0, ge=0, description="Budget of the per-pod memory tier for hot "
-                                    "blobs. 0 disables it. Reserved for the memory tier; not used yet.")
+                                    "blobs (a blob enters on its first hit). 0 disables it.")
+    memory_cache_ttl: float = Field(300.0, gt=0, description="Seconds a blob stays in the memory tier "
+                                    "after it entered (and is advertised to peers).")
+    memory_cache_max_blob_bytes: int = Field(64 << 20, ge=0, description="Largest blob the memory tier "
+                                             "takes; larger ones are always served from the volume.")
+    peer_mode: Literal["off", "redirect", "proxy"] = Field("off", description="What a pod does on a hit it "
+                                                           "does not hold in memory while a peer does: "
+                                                           "`redirect` (307, one hop, never for S3 or "
+                                                           "requests with credentials), `proxy` (fetch the "
+                                                           "bytes from the peer), or `off` (read the volume).")
+    lease_ttl: float = Field(10.0, gt=0, description="Cluster mode: seconds a fill lease lives without "
+                             "progress; when a leader dies, another pod takes its fill over after this.")
+    redis_prefix: str = Field("mm", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every "
+                              "Redis key and channel (several clusters may share one Redis).")
     http_allow: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Upstream hosts the generic /v1/fetch adapter may fetch, as shell patterns "
         "(`huggingface.co`, `*.example.com`, `10.0.0.5:9000`); comma-separated in the variable. "

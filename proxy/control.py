@@ -27,7 +27,7 @@ from proxy import keys
 from proxy.catalog import Catalog, Catalogs, Snapshot, SnapshotFile
 from proxy.config import Settings
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
-from proxy.eviction import Evictor
+from proxy.eviction import EvictionReport, Evictor
 from proxy.jobs import Job, Jobs
 from proxy.pins import Pin, Pins
 from proxy.records import RecordStore
@@ -35,6 +35,10 @@ from proxy.urls import ModelUrl, parse_url
 from proxy.watch import Watches
 
 log = logging.getLogger(__name__)
+
+EVICTION_LEASE = "control:eviction"
+EVICTION_LEASE_TTL = 600.0
+"""Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
 
 CatalogFactory = Callable[[Callable[[], ClientSession]], Sequence[Catalog]]
 
@@ -47,6 +51,7 @@ class Control:
         self._catalog_factory = catalogs
         self._clock = clock
         self._loops: list[asyncio.Task[None]] = []
+        self._evicting = asyncio.Lock()
 
     def setup(self, app: web.Application) -> None:
         s, cache = self.settings, app[keys.CACHE]
@@ -60,6 +65,7 @@ class Control:
         self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
                                                                                  "watches"), cache.metrics, self._clock)
         app[keys.CONTROL] = self
+        self._coordinator = app[keys.COORDINATOR]
         status = app[keys.STATUS]
         status.quota_bytes = lambda: s.disk_quota_bytes or None
         status.pinned = lambda: [p.to_json() for p in self.pins.known]
@@ -109,14 +115,29 @@ class Control:
     async def _evict_loop(self) -> None:
         while True:
             try:
-                await self.evictor.run_once()
+                await self.evict_once()
             except Exception as exc:
                 log.exception("eviction pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.eviction_interval)
 
+    async def evict_once(self) -> EvictionReport | None:
+        """One eviction pass under the cluster-wide eviction lease (one evictor at a time across
+        pods; embedded mode leases within the process). None: another holder runs it now."""
+        async with self._evicting:  # this pod's passes (loop, after a job, the API) queue up
+            lease = await self._coordinator.try_lead(EVICTION_LEASE, EVICTION_LEASE_TTL)
+            if lease is None:
+                return None
+            try:
+                return await self.evictor.run_once()
+            finally:
+                await self._coordinator.release(lease, keep_record=False)
+
     async def _after_job(self, job: Job) -> None:
         if self.settings.disk_quota_bytes:
-            await self.evictor.run_once()
+            try:
+                await self.evict_once()
+            except ProxyError as exc:
+                log.warning("eviction after a prefetch failed", extra={"error": str(exc)})
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -210,7 +231,9 @@ class Control:
         return web.json_response({"url": url, "removed": True})
 
     async def evict(self, request: web.Request) -> web.Response:
-        report = await self.evictor.run_once()
+        report = await self.evict_once()
+        if report is None:
+            return _error(409, "another pod holds the eviction lease and is evicting now")
         return web.json_response({"quota": self.evictor.quota, **{k: getattr(report, k) for k in report.__slots__}})
 
     # -- helpers ----------------------------------------------------------------------------

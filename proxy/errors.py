@@ -49,6 +49,10 @@ class UpstreamRejected(ProxyError):
         self.headers = headers
 
 
+class CoordinationUnavailable(ProxyError):
+    """The cluster coordinator (Redis) cannot be reached; the caller degrades to this node alone."""
+
+
 class FillFailed(ProxyError):
     """A fill this reader was tailing failed; the reader's response must be aborted."""
 

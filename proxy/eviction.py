@@ -8,8 +8,11 @@ evicted blob go first, so no reader is sent to a blob that is about to vanish; a
 opened the blob just before its unlink still reads it whole (POSIX keeps an open file's bytes).
 
 Cluster mode: exactly one evictor may run at a time, holding a lease (with a fencing token) on
-the eviction job, and ``BlobUsage`` must then see every node's readers and fills, not only this
-node's; the in-process ``Readers`` is only right for a single node.
+the eviction job: ``Control.evict_once`` takes the coordinator's ``control:eviction`` lease around
+each pass. ``BlobUsage`` must then see every node's readers and fills, not only this node's; the
+in-process ``Readers`` is only right for a single node (a Redis-backed usage port is future work:
+until then a blob another pod is reading can be unlinked under it: on a local filesystem that
+reader still finishes from its open file, but on NFS it may fail with ESTALE).
 """
 
 from __future__ import annotations

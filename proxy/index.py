@@ -60,6 +60,11 @@ class IndexEntry:
     def validators(self) -> Validators:
         return Validators(self.etag, self.last_modified)
 
+    def meta(self) -> ObjectMeta:
+        """What the upstream said about this version, as a fill would have seen it."""
+        return ObjectMeta(size=self.size, content_type=self.content_type, validators=self.validators,
+                          checksums=self.checksums, immutable=self.immutable, attributes=tuple(self.extra.items()))
+
     def checked(self, now: float) -> IndexEntry:
         return replace(self, checked_at=now)
 

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from aiohttp import ClientSession, web
 
 from proxy.cache import Cache
+from proxy.cluster.membership import Membership
+from proxy.cluster.port import Coordinator
 from proxy.config import Settings
-from proxy.fill import Fills
+from proxy.fills import Fills
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
 from proxy.status import Status
@@ -21,6 +23,8 @@ CACHE = web.AppKey("cache", Cache)
 FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)
+COORDINATOR = web.AppKey("coordinator", Coordinator)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
 STATUS = web.AppKey("status", Status)
+MEMBERSHIP = web.AppKey("membership", Membership)
 CONTROL: web.AppKey[Control] = web.AppKey("control")

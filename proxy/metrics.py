@@ -23,6 +23,16 @@ class Metrics:
         self.fills_failed = Counter(f"{PREFIX}_fills_failed", "Fills that ended in an error", registry=r)
         self.fill_duration = Histogram(f"{PREFIX}_fill_duration_seconds", "Time from fill start to commit",
                                        buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600), registry=r)
+        self.leases_acquired = Counter(f"{PREFIX}_leases_acquired", "Fill leases this node acquired", registry=r)
+        self.leases_lost = Counter(f"{PREFIX}_leases_lost", "Fill leases this node lost mid-fill (another node "
+                                   "took the fill over)", registry=r)
+        self.leases_taken_over = Counter(f"{PREFIX}_leases_taken_over", "Fills this node took over from another "
+                                         "node's partial temp file", registry=r)
+        self.cross_pod_followers = Counter(f"{PREFIX}_cross_pod_followers", "Fills this node followed while "
+                                           "another node led them", registry=r)
+        self.memory_hits = Counter(f"{PREFIX}_memory_hits", "Hits served from this node's memory tier", registry=r)
+        self.peer_hops = Counter(f"{PREFIX}_peer_hops", "Requests sent on to a peer holding the blob in memory, "
+                                 "by mode (redirect, proxy)", ["mode"], registry=r)
         self.inflight_fills = Gauge(f"{PREFIX}_inflight_fills", "Fills running on this node", registry=r)
         self.prefetch_bytes = Counter(f"{PREFIX}_prefetch_bytes", "Bytes of files prefetch jobs went through, "
                                       "by outcome (fetched: filled for the job, cached: already there)",

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from proxy.cache import Hit, InFlight, Resolved
 from proxy.conditional import (
@@ -27,6 +27,7 @@ from proxy.conditional import (
 from proxy.errors import FillFailed
 from proxy.fill import Fill
 from proxy.metrics import Metrics
+from proxy.peers import Peers
 from proxy.ranges import ByteRange
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ SEND_CHUNK = 1 << 20
 class ServeOptions:
     sendfile: bool = True
     """Use the kernel's sendfile for committed blobs (falls back when the loop lacks it)."""
+    peers: Peers | None = None
+    """Peer hops for hits this node does not hold in memory (None: never)."""
 
 
 def representation(resolved: Resolved) -> Representation:
@@ -64,8 +67,12 @@ def _headers(rep: Representation, outcome: str, extra: Mapping[str, str]) -> dic
 
 
 async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, options: ServeOptions,
-                  extra: Mapping[str, str] = {}) -> web.StreamResponse:
-    """Answer ``request`` (GET or HEAD) from a resolved object."""
+                  extra: Mapping[str, str] = {}, *, redirect_ok: bool = False) -> web.StreamResponse:
+    """Answer ``request`` (GET or HEAD) from a resolved object.
+
+    ``redirect_ok``: the adapter allows a peer hop by redirect (its requests are not signed over
+    the URL); it has already checked the client's access.
+    """
     try:
         rep = representation(resolved)
         decision = evaluate(request.method, request.headers, rep)
@@ -95,10 +102,53 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
                 raise AssertionError("size is known once the fill has finished")
         headers["Content-Type"] = rep.content_type
         if isinstance(resolved, Hit):
+            hopped = await _hop(request, resolved, status, headers, chosen, metrics, options, redirect_ok)
+            if hopped is not None:
+                return hopped
             return await _send_blob(request, resolved, status, headers, chosen, metrics, options)
         return await _send_fill(request, resolved.fill, status, headers, chosen, rep.size, metrics)
     finally:
         resolved.close()
+
+
+async def _hop(request: web.Request, hit: Hit, status: int, headers: dict[str, str], rng: ByteRange | None,
+               metrics: Metrics, options: ServeOptions, redirect_ok: bool) -> web.StreamResponse | None:
+    """Send the client on to a peer holding the blob in memory, or fetch it from there; None:
+    serve it here."""
+    peers = options.peers
+    if peers is None or hit.memory is not None or hit.size == 0:
+        return None
+    node = await peers.locate(request, hit.entry.digest)
+    if node is None:
+        return None
+    if peers.mode == "redirect":
+        if not (redirect_ok and peers.may_redirect(request)):
+            return None
+        metrics.peer_hops.labels("redirect").inc()
+        return web.Response(status=307, headers={"Location": peers.redirect_url(request, node), CACHE_HEADER: "peer"})
+    rng = rng or ByteRange(0, hit.size)
+    upstream = await peers.open(node, hit.entry.digest, rng)
+    if upstream is None:
+        return None
+    metrics.peer_hops.labels("proxy").inc()
+    try:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = rng.length
+        await response.prepare(request)
+        sent = 0
+        try:
+            async for chunk in upstream.content.iter_chunked(SEND_CHUNK):
+                await response.write(chunk)
+                sent += len(chunk)
+        except ClientPayloadError as exc:
+            return _abort(request, response, f"peer {node.node_id} dropped: {exc}")
+        if sent != rng.length:
+            return _abort(request, response, f"peer {node.node_id} sent {sent} of {rng.length} bytes")
+        metrics.served_bytes.labels("peer").inc(sent)
+        await response.write_eof()
+        return response
+    finally:
+        upstream.release()
 
 
 async def _send_blob(request: web.Request, hit: Hit, status: int, headers: dict[str, str],
@@ -111,6 +161,11 @@ async def _send_blob(request: web.Request, hit: Hit, status: int, headers: dict[
         await response.write_eof()
         return response
     assert writer is not None
+    if hit.memory is not None:
+        await writer.write(hit.memory[rng.start:rng.end])
+        metrics.served_bytes.labels("memory").inc(rng.length)
+        await response.write_eof()
+        return response
     loop = asyncio.get_running_loop()
     transport = request.transport
     if transport is None:

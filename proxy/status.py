@@ -36,7 +36,8 @@ from aiohttp import web
 from proxy import __version__
 from proxy.cache import Cache
 from proxy.config import Settings
-from proxy.fill import Fill, Fills
+from proxy.fill import Fill
+from proxy.fills import Fills
 from proxy.metrics import PREFIX, Metrics
 
 SCHEMA = 1

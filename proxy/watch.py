@@ -8,7 +8,9 @@ version whose files are still on their way. The version switched away from stays
 ``grace`` seconds. A failed pre-warm leaves the old version served and is retried next interval.
 
 Watches are durable (``watches/`` on the cache volume) and resume at start-up, holding the version
-they served. In cluster mode one node must run each watch (a lease), and holds must be shared.
+they served. In cluster mode each pod runs the watches it has loaded and holds versions for its own
+clients; the pre-warm fills are coalesced across pods by the coordinator, so the upstream sends
+each file once. A watch added on one pod reaches the others only when they restart (gap).
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ class HfFrontend:
             source = HubFileSource(client, info, token or self.own_token)
             resolved = await app[keys.CACHE].resolve(source, max_age=None)
             app[keys.METRICS].requests.labels(self.name, resolved.outcome).inc()
-            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], headers)
+            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], headers,
+                                         redirect_ok=True)  # access was checked above, before any hop
         except ProxyError as exc:
             return wire.error_response(exc)
 

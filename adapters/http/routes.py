@@ -35,6 +35,7 @@ class HttpFrontend:
             app[keys.METRICS].requests.labels(self.name, resolved.outcome).inc()
             name = url.name
             extra = {"Content-Disposition": f'attachment; filename="{name}"'} if _SAFE_NAME.fullmatch(name) else {}
-            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], extra)
+            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], extra,
+                                         redirect_ok=True)
         except ProxyError as exc:
             return error_response(exc)

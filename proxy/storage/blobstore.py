@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.digest import Digest
@@ -57,6 +58,10 @@ class FsBlobStore:
 
     def create(self, expect: Expectation) -> BlobWriter:
         return BlobWriter(self.layout, self.node_id, expect)
+
+    def adopt(self, path: Path, expect: Expectation) -> BlobWriter:
+        """Continue another node's partial temp file (see ``BlobWriter``). Blocking."""
+        return BlobWriter(self.layout, self.node_id, expect, adopt=path)
 
     def delete(self, digest: Digest) -> bool:
         """Unlink a blob. Readers that already opened it keep reading their open file."""

@@ -12,7 +12,9 @@
                                  written whole to a temp file and renamed into place
       tmp/
         <node-id>/               this node's in-progress fills and record writes; a crash leaves
-          fill-<random>          files here, removed when a node with the same id starts
+          fill-<random>          files here, removed when a node with the same id starts. In a
+                                 cluster, the node that takes over a fill moves the fill's temp
+                                 file into its own directory and continues it
       pins/<sha256(id) hex>.json
                                  one pin record (a URL at a version, the key prefixes it keeps)
       watches/<sha256(id) hex>.json
@@ -67,6 +69,16 @@ class Layout:
         if kind not in CONTROL_KINDS:
             raise InvalidKey(f"not a control record kind: {kind!r}")
         return self.root / kind / f"{hashlib.sha256(record_id.encode()).hexdigest()}.json"
+
+    def fill_tmp(self, text: str) -> Path | None:
+        """``text`` as a fill temp file path of some node, or None if it names anything else
+        (paths learned from other nodes are checked here before they are opened or moved)."""
+        path = Path(text)
+        tmp = self.root / "tmp"
+        if (path.parent.parent != tmp or not _NODE_ID.fullmatch(path.parent.name)
+                or not re.fullmatch(r"fill-[0-9a-f]{24}", path.name)):
+            return None
+        return path
 
     def ensure(self, node_id: str) -> None:
         for path in (self.blobs, self.index, self.tmp(node_id)):

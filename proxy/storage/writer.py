@@ -44,14 +44,38 @@ class BlobWriter:
     ``written`` are on disk and never change. ``cancel`` is idempotent and safe in ``finally``.
     """
 
-    def __init__(self, layout: Layout, node_id: str, expect: Expectation) -> None:
+    def __init__(self, layout: Layout, node_id: str, expect: Expectation, adopt: Path | None = None) -> None:
+        """A new temp file; or, with ``adopt``, a predecessor's partial temp file (a fill another
+        node started): it is moved into this node's tmp dir, and the bytes it holds are hashed and
+        kept, so the download continues from its end. Blocking: call it in an executor."""
         self._layout = layout
         self._expect = expect
         self._hashing = Hashing({c.algorithm for c in expect.checksums}, expect.size)
         self.path = layout.tmp(node_id) / f"fill-{secrets.token_hex(12)}"
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._pending: asyncio.Future[None] | None = None
         self.written = 0
+        if adopt is None:
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            return
+        os.rename(adopt, self.path)  # same volume: atomic; readers' open descriptors stay valid
+        self._fd = os.open(self.path, os.O_RDWR)
+        try:
+            self._rehash(self._fd)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _rehash(self, fd: int) -> None:
+        size = os.fstat(fd).st_size
+        if self._expect.size is not None and size > self._expect.size:
+            raise IntegrityError(f"adopted temp file has {size} bytes, more than the expected {self._expect.size}")
+        while self.written < size:
+            chunk = os.pread(fd, min(1 << 22, size - self.written), self.written)
+            if not chunk:
+                break
+            self._hashing.update(chunk)
+            self.written += len(chunk)
+        os.lseek(fd, self.written, os.SEEK_SET)
 
     async def write(self, chunk: bytes) -> None:
         """Append a chunk; hashing and the write happen off the event loop."""
@@ -117,10 +141,21 @@ class BlobWriter:
             fsync_dir(final.parent)
         return BlobInfo(digest, self.written, final)
 
-    async def cancel(self) -> None:
+    async def _settle(self) -> None:
+        """Wait for a write whose awaiting task was cancelled: its thread still uses the descriptor."""
         pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
-            await asyncio.wait({pending})  # not cancellable: the thread must finish with the fd first
+            await asyncio.wait({pending})
+
+    async def detach(self) -> None:
+        """Stop writing but leave the temp file for a successor (a fill handed over). Idempotent."""
+        await self._settle()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    async def cancel(self) -> None:
+        await self._settle()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

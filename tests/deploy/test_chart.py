@@ -15,7 +15,7 @@ from proxy.config import ENV_PREFIX, Settings
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "modelmanager"
 KUBE_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())  # Chart.yaml's kubeVersion floor, and newest
-UPCOMING = {"DISK_QUOTA_BYTES", "PEER_MODE"}  # settings of features not merged yet; older proxies ignore them
+UPCOMING = {"DISK_QUOTA_BYTES"}  # settings of features not merged yet; older proxies ignore them
 Manifest = dict[str, Any]
 
 

@@ -104,12 +104,6 @@ async def test_curl_through_the_served_proxy_then_ls_and_gc(
     assert code == 22, err  # -f: HTTP 403, the host is not allowed
 
 
-async def test_redis_url_is_refused_until_cluster_mode_exists(tmp_path: Path) -> None:
-    code, _, err = await run(str(BIN), "serve", "--cache-dir", str(tmp_path), "--redis-url", "redis://127.0.0.1:1/0")
-    assert code == 2
-    assert "cluster mode" in err
-
-
 async def test_invalid_settings_exit_2(tmp_path: Path) -> None:
     code, _, err = await run(str(BIN), "serve", "--port", "99999")
     assert code == 2

@@ -91,3 +91,16 @@ async def test_pinned_and_in_use_blobs_survive_a_pass_and_the_reader_completes(
     pins = await call(proxy, "DELETE", "/v1/pins", expect=200, url=str(base / "pinned"))
     assert [p["url"] for p in pins] == [str(base / "pinned")]
     await call(proxy, "DELETE", "/v1/pins", expect=404, url=str(base / "pinned"))
+
+
+async def test_one_evictor_at_a_time_holds_the_eviction_lease(start_proxy: ProxyFactory) -> None:
+    proxy = await start_proxy()  # no quota: no background pass competes for the lease in this test
+    coordinator = proxy.app[keys.COORDINATOR]
+    lease = await coordinator.try_lead("control:eviction", 60)  # as another pod's evictor would
+    assert lease is not None
+    refused = await call(proxy, "POST", "/v1/evict", expect=409)
+    assert "lease" in refused["error"]
+    await coordinator.release(lease, keep_record=False)
+    report = await call(proxy, "POST", "/v1/evict", expect=200)
+    assert report["evicted"] == 0
+    assert await coordinator.try_lead("control:eviction", 60) is not None, "the pass released its lease"

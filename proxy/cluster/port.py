@@ -1,0 +1,162 @@
+"""The coordination port: what fills and tiers need from the cluster, and the values they exchange.
+
+Redis (or the in-process stand-in) only coordinates: durable facts stay on the cache volume. A
+lost coordinator costs coalescing across pods, never data (see docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from proxy.digest import Digest
+from proxy.index import IndexEntry
+from proxy.upstream import ObjectMeta
+
+if TYPE_CHECKING:
+    from proxy.cluster.events import Subscription
+
+
+def key_id(key: str) -> str:
+    """A fixed-length name for a key in coordinator key and channel names."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    node_id: str
+    url: str
+    """The advertise URL: how other pods reach this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to download ``key`` from upstream and commit it. ``token`` is the fencing token:
+    it grows with every lease ever granted, and only the current token may write the index."""
+
+    key: str
+    token: int
+    node: Node
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """What a fill's leader tells the others: where its partial temp file is and how far it got."""
+
+    token: int
+    node: Node
+    tmp: str | None = None
+    written: int = 0
+    meta: ObjectMeta | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"token": self.token, "node": self.node.node_id, "url": self.node.url, "tmp": self.tmp,
+                "written": self.written, "meta": self.meta.to_json() if self.meta else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FillRecord:
+        meta = data.get("meta")
+        return cls(token=int(data["token"]), node=Node(data["node"], data["url"]), tmp=data.get("tmp"),
+                   written=int(data.get("written", 0)), meta=ObjectMeta.from_json(meta) if meta else None)
+
+
+EventKind = Literal["progress", "done", "failed", "released"]
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    """One message on a key's channel.
+
+    progress: ``record`` moved on. done: ``entry`` is committed (or revalidated, ``not_modified``).
+    failed: the fill ended with ``error`` (``error_type`` names the domain error; ``rejected`` is
+    the upstream's client-error answer to pass through). released: the leader handed the fill over
+    (graceful shutdown) and left its temp file: a follower should take over now.
+    """
+
+    kind: EventKind
+    token: int
+    record: FillRecord | None = None
+    entry: IndexEntry | None = None
+    not_modified: bool = False
+    error: str = ""
+    error_type: str = ""
+    rejected: dict[str, Any] | None = None
+
+    def encode(self) -> str:
+        return json.dumps({"kind": self.kind, "token": self.token,
+                           "record": self.record.to_json() if self.record else None,
+                           "entry": self.entry.to_json() if self.entry else None, "not_modified": self.not_modified,
+                           "error": self.error, "error_type": self.error_type, "rejected": self.rejected},
+                          separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> FillEvent:
+        data = json.loads(text)
+        return cls(kind=data["kind"], token=int(data["token"]),
+                   record=FillRecord.from_json(data["record"]) if data["record"] else None,
+                   entry=IndexEntry.from_json(data["entry"]) if data["entry"] else None,
+                   not_modified=bool(data["not_modified"]), error=data["error"], error_type=data["error_type"],
+                   rejected=data["rejected"])
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """What a follower's catch-up sees: whether someone holds the lease, and the last fill record
+    (kept after the lease expires, so a successor can find the partial temp file)."""
+
+    held: bool
+    record: FillRecord | None
+
+
+class Coordinator(Protocol):
+    """Leases, events and the memory-tier registry. Methods raise CoordinationUnavailable when the
+    coordinator cannot be reached; callers then act for this node alone."""
+
+    node: Node
+    shared: bool
+    """True when other pods see the same leases (Redis): a fill handed over keeps its temp file."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def check(self) -> bool:
+        """Whether the coordinator answers now (for /readyz)."""
+        ...
+
+    async def try_lead(self, key: str, ttl: float) -> Lease | None:
+        """A new lease with a fresh fencing token, or None while another holder's lease runs."""
+        ...
+
+    async def renew(self, lease: Lease, record: FillRecord | None = None) -> bool:
+        """Extend the lease (and store ``record``) if ``lease.token`` is still the current one;
+        atomic. False: the lease expired or another node holds it. Also the fencing check."""
+        ...
+
+    async def release(self, lease: Lease, *, keep_record: bool) -> None:
+        """Give the lease up if still held. ``keep_record`` leaves the fill record for a successor."""
+        ...
+
+    async def state(self, key: str) -> LeaseState: ...
+    async def publish(self, key: str, event: FillEvent) -> None: ...
+    def subscribe(self, key: str) -> Subscription:
+        """Events for ``key`` from now on (lossy: pair with ``state`` and the index)."""
+        ...
+
+    async def hold(self, digest: Digest, ttl: float) -> None:
+        """Record that this node holds ``digest`` in its memory tier for ``ttl`` seconds."""
+        ...
+
+    async def drop(self, digest: Digest) -> None: ...
+    async def holders(self, digest: Digest) -> list[Node]:
+        """Nodes (this one excluded) that hold ``digest`` in memory."""
+        ...
+
+    async def announce(self, summary: dict[str, Any], ttl: float) -> None:
+        """Publish this node's status summary for ``ttl`` seconds (the cluster's member list)."""
+        ...
+
+    async def members(self) -> list[dict[str, Any]]:
+        """The summaries other live nodes announced (this one excluded)."""
+        ...

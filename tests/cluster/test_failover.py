@@ -1,0 +1,80 @@
+"""The leader dies (SIGKILL) or shuts down (SIGTERM) mid-fill: a follower adopts the partial temp
+file on the shared volume and resumes with a Range request; the clients on the surviving pods
+complete byte-exact, and only the correct blob is ever committed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import aiohttp
+import blake3
+import pytest
+from yarl import URL
+
+from proxy.digest import Digest
+from proxy.storage.layout import Layout
+from tests.cluster.conftest import PodFactory
+from tests.fakes.fake_http import FakeUpstream
+
+SIZE = 32 << 20
+
+
+async def read_all(response: aiohttp.ClientResponse, hasher: blake3.blake3) -> int:
+    got = 0
+    async for chunk in response.content.iter_chunked(1 << 20):
+        hasher.update(chunk)
+        got += len(chunk)
+    return got
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+async def test_leader_loss_mid_fill_is_taken_over_with_a_range_request(
+        start_pods: PodFactory, upstream: tuple[FakeUpstream, URL], session: aiohttp.ClientSession,
+        tmp_path: object, sig: int) -> None:
+    fake, base = upstream
+    body = os.urandom(SIZE)
+    want = blake3.blake3(body).hexdigest()
+    fake.add("/big.bin", body, chunk=1 << 20, rate=8 << 20)  # a 4-second download
+    leader, *survivors = await start_pods(3)
+
+    leader_response = await session.get(leader.fetch_url(base / "big.bin"))  # this pod leads the fill
+    assert leader_response.status == 200
+    responses = []
+    for pod in survivors:
+        for _ in range(3):
+            r = await session.get(pod.fetch_url(base / "big.bin"))
+            assert r.status == 200
+            responses.append(r)
+    hashers = [blake3.blake3() for _ in responses]
+    # every surviving client has bytes of the leader's fill before the leader goes
+    for r, h in zip(responses, hashers, strict=True):
+        h.update(await r.content.readexactly(1 << 16))
+    assert fake.count("/big.bin") == 1
+
+    code = await leader.signal(sig)
+    if sig == signal.SIGTERM:
+        assert code == 0, "a graceful shutdown exits cleanly after handing the fill over"
+    got = await asyncio.gather(*(read_all(r, h) for r, h in zip(responses, hashers, strict=True)))
+    assert got == [SIZE - (1 << 16)] * len(responses)
+    assert [h.hexdigest() for h in hashers] == [want] * len(responses)
+    leader_response.close()
+
+    gets = fake.gets("/big.bin")
+    assert len(gets) == 2, "the original download and one resume"
+    assert "Range" not in gets[0].headers
+    resumed_at = int(gets[1].headers["Range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at < SIZE, "the successor continued from the bytes on the shared volume"
+    assert gets[1].headers.get("If-Range") == '"v1"'
+
+    takeovers = [await p.metric(session, "modelmanager_leases_taken_over_total") for p in survivors]
+    assert sorted(takeovers) == [0, 1]
+    layout = Layout(tmp_path / "cache")  # type: ignore[operator]
+    blobs = sorted(p.name for p in layout.blobs.glob("*/*"))
+    assert blobs == [Digest(want).hex], "only the whole, verified blob was committed"
+    # a new client on a surviving pod is a plain hit
+    async with session.get(survivors[0].fetch_url(base / "big.bin")) as r:
+        assert r.headers["X-Cache"] == "hit"
+        assert blake3.blake3(await r.read()).hexdigest() == want
+    assert len(fake.gets("/big.bin")) == 2
