@@ -140,11 +140,11 @@ def test_external_redis_existing_claim_and_secret() -> None:
 
 
 def test_secret_values_go_to_the_chart_secret_not_the_configmap() -> None:
-    docs, _ = render({"secrets": {"hfToken": "hf_secret", "s3ClientKeys": "team:pw"},
+    docs, _ = render({"secrets": {"hfToken": "hf_secret", "s3ClientKeys": "team:pw", "adminToken": "adm"},
                       "redis": {"enabled": False, "url": "redis://:pw@redis:6379/0"}})
     secret = one(docs, "Secret")["stringData"]
     assert secret == {"MODELMANAGER_HF_TOKEN": "hf_secret", "MODELMANAGER_S3_CLIENT_KEYS": "team:pw",
-                      "MODELMANAGER_REDIS_URL": "redis://:pw@redis:6379/0"}
+                      "MODELMANAGER_ADMIN_TOKEN": "adm", "MODELMANAGER_REDIS_URL": "redis://:pw@redis:6379/0"}
     assert "pw" not in yaml.safe_dump(one(docs, "ConfigMap"))
     assert "hf_secret" not in yaml.safe_dump(one(docs, "Deployment"))
 
