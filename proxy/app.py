@@ -17,6 +17,7 @@ from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
+from proxy.cluster.usage import SharedUsage
 from proxy.config import Settings
 from proxy.fill import FillContext, FillPolicy
 from proxy.fills import Fills
@@ -71,6 +72,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     app.router.add_get("/metrics", _metrics)
     status = app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
     membership = app[keys.MEMBERSHIP] = Membership(coordinator, status.node)
+    shared_usage = app[keys.SHARED_USAGE] = SharedUsage(app[keys.CACHE].readers, coordinator)
+    if coordinator.shared:
+        app[keys.CACHE].announce_readers = shared_usage.ensure
     status.peers = membership.peers
     app.router.add_get("/v1/status", app[keys.STATUS].handle)
     app.router.add_get(BLOB_ROUTE, peers.serve_blob)
@@ -101,7 +105,9 @@ async def _coordinator(app: web.Application) -> AsyncIterator[None]:
     coordinator = app[keys.COORDINATOR]
     await coordinator.start()
     await app[keys.MEMBERSHIP].start()
+    await app[keys.SHARED_USAGE].start()
     yield
+    await app[keys.SHARED_USAGE].close()
     await app[keys.MEMBERSHIP].close()
     await coordinator.close()
 

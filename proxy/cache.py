@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -76,6 +76,8 @@ class Cache:
         """A blob a peer holds in memory is not taken into this node's memory (peer hops serve it)."""
         self.readers = Readers()
         """Who is reading which blob on this node: eviction never deletes a blob in use."""
+        self.announce_readers: Callable[[], Awaitable[None]] | None = None
+        """Cluster mode: tells the other pods of a blob this node starts reading, before its first byte."""
 
     def _lookup(self, key: str) -> tuple[IndexEntry | None, BinaryIO | None]:
         entry = self.index.get(key)
@@ -93,7 +95,14 @@ class Cache:
         that a failed revalidation serves the stale copy (stale-if-error). The caller closes the
         result (which ends its hold on the blob).
         """
-        return self.readers.track(await self._resolve(source, max_age))
+        resolved = self.readers.track(await self._resolve(source, max_age))
+        if self.announce_readers is not None:
+            try:
+                await self.announce_readers()
+            except BaseException:
+                resolved.close()
+                raise
+        return resolved
 
     async def _resolve(self, source: Source, max_age: float | None) -> Resolved:
         loop = asyncio.get_running_loop()

@@ -57,8 +57,10 @@ class Control:
         s, cache = self.settings, app[keys.CACHE]
         self.catalogs = Catalogs(self._catalog_factory(lambda: app[keys.UPSTREAM_SESSION]))
         self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))
+        shared = app[keys.SHARED_USAGE]
         self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
-                                           s.disk_quota_bytes, s.access_touch_interval, self._clock)
+                               s.disk_quota_bytes, s.access_touch_interval, self._clock,
+                               elsewhere=shared.elsewhere if app[keys.COORDINATOR].shared else None)
         if s.disk_quota_bytes:  # last-access times only matter to eviction
             cache.readers.on_access = self.evictor.accessed
         self.jobs = Jobs(cache, cache.metrics, s.prefetch_concurrency, self._after_job)

@@ -9,10 +9,13 @@ opened the blob just before its unlink still reads it whole (POSIX keeps an open
 
 Cluster mode: exactly one evictor may run at a time, holding a lease (with a fencing token) on
 the eviction job: ``Control.evict_once`` takes the coordinator's ``control:eviction`` lease around
-each pass. ``BlobUsage`` must then see every node's readers and fills, not only this node's; the
-in-process ``Readers`` is only right for a single node (a Redis-backed usage port is future work:
-until then a blob another pod is reading can be unlinked under it: on a local filesystem that
-reader still finishes from its open file, but on NFS it may fail with ESTALE).
+each pass. ``BlobUsage`` sees this node's readers; ``elsewhere`` (``proxy.cluster.usage``) the
+blobs other pods announced as in use, each announced before its first reader gets a byte. A
+blob is unindexed first, then checked against ``elsewhere``, then deleted: a reader on another pod
+either announced it before the check (the blob stays, unindexed, until a later pass) or looked it
+up after the unindex (and fills it again). Only a reader that looked it up before the unindex and
+announced it after the check can lose it; the window is one Redis round trip. When Redis cannot
+be asked, nothing is deleted.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from proxy.digest import Digest
-from proxy.index import Index
+from proxy.errors import CoordinationUnavailable
+from proxy.index import Index, IndexEntry
 from proxy.metrics import Metrics
 from proxy.pins import Pins, pinned_digests
 from proxy.storage.blobstore import FsBlobStore
@@ -66,11 +70,13 @@ class EvictionReport:
 
 class Evictor:
     def __init__(self, store: FsBlobStore, index: Index, pins: Pins, usage: BlobUsage, metrics: Metrics,
-                 quota: int, touch_interval: float, clock: Callable[[], float] = time.time) -> None:
+                 quota: int, touch_interval: float, clock: Callable[[], float] = time.time,
+                 elsewhere: Callable[[], Awaitable[set[Digest]]] | None = None) -> None:
         self._store = store
         self._index = index
         self._pins = pins
         self._usage = usage
+        self._elsewhere = elsewhere
         self._metrics = metrics
         self.quota = quota
         self._touch_interval = touch_interval
@@ -95,7 +101,19 @@ class Evictor:
                 if self._usage.in_use(candidate.digest):
                     in_use += 1
                     continue
-                if await loop.run_in_executor(None, self._evict, candidate):
+                removed = await loop.run_in_executor(None, self._unindex, candidate)
+                if self._elsewhere is not None:
+                    try:
+                        busy = candidate.digest in await self._elsewhere()
+                    except CoordinationUnavailable as exc:
+                        log.warning("eviction pass stopped: other pods' readers unknown", extra={"error": str(exc)})
+                        await loop.run_in_executor(None, self._reindex, removed)
+                        break
+                    if busy or self._usage.in_use(candidate.digest):
+                        await loop.run_in_executor(None, self._reindex, removed)
+                        in_use += 1
+                        continue
+                if await loop.run_in_executor(None, self._delete, candidate):
                     total -= candidate.size
                     evicted += 1
                     evicted_bytes += candidate.size
@@ -139,11 +157,23 @@ class Evictor:
             return
         self._touched[digest] = now
 
-    def _evict(self, candidate: Candidate) -> bool:
+    def _unindex(self, candidate: Candidate) -> list[IndexEntry]:
+        """Index records first: no new reader is sent to a blob that is about to vanish."""
+        removed = []
         for key in candidate.keys:
             current = self._index.get(key)
             if current is not None and current.digest == candidate.digest:
                 self._index.delete(key)
+                removed.append(current)
+        return removed
+
+    def _reindex(self, entries: list[IndexEntry]) -> None:
+        """The blob stays after all: put back the records no fill has replaced meanwhile."""
+        for entry in entries:
+            if self._index.get(entry.key) is None:
+                self._index.put(entry)
+
+    def _delete(self, candidate: Candidate) -> bool:
         removed = self._store.delete(candidate.digest)
         if removed:
             log.info("evicted", extra={"digest": str(candidate.digest), "size": candidate.size,

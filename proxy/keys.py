@@ -9,6 +9,7 @@ from aiohttp import ClientSession, web
 from proxy.cache import Cache
 from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator
+from proxy.cluster.usage import SharedUsage
 from proxy.config import Settings
 from proxy.fills import Fills
 from proxy.metrics import Metrics
@@ -28,3 +29,4 @@ UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
 STATUS = web.AppKey("status", Status)
 MEMBERSHIP = web.AppKey("membership", Membership)
 CONTROL: web.AppKey[Control] = web.AppKey("control")
+SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)

@@ -33,6 +33,8 @@ class Readers:
     def __init__(self) -> None:
         self._blobs: Counter[Digest] = Counter()
         self._fills: Counter[Fill] = Counter()
+        self.generation = 0
+        """Counts blobs going from no reader to one: a new blob in use that other pods must hear of."""
         self.on_access: Callable[[Digest], None] | None = None
         """Told of every blob a reader starts or finishes reading (eviction's last-access times)."""
 
@@ -47,6 +49,8 @@ class Readers:
         return resolved
 
     def hold_blob(self, digest: Digest) -> Callable[[], None]:
+        if not self._blobs[digest]:
+            self.generation += 1
         self._blobs[digest] += 1
         self._accessed(digest)
         return _once(lambda: _drop(self._blobs, digest))
@@ -68,6 +72,12 @@ class Readers:
         if self._blobs[digest] > 0:
             return True
         return any(_fill_digest(fill) == digest for fill in self._fills)
+
+    def digests(self) -> set[Digest]:
+        """Every blob read now: committed blobs, and fills' blobs once their digest is known."""
+        found = set(self._blobs)
+        found.update(d for d in map(_fill_digest, self._fills) if d is not None)
+        return found
 
     def __len__(self) -> int:
         return sum(self._blobs.values()) + sum(self._fills.values())

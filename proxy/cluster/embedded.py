@@ -91,6 +91,12 @@ class EmbeddedCoordinator:
     async def holders(self, digest: Digest) -> list[Node]:
         return []  # one node: no peers
 
+    async def announce_in_use(self, digests: set[Digest], ttl: float) -> None:
+        return None  # one node: its own readers are all there is
+
+    async def in_use_elsewhere(self) -> set[Digest]:
+        return set()
+
     async def announce(self, summary: dict[str, Any], ttl: float) -> None:
         return None  # one node: nobody to tell
 

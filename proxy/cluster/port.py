@@ -153,6 +153,14 @@ class Coordinator(Protocol):
         """Nodes (this one excluded) that hold ``digest`` in memory."""
         ...
 
+    async def announce_in_use(self, digests: set[Digest], ttl: float) -> None:
+        """Replace this node's set of blobs in use (read now) with ``digests``, for ``ttl`` seconds."""
+        ...
+
+    async def in_use_elsewhere(self) -> set[Digest]:
+        """The blobs other live nodes announced as in use."""
+        ...
+
     async def announce(self, summary: dict[str, Any], ttl: float) -> None:
         """Publish this node's status summary for ``ttl`` seconds (the cluster's member list)."""
         ...

@@ -9,6 +9,7 @@ Keys, all under one prefix (``mm`` by default)::
     <prefix>:ev:<id>            pub-sub channel of the key's FillEvents
     <prefix>:mem:<digest hex>   hash node id -> advertise URL of pods holding the blob in memory
     <prefix>:node:<node id>     the node's status summary (JSON), SET PX: expires with the node
+    <prefix>:use:<node id>      set of blob digests the node is reading now (eviction skips them), PX
 
 ``<id>`` is ``key_id(key)``. Redis is never the source of truth: losing every key costs some
 coalescing, never data. While Redis cannot be reached, calls fail fast with
@@ -212,6 +213,34 @@ class RedisCoordinator:
         found = await self._call(lambda: self._client.hgetall(self._k("mem", digest.hex)))
         nodes = [Node(str(n), str(u)) for n, u in found.items() if n != self.node.node_id]
         return sorted(nodes, key=lambda n: n.node_id)
+
+    # -- blobs in use (eviction) ---------------------------------------------------------------
+
+    async def announce_in_use(self, digests: set[Digest], ttl: float) -> None:
+        name = self._k("use", self.node.node_id)
+
+        async def put() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(name)
+                if digests:
+                    pipe.sadd(name, *sorted(d.hex for d in digests))
+                    pipe.pexpire(name, int(ttl * 1000))
+                await pipe.execute()
+
+        await self._call(put)
+
+    async def in_use_elsewhere(self) -> set[Digest]:
+        async def union() -> set[str]:
+            mine = self._k("use", self.node.node_id)
+            names = [str(n) async for n in self._client.scan_iter(match=self._k("use", "*"), count=100)]
+            names = [n for n in names if n != mine]
+            return {str(m) for m in await self._client.sunion(names)} if names else set()
+
+        found: set[Digest] = set()
+        for text in await self._call(union):
+            with contextlib.suppress(ValueError):
+                found.add(Digest.parse(text))
+        return found
 
     # -- member list --------------------------------------------------------------------------
 

@@ -142,6 +142,21 @@ async def test_members_list_other_nodes_until_their_announcement_expires(pair: P
     assert await pair.b.members() == []
 
 
+async def test_blobs_in_use_are_seen_by_other_nodes(pair: Pair) -> None:
+    hot, cold = Digest.of(b"hot"), Digest.of(b"cold")
+    await pair.a.announce_in_use({hot, cold}, ttl=15.0)
+    if pair.server is None:
+        assert await pair.b.in_use_elsewhere() == set(), "one node: its own readers are all there is"
+        return
+    assert await pair.b.in_use_elsewhere() == {hot, cold}
+    assert await pair.a.in_use_elsewhere() == set(), "a node's own claims are not 'elsewhere'"
+    assert 0 < int(await pair.server.command("PTTL", "mm:use:a")) <= 15_000
+    await pair.a.announce_in_use({hot}, ttl=15.0)  # replaces the set: cold is read no more
+    assert await pair.b.in_use_elsewhere() == {hot}
+    await pair.a.announce_in_use(set(), ttl=15.0)
+    assert await pair.b.in_use_elsewhere() == set()
+
+
 async def test_redis_lease_has_a_time_to_live(tmp_path: object) -> None:
     need_redis()
     server = RedisServer(tmp_path)  # type: ignore[arg-type]
