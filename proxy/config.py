@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     prefetch_concurrency: int = Field(4, ge=1, le=64, description="Files a prefetch job fetches at once.")
     watch_interval: float = Field(300.0, gt=0, description="Default seconds between upstream checks of a "
                                   "watched URL (per watch: `interval`).")
+    watch_sync_interval: float = Field(10.0, gt=0, description="Cluster mode: seconds between re-reads of "
+                                       "the watch records on the volume, to pick up watches other pods "
+                                       "added, removed or switched.")
     watch_grace: float = Field(3600.0, ge=0, description="Default seconds the version a watch switched away "
                                "from stays pinned (per watch: `grace`).")
     admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "

@@ -94,6 +94,8 @@ class Control:
         if self.settings.offline:
             await self._hold_pins()
         await self.watches.restore(check=not self.settings.offline)
+        if self._coordinator.shared and not self.settings.offline:
+            self._loops.append(asyncio.create_task(self._watch_sync_loop(), name="watch sync"))
         if self.settings.disk_quota_bytes:
             self._loops.append(asyncio.create_task(self._evict_loop(), name="eviction"))
 
@@ -121,6 +123,14 @@ class Control:
             except Exception as exc:
                 log.exception("eviction pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.eviction_interval)
+
+    async def _watch_sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_sync_interval)
+            try:
+                await self.watches.sync()
+            except Exception as exc:
+                log.exception("watch sync failed", extra={"error": repr(exc)})
 
     async def evict_once(self) -> EvictionReport | None:
         """One eviction pass under the cluster-wide eviction lease (one evictor at a time across

@@ -8,9 +8,11 @@ version whose files are still on their way. The version switched away from stays
 ``grace`` seconds. A failed pre-warm leaves the old version served and is retried next interval.
 
 Watches are durable (``watches/`` on the cache volume) and resume at start-up, holding the version
-they served. In cluster mode each pod runs the watches it has loaded and holds versions for its own
-clients; the pre-warm fills are coalesced across pods by the coordinator, so the upstream sends
-each file once. A watch added on one pod reaches the others only when they restart (gap).
+they served. In cluster mode every pod re-reads the records every ``--watch-sync-interval``
+(``sync``): it starts the watches other pods added, stops the ones they removed, and adopts a
+version another pod switched to (that pod pre-warmed it: its files are on the shared volume).
+Each pod checks and holds for its own clients; the pre-warm fills are coalesced across pods by
+the coordinator, so the upstream sends each file once.
 """
 
 from __future__ import annotations
@@ -128,6 +130,45 @@ class Watches:
             self._watches[watch.id] = watch
             if check:
                 self._start(watch)
+
+    async def sync(self) -> None:
+        """Catch up with the records other pods wrote: new watches start, removed ones stop, and a
+        newer version another pod switched to is held here too."""
+        records = await asyncio.get_running_loop().run_in_executor(None, lambda: list(self._records.all()))
+        seen: set[str] = set()
+        for data in records:
+            try:
+                theirs = Watch.from_json(data)
+                catalog = self._catalogs.for_url(theirs.url)
+            except Exception as exc:
+                log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
+                continue
+            seen.add(theirs.id)
+            ours = self._watches.get(theirs.id)
+            if ours is None:
+                if theirs.version is not None:
+                    catalog.hold(theirs.url, theirs.version, theirs.public)
+                self._watches[theirs.id] = theirs
+                self._start(theirs)
+                log.info("watch picked up", extra={"url": theirs.id, "version": theirs.version})
+                continue
+            async with ours.lock:
+                if theirs.version not in (None, ours.version) and (theirs.switched_at or 0) > (ours.switched_at or 0):
+                    assert theirs.version is not None
+                    catalog.hold(ours.url, theirs.version, theirs.public)
+                    log.info("version switch adopted", extra={"url": ours.id, "from": ours.version,
+                                                              "to": theirs.version})
+                    ours.version, ours.public, ours.switched_at = theirs.version, theirs.public, theirs.switched_at
+                    ours.switches = max(ours.switches, theirs.switches)
+        for gone in set(self._watches) - seen:
+            watch = self._watches.pop(gone)
+            task = self._tasks.pop(gone, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._catalogs.for_url(watch.url).hold(watch.url, None, False)
+            log.info("watch dropped: removed on another pod", extra={"url": gone})
 
     def _start(self, watch: Watch) -> None:
         self._tasks[watch.id] = asyncio.create_task(self._loop(watch.id), name=f"watch {watch.id}")

@@ -87,3 +87,43 @@ async def test_failed_prewarm_keeps_serving_the_old_commit(hf_proxy: ProxyFactor
     await call(proxy, "DELETE", "/v1/watches", expect=200, url="hf://org/flaky")
     info = await in_thread(hfh.HfApi(endpoint=endpoint(proxy), token=False).model_info, "org/flaky")
     assert info.sha == commit_b, "unwatched: the branch follows the Hub again"
+
+
+async def test_other_pods_pick_up_adopt_and_drop_watches_from_the_volume(
+        hf_proxy: ProxyFactory, hub: FakeHub, tmp_path: Path) -> None:
+    """Two pods on one cache volume: a watch added on pod A reaches pod B at B's next sync; the
+    version A pre-warmed and switched to is adopted by B without B asking the upstream; removing
+    the watch on A releases B's hold."""
+    a = await hf_proxy(node_id="pod-a")
+    b = await hf_proxy(node_id="pod-b")
+    watches_a, watches_b = a.app[keys.CONTROL].watches, b.app[keys.CONTROL].watches
+    repo = hub.create("org/shared")
+    commit_a = repo.commit({"config.json": b'{"v": 1}', "w.bin": os.urandom(MiB)})
+    await call(a, "POST", "/v1/watches", {"url": "hf://org/shared", "interval": 3600}, expect=201)
+    on_a = watches_a.get("hf://org/shared")
+    assert on_a is not None
+    await until(lambda: on_a.version == commit_a)
+
+    assert watches_b.get("hf://org/shared") is None
+    await watches_b.sync()
+    on_b = watches_b.get("hf://org/shared")
+    assert on_b is not None and on_b.version == commit_a
+    await until(lambda: on_b.checked_at is not None)  # B's own first check: nothing moved
+
+    new = os.urandom(MiB)
+    commit_b = repo.commit({"w.bin": new})
+    api_b = hfh.HfApi(endpoint=endpoint(b), token=False)
+    assert await watches_a.check(on_a) is True  # A pre-warms commit B and switches
+    assert (await in_thread(api_b.model_info, "org/shared", revision="main")).sha == commit_a, \
+        "B still holds what it served until it hears of the switch"
+    resolve_gets = hub.count("GET", "/resolve/")
+    await watches_b.sync()
+    assert on_b.version == commit_b
+    assert (await in_thread(api_b.model_info, "org/shared", revision="main")).sha == commit_b
+    assert await download(b, tmp_path / "b", "org/shared", "w.bin") == new
+    assert hub.count("GET", "/resolve/") == resolve_gets, "B served A's pre-warmed commit from the volume"
+    assert hub.cdn_gets(hashlib.sha256(new).hexdigest()) == 1
+
+    await call(a, "DELETE", "/v1/watches", url="hf://org/shared", expect=200)
+    await watches_b.sync()
+    assert watches_b.get("hf://org/shared") is None
