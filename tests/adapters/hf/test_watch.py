@@ -107,7 +107,8 @@ async def test_other_pods_pick_up_adopt_and_drop_watches_from_the_volume(
     assert watches_b.get("hf://org/shared") is None
     await watches_b.sync()
     on_b = watches_b.get("hf://org/shared")
-    assert on_b is not None and on_b.version == commit_a
+    assert on_b is not None
+    assert on_b.version == commit_a
     await until(lambda: on_b.checked_at is not None)  # B's own first check: nothing moved
 
     new = os.urandom(MiB)
