@@ -8,16 +8,15 @@ the blob is stored once.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from proxy.digest import Checksum, Digest
 from proxy.errors import InvalidKey
+from proxy.storage.atomic import write_json
 from proxy.storage.layout import Layout
-from proxy.storage.writer import BlobInfo, fsync_dir
+from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Validators
 
 FORMAT = 1
@@ -100,18 +99,7 @@ class Index:
         return entry if entry.key == key else None  # a sha256 collision would be news
 
     def put(self, entry: IndexEntry) -> None:
-        path = self.layout.record(check_key(entry.key))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.layout.tmp(self.node_id) / f"record-{secrets.token_hex(8)}"
-        try:
-            with open(tmp, "xb") as f:
-                f.write(json.dumps(entry.to_json(), separators=(",", ":")).encode())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
+        write_json(self.layout.record(check_key(entry.key)), self.layout.tmp(self.node_id), entry.to_json())
 
     def delete(self, key: str) -> bool:
         try:

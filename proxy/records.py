@@ -8,14 +8,12 @@ one, never half of either. Synchronous; async callers use an executor.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from proxy.storage.atomic import write_json
 from proxy.storage.layout import Layout
-from proxy.storage.writer import fsync_dir
 
 
 class RecordStore:
@@ -26,19 +24,7 @@ class RecordStore:
         self.directory = layout.control(kind, "").parent
 
     def put(self, record_id: str, data: dict[str, Any]) -> None:
-        path = self.layout.control(self.kind, record_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.layout.tmp(self.node_id) / f"{self.kind}-{secrets.token_hex(8)}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(tmp, "xb") as f:
-                f.write(json.dumps({"id": record_id, **data}, separators=(",", ":")).encode())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
+        write_json(self.layout.control(self.kind, record_id), self.layout.tmp(self.node_id), {"id": record_id, **data})
 
     def delete(self, record_id: str) -> bool:
         try:

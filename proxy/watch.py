@@ -99,15 +99,9 @@ class Watches:
         return watch
 
     async def remove(self, url: str) -> bool:
-        watch = self._watches.pop(url, None)
-        task = self._tasks.pop(url, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        watch = await self._stop(url)
         if watch is None:
             return False
-        self._catalogs.for_url(watch.url).hold(watch.url, None, False)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._records.delete, url)
         if watch.version is not None:  # what it served stays pinned for the grace period, then may go
@@ -117,58 +111,65 @@ class Watches:
     async def restore(self, check: bool = True) -> None:
         """Resume the watches recorded on the volume, holding the versions they served; with
         ``check`` False (offline) they hold but never ask the upstream."""
+        for watch in await self._load():
+            self._adopt(watch, check)
+
+    async def _load(self) -> list[Watch]:
+        """The watches recorded on the volume (a record that cannot be read is logged and skipped)."""
         records = await asyncio.get_running_loop().run_in_executor(None, lambda: list(self._records.all()))
+        loaded = []
         for data in records:
             try:
                 watch = Watch.from_json(data)
-                catalog = self._catalogs.for_url(watch.url)
+                self._catalogs.for_url(watch.url)
             except Exception as exc:
-                log.warning("cannot resume watch", extra={"record": data.get("url"), "error": str(exc)})
+                log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
                 continue
-            if watch.version is not None:
-                catalog.hold(watch.url, watch.version, watch.public)
-            self._watches[watch.id] = watch
-            if check:
-                self._start(watch)
+            loaded.append(watch)
+        return loaded
+
+    def _adopt(self, watch: Watch, check: bool) -> None:
+        """Run ``watch`` on this pod, holding the version it recorded."""
+        if watch.version is not None:
+            self._catalogs.for_url(watch.url).hold(watch.url, watch.version, watch.public)
+        self._watches[watch.id] = watch
+        if check:
+            self._start(watch)
 
     async def sync(self) -> None:
         """Catch up with the records other pods wrote: new watches start, removed ones stop, and a
         newer version another pod switched to is held here too."""
-        records = await asyncio.get_running_loop().run_in_executor(None, lambda: list(self._records.all()))
         seen: set[str] = set()
-        for data in records:
-            try:
-                theirs = Watch.from_json(data)
-                catalog = self._catalogs.for_url(theirs.url)
-            except Exception as exc:
-                log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
-                continue
+        for theirs in await self._load():
             seen.add(theirs.id)
             ours = self._watches.get(theirs.id)
             if ours is None:
-                if theirs.version is not None:
-                    catalog.hold(theirs.url, theirs.version, theirs.public)
-                self._watches[theirs.id] = theirs
-                self._start(theirs)
+                self._adopt(theirs, check=True)
                 log.info("watch picked up", extra={"url": theirs.id, "version": theirs.version})
                 continue
             async with ours.lock:
                 if theirs.version not in (None, ours.version) and (theirs.switched_at or 0) > (ours.switched_at or 0):
                     assert theirs.version is not None
-                    catalog.hold(ours.url, theirs.version, theirs.public)
+                    self._catalogs.for_url(ours.url).hold(ours.url, theirs.version, theirs.public)
                     log.info("version switch adopted", extra={"url": ours.id, "from": ours.version,
                                                               "to": theirs.version})
                     ours.version, ours.public, ours.switched_at = theirs.version, theirs.public, theirs.switched_at
                     ours.switches = max(ours.switches, theirs.switches)
         for gone in set(self._watches) - seen:
-            watch = self._watches.pop(gone)
-            task = self._tasks.pop(gone, None)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._catalogs.for_url(watch.url).hold(watch.url, None, False)
+            await self._stop(gone)
             log.info("watch dropped: removed on another pod", extra={"url": gone})
+
+    async def _stop(self, url: str) -> Watch | None:
+        """Stop running ``url``'s watch on this pod and release its hold (its record is untouched)."""
+        watch = self._watches.pop(url, None)
+        task = self._tasks.pop(url, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if watch is not None:
+            self._catalogs.for_url(watch.url).hold(watch.url, None, False)
+        return watch
 
     def _start(self, watch: Watch) -> None:
         self._tasks[watch.id] = asyncio.create_task(self._loop(watch.id), name=f"watch {watch.id}")
