@@ -19,7 +19,7 @@ from pathlib import Path
 from bench.files import make_files
 from bench.load import foreign_cores, snapshot, wait_for_quiet
 from bench.report import DOCS, Row, command_line, machine, now_utc, results_section, table, write_docs
-from bench.scenarios import FULL, QUICK, SCENARIOS, Env, file_specs
+from bench.scenarios import FULL, QUICK, SCENARIOS, SMOKE, Env, file_specs
 from bench.upstream import Upstream
 
 FOREIGN_NOTE = 0.15
@@ -30,7 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="Smaller files (256 MiB instead of 1 GiB).")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="Smaller files (256 MiB instead of 1 GiB) for a laptop.")
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="Tiny files and few clients, no waiting for a quiet machine: checks the harness (CI), "
+        "the numbers mean nothing.",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -51,10 +58,15 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="Run a scenario again (this many times at most) when other processes loaded the machine while it ran.",
     )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="Do not install missing references (nginx with apt-get, olah with pip): skip their rows.",
+    )
     return parser
 
 
-def _run_scenario(name: str, env: Env, retries: int) -> tuple[list[Row], bool]:
+def _run_scenario(name: str, env: Env, retries: int, quiet_patience: float) -> tuple[list[Row], bool]:
     """Run one scenario; run it again (up to ``retries`` times) if others loaded the machine meanwhile."""
     ours = [env.upstream.child.pid]
     for attempt in range(retries + 1):
@@ -65,7 +77,7 @@ def _run_scenario(name: str, env: Env, retries: int) -> tuple[list[Row], bool]:
             rows.append(row)
             print(" | ".join(row.cells()), flush=True)
 
-        wait_for_quiet(ours)
+        wait_for_quiet(ours, patience=quiet_patience)
         before = snapshot(ours)
         failed = False
         try:
@@ -99,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = _parser().parse_args(argv)
     chosen = [name for name in SCENARIOS if not args.only or name in args.only]
-    sizes = QUICK if args.quick else FULL
-    output: Path | None = args.output or (DOCS if not args.quick and not args.only else None)
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    retries, patience = (0, 0.0) if args.smoke else (args.retries, 45.0)
+    full = not (args.quick or args.smoke or args.only)
+    output: Path | None = args.output or (DOCS if full else None)
     command, date, host = command_line(argv), now_utc(), machine()
     started = time.monotonic()
     rows: list[Row] = []
@@ -120,10 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  done in {time.monotonic() - t:.1f} s", flush=True)
         upstream = Upstream(workdir / "files", workdir)
         try:
-            env = Env(workdir, files, upstream, sizes, notes)
+            env = Env(workdir, files, upstream, sizes, notes, install=not args.no_install)
             for name in chosen:
                 print(f"== {name}", flush=True)
-                scenario_rows, scenario_failed = _run_scenario(name, env, args.retries)
+                scenario_rows, scenario_failed = _run_scenario(name, env, retries, patience)
                 rows += scenario_rows
                 failed = failed or scenario_failed
         finally:

@@ -37,11 +37,20 @@ def modelmanager_command() -> list[str]:
 class ProxyProcess:
     """A running proxy. Use as a context manager: the process is stopped and the cache removed on exit."""
 
-    def __init__(self, workdir: Path, options: ProxyOptions, name: str = "proxy") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        options: ProxyOptions,
+        name: str = "proxy",
+        port: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """``cache_dir``: a shared volume (kept at stop); by default a fresh one (removed at stop)."""
         self.options = options
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
+        self.own_cache = cache_dir is None
+        self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
         self.argv = [
             *modelmanager_command(),
             "serve",
@@ -68,6 +77,10 @@ class ProxyProcess:
     def pid(self) -> int:
         return self.child.pid
 
+    @property
+    def exit_code(self) -> int | None:
+        return self.child.popen.poll()
+
     def fetch_url(self, upstream_url: str) -> str:
         return f"{self.base}/v1/fetch?url={urllib.parse.quote(upstream_url, safe='')}"
 
@@ -90,7 +103,8 @@ class ProxyProcess:
 
     def stop(self) -> int | None:
         code = self.child.stop()
-        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        if self.own_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
         return code
 
     def __enter__(self) -> ProxyProcess:
