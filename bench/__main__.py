@@ -18,7 +18,10 @@ from pathlib import Path
 
 from bench.files import make_files
 from bench.load import foreign_cores, snapshot, wait_for_quiet
-from bench.report import DOCS, Row, command_line, machine, now_utc, results_section, table, write_docs
+from bench.nginx import find_nginx
+from bench.olah import olah_version
+from bench.redis_proc import find_redis
+from bench.report import DOCS, Row, command_line, first_line, machine, now_utc, results_section, table, write_docs
 from bench.scenarios import FULL, QUICK, SCENARIOS, SMOKE, Env, file_specs
 from bench.upstream import Upstream
 
@@ -102,6 +105,17 @@ def _run_scenario(name: str, env: Env, retries: int, quiet_patience: float) -> t
     return rows, failed
 
 
+def references() -> list[tuple[str, str]]:
+    """Versions of the references, read after the run (which may have installed them)."""
+    nginx = find_nginx()
+    redis = find_redis()
+    return [
+        ("nginx", first_line([nginx, "-v"]) if nginx else "not installed"),
+        ("olah", olah_version()),
+        ("redis-server", first_line([redis, "--version"]) if redis else "not installed"),
+    ]
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every finally: children stop, files go
 
@@ -115,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     retries, patience = (0, 0.0) if args.smoke else (args.retries, 45.0)
     full = not (args.quick or args.smoke or args.only)
     output: Path | None = args.output or (DOCS if full else None)
-    command, date, host = command_line(argv), now_utc(), machine()
+    command, date = command_line(argv), now_utc()
     started = time.monotonic()
     rows: list[Row] = []
     notes: list[str] = []
@@ -146,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     elapsed = time.monotonic() - started
+    host = machine(references())
     print()
     print(table(rows))
     for note in notes:

@@ -26,12 +26,24 @@ class Snapshot:
 def snapshot(endpoint: str, repo_id: str, out: Path, workdir: Path) -> Snapshot:
     """Download ``repo_id`` from ``endpoint`` into ``out`` in a fresh interpreter with an empty HF_HOME."""
     with tempfile.TemporaryDirectory(prefix="hf-home-", dir=workdir) as home:
-        env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": home, "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-               "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1"}
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": endpoint,
+            "HF_HOME": home,
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_XET": "1",
+        }
         env.pop("HF_TOKEN", None)
-        done = subprocess.run([sys.executable, "-m", "bench.hf_client", repo_id, str(out)], env=env,
-                              capture_output=True, text=True, check=False, timeout=900,
-                              cwd=Path(__file__).parent.parent)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.hf_client", repo_id, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+            cwd=Path(__file__).parent.parent,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"snapshot_download from {endpoint} failed: {done.stderr.strip()[-500:]}")
     raw = json.loads(done.stdout.strip().splitlines()[-1])

@@ -39,10 +39,16 @@ def _with_stats(hub: FakeHub) -> web.Application:
         if request.path != "/_bench/stats":
             return await handler(request)
         cdn = [r for r in hub.cdn_requests if r[0] == "GET"]
-        sizes = {f.sha256: len(f.content) for repo in hub.repos.values() for c in repo.commits.values()
-                 for f in c.values() if f.lfs}
-        return web.json_response({"hub": len(hub.requests), "cdn_gets": len(cdn),
-                                  "cdn_bytes": sum(sizes.get(sha, 0) for _, sha, _ in cdn)})
+        sizes = {
+            f.sha256: len(f.content)
+            for repo in hub.repos.values()
+            for c in repo.commits.values()
+            for f in c.values()
+            if f.lfs
+        }
+        return web.json_response(
+            {"hub": len(hub.requests), "cdn_gets": len(cdn), "cdn_bytes": sum(sizes.get(sha, 0) for _, sha, _ in cdn)}
+        )
 
     hub.app.middlewares.append(stats)
     return hub.app
@@ -72,8 +78,19 @@ class HubProcess:
         self.repo_id = repo_id
         self.port, self.cdn_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "bench.hub", "--root", str(root), "--repo", repo_id,
-                "--port", str(self.port), "--cdn-port", str(self.cdn_port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.hub",
+            "--root",
+            str(root),
+            "--repo",
+            repo_id,
+            "--port",
+            str(self.port),
+            "--cdn-port",
+            str(self.cdn_port),
+        ]
         self.child = ChildProcess("hub", argv, logdir / "hub.log", cwd=Path(__file__).parent.parent)
         try:
             wait_http_ok(f"{self.endpoint}/_bench/stats", self.child, timeout=60)

@@ -45,18 +45,27 @@ def ensure_nginx(install: bool) -> tuple[str | None, str]:
     print("   nginx not found: apt-get install -y nginx-light", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for package in ("nginx-light", "nginx"):
-        done = subprocess.run(["apt-get", "install", "-y", "-q", package], env=env, capture_output=True, text=True,
-                              check=False, timeout=600)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", package],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
         if done.returncode == 0 and (found := find_nginx()):
             return found, ""
-    return None, (f"nginx could not be installed (apt-get install nginx-light / nginx exited {done.returncode}: "
-                  f"{done.stderr.strip().splitlines()[-1:] or done.stdout.strip().splitlines()[-1:]}); "
-                  "install it by hand (apt-get install nginx-light) to compare against it")
+    return None, (
+        f"nginx could not be installed (apt-get install nginx-light / nginx exited {done.returncode}: "
+        f"{done.stderr.strip().splitlines()[-1:] or done.stdout.strip().splitlines()[-1:]}); "
+        "install it by hand (apt-get install nginx-light) to compare against it"
+    )
 
 
 def config(root: Path, port: int, upstream: str, sliced: bool) -> str:
-    temp = "\n".join(f"    {kind}_temp_path {root / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                            "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {root / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     key = "$uri$is_args$args$slice_range" if sliced else "$uri$is_args$args"
     slicing = f"            slice {SLICE};\n            proxy_set_header Range $slice_range;\n" if sliced else ""
     return f"""\

@@ -51,9 +51,27 @@ class OlahProcess:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.root = Path(tempfile.mkdtemp(prefix="olah-", dir=workdir))
         netloc = f"127.0.0.1:{self.port}"
-        argv = [str(cli), "--host", "127.0.0.1", "--port", str(self.port), "--hf-scheme", "http",
-                "--hf-netloc", hub, "--hf-lfs-netloc", cdn, "--mirror-netloc", netloc, "--mirror-lfs-netloc", netloc,
-                "--repos-path", str(self.root / "repos"), "--log-path", str(self.root / "logs")]
+        argv = [
+            str(cli),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--hf-scheme",
+            "http",
+            "--hf-netloc",
+            hub,
+            "--hf-lfs-netloc",
+            cdn,
+            "--mirror-netloc",
+            netloc,
+            "--mirror-lfs-netloc",
+            netloc,
+            "--repos-path",
+            str(self.root / "repos"),
+            "--log-path",
+            str(self.root / "logs"),
+        ]
         self.child = ChildProcess("olah", argv, workdir / f"olah-{self.port}.log")
         try:
             wait_http_ok(f"{self.endpoint}/api/models?limit=1", self.child, timeout=60, any_status=True)

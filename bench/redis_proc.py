@@ -33,8 +33,19 @@ class RedisProcess:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.root = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))
-        argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.root)]
+        argv = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.root),
+        ]
         self.child = ChildProcess("redis", argv, workdir / f"redis-{self.port}.log")
         deadline = time.monotonic() + 10
         while not _pong(self.port):

@@ -83,7 +83,16 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def machine() -> list[tuple[str, str]]:
+def first_line(argv: Sequence[str]) -> str:
+    """The first line a command prints (stdout or stderr), or "not installed"."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    return ((done.stdout or done.stderr).strip().splitlines() or ["?"])[0]
+
+
+def machine(references: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     commit = _run(["git", "rev-parse", "--short", "HEAD"])
     dirty = _run(["git", "status", "--porcelain", "--", "proxy", "adapters"])
     return [
@@ -95,6 +104,8 @@ def machine() -> list[tuple[str, str]]:
         ("aiohttp / uvloop / blake3", f"{_version('aiohttp')} / {_version('uvloop')} / {_version('blake3')}"),
         ("curl", _run(["curl", "--version"]).splitlines()[0] if _run(["curl", "--version"]) else "?"),
         ("Proxy code", f"commit {commit}" + (" with uncommitted changes in proxy/ or adapters/" if dirty else "")),
+        ("huggingface_hub (client)", _version("huggingface_hub")),
+        *references,
     ]
 
 

@@ -24,8 +24,9 @@ REJECTED = 2
 
 def _pod(env: Env, redis: RedisProcess, cache_dir: Path, i: int) -> ProxyProcess:
     port = free_port()
-    options = ProxyOptions(extra=("--redis-url", redis.url, "--node-id", f"pod{i}",
-                                  "--advertise-url", f"http://127.0.0.1:{port}"))
+    options = ProxyOptions(
+        extra=("--redis-url", redis.url, "--node-id", f"pod{i}", "--advertise-url", f"http://127.0.0.1:{port}")
+    )
     return ProxyProcess(env.workdir, options, f"pod{i}", port=port, cache_dir=cache_dir)
 
 
@@ -35,8 +36,10 @@ def cluster_herd(env: Env, emit: Emit) -> None:
     sizes = env.sizes
     clients, pods_n, rate = sizes.cluster_clients, sizes.cluster_pods, sizes.herd_rate
     url = env.upstream.url(f.name, rate)
-    variant = (f"{pods_n} pods + Redis, shared cache volume, {clients} clients on one cold "
-               f"{size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s")
+    variant = (
+        f"{pods_n} pods + Redis, shared cache volume, {clients} clients on one cold "
+        f"{size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s"
+    )
     binary = find_redis()
     if binary is None:
         emit(skipped("cluster-herd", variant, "skipped: redis-server is not installed"))
@@ -52,8 +55,13 @@ def cluster_herd(env: Env, emit: Emit) -> None:
             if exc.code != REJECTED:
                 raise
             last = exc.tail.strip().splitlines()[-1:] or ["(no output)"]
-            emit(skipped("cluster-herd", variant,
-                         f"skipped: cluster mode unavailable (serve exited {exc.code}: {last[0][:200]})"))
+            emit(
+                skipped(
+                    "cluster-herd",
+                    variant,
+                    f"skipped: cluster mode unavailable (serve exited {exc.code}: {last[0][:200]})",
+                )
+            )
             return
         targets = [pods[i % pods_n].fetch_url(url) for i in range(clients)]
         before = env.upstream.counter(url)
@@ -65,9 +73,14 @@ def cluster_herd(env: Env, emit: Emit) -> None:
     exact = sum(1 for r in results if r.error is None and r.status == 200 and r.blake3 == f.blake3)
     sent = after.bytes - before.bytes
     worst = max(r.max_gap for r in results)
-    emit(Row("cluster-herd", variant,
-             f"upstream GETs {after.gets - before.gets}, upstream bytes {sent / f.size:.2f} x file; "
-             f"byte-exact {exact}/{clients}; max stall {worst:.3f} s",
-             f"{(sent / f.size) / 1.0:.2f} x the 1.00 target",
-             f"last client done {wall:.2f} s; aggregate {mb(sum(r.size for r in results) / wall)} MB/s; "
-             f"index digest ok {indexed}/1"))
+    emit(
+        Row(
+            "cluster-herd",
+            variant,
+            f"upstream GETs {after.gets - before.gets}, upstream bytes {sent / f.size:.2f} x file; "
+            f"byte-exact {exact}/{clients}; max stall {worst:.3f} s",
+            f"{(sent / f.size) / 1.0:.2f} x the 1.00 target",
+            f"last client done {wall:.2f} s; aggregate {mb(sum(r.size for r in results) / wall)} MB/s; "
+            f"index digest ok {indexed}/1",
+        )
+    )

@@ -50,11 +50,18 @@ def cold_miss(env: Env, emit: Emit) -> None:
     nginx_done = next((t.done for label, t, _ in results if label == "nginx proxy_cache"), None)
     for label, t, sent in results:
         versus = f"total {t.done / direct.done:.2f} x direct" + (
-            f", {t.done / nginx_done:.2f} x nginx" if nginx_done else "")
-        emit(Row("cold-miss", f"one cold {size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s, "
-                 f"{label}", f"first byte {t.first_byte * 1000:.0f} ms; total {t.done:.2f} s", versus,
-                 f"{mb(f.size / t.done)} MB/s; max stall {t.max_gap:.3f} s; upstream bytes {sent / f.size:.2f} x file; "
-                 f"X-Cache {t.x_cache or '-'}; body blake3 ok"))
+            f", {t.done / nginx_done:.2f} x nginx" if nginx_done else ""
+        )
+        emit(
+            Row(
+                "cold-miss",
+                f"one cold {size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s, {label}",
+                f"first byte {t.first_byte * 1000:.0f} ms; total {t.done:.2f} s",
+                versus,
+                f"{mb(f.size / t.done)} MB/s; max stall {t.max_gap:.3f} s; upstream bytes {sent / f.size:.2f} x file; "
+                f"X-Cache {t.x_cache or '-'}; body blake3 ok",
+            )
+        )
 
 
 def cold_rss(env: Env, emit: Emit) -> None:

@@ -38,8 +38,18 @@ class Sizes:
 
 FULL = Sizes(big=GiB, herd=GiB)
 QUICK = Sizes(big=256 * MiB, herd=64 * MiB, snapshot_lfs_size=4 * MiB, runs=2)
-SMOKE = Sizes(big=8 * MiB, herd=8 * MiB, herd_clients=8, warm_clients=4, cluster_clients=6, cold_streams=2,
-              snapshot_files=6, snapshot_lfs=2, snapshot_lfs_size=MiB, runs=1)
+SMOKE = Sizes(
+    big=8 * MiB,
+    herd=8 * MiB,
+    herd_clients=8,
+    warm_clients=4,
+    cluster_clients=6,
+    cold_streams=2,
+    snapshot_files=6,
+    snapshot_lfs=2,
+    snapshot_lfs_size=MiB,
+    runs=1,
+)
 """For the harness's own test: every scenario end to end in seconds (the numbers mean nothing)."""
 
 

@@ -74,17 +74,30 @@ def herd(env: Env, emit: Emit) -> None:
     for run in runs:
         emit(_herd_row(run, f, variant, direct_wall, nginx))
     warm_exact = warm.exact(f)
-    emit(Row("herd", f"the same {clients} clients on the cached file, proxy (warm hit: the client's ceiling)",
-             f"last client done {warm.wall:.2f} s; byte-exact {warm_exact}/{clients}",
-             f"{warm.wall / direct_wall:.1f} x one direct download",
-             f"aggregate {mb(sum(r.size for r in warm.results) / warm.wall)} MB/s; index digest ok {indexed}/1; "
-             f"upstream GETs {warm.gets}"))
+    emit(
+        Row(
+            "herd",
+            f"the same {clients} clients on the cached file, proxy (warm hit: the client's ceiling)",
+            f"last client done {warm.wall:.2f} s; byte-exact {warm_exact}/{clients}",
+            f"{warm.wall / direct_wall:.1f} x one direct download",
+            f"aggregate {mb(sum(r.size for r in warm.results) / warm.wall)} MB/s; index digest ok {indexed}/1; "
+            f"upstream GETs {warm.gets}",
+        )
+    )
     for run in runs:
         versus = f"{run.peak_rss / RSS_TARGET:.2f} x the 200 MB target" + (
-            f"; {run.peak_rss / nginx.peak_rss:.2f} x nginx" if nginx and nginx.peak_rss else "")
-        emit(Row("herd-rss", f"{run.label}, during the herd above", f"peak RSS {run.peak_rss / 1e6:.0f} MB", versus,
-                 "sampled every 50 ms" + ("; master + workers + cache processes, summed"
-                                          if run.label.startswith("nginx") else "")))
+            f"; {run.peak_rss / nginx.peak_rss:.2f} x nginx" if nginx and nginx.peak_rss else ""
+        )
+        emit(
+            Row(
+                "herd-rss",
+                f"{run.label}, during the herd above",
+                f"peak RSS {run.peak_rss / 1e6:.0f} MB",
+                versus,
+                "sampled every 50 ms"
+                + ("; master + workers + cache processes, summed" if run.label.startswith("nginx") else ""),
+            )
+        )
 
 
 def _herd_row(run: HerdRun, f: TestFile, variant: str, direct_wall: float, nginx: HerdRun | None) -> Row:
@@ -95,15 +108,19 @@ def _herd_row(run: HerdRun, f: TestFile, variant: str, direct_wall: float, nginx
     outcomes = collections.Counter(r.x_cache or f"status {r.status}" for r in run.results)
     errors = [r.error for r in run.results if r.error]
     stalled = sum(1 for r in run.results if r.max_gap > 1.0)
-    versus = f"last client done {run.wall:.2f} s vs one direct download {direct_wall:.2f} s " \
-             f"({run.wall / direct_wall:.1f} x)"
+    versus = (
+        f"last client done {run.wall:.2f} s vs one direct download {direct_wall:.2f} s ({run.wall / direct_wall:.1f} x)"
+    )
     if nginx is not None and nginx is not run:
-        versus += (f"; {run.wall / nginx.wall:.2f} x nginx's time, "
-                   f"{run.sent / max(nginx.sent, 1):.2f} x its upstream bytes")
+        versus += (
+            f"; {run.wall / nginx.wall:.2f} x nginx's time, {run.sent / max(nginx.sent, 1):.2f} x its upstream bytes"
+        )
     lock_note = ""
     if run.label.startswith("nginx proxy_cache_lock") and "slice" not in run.label:
-        lock_note = (f"; clients stalled > 1 s: {stalled}/{clients} (waiters hold for the whole file, "
-                     f"or {LOCK_TIMEOUT:.0f} s, then fetch uncached)")
+        lock_note = (
+            f"; clients stalled > 1 s: {stalled}/{clients} (waiters hold for the whole file, "
+            f"or {LOCK_TIMEOUT:.0f} s, then fetch uncached)"
+        )
     return Row(
         "herd",
         f"{variant}, {run.label}",
@@ -113,6 +130,7 @@ def _herd_row(run: HerdRun, f: TestFile, variant: str, direct_wall: float, nginx
         f"stall at byte {worst.max_gap_at:,} of a {worst.x_cache or '?'} client; "
         f"first byte p50 {statistics.median(first):.3f} s, max {first[-1]:.3f} s; "
         f"clients done p50 {statistics.median(done):.2f} s; X-Cache {dict(sorted(outcomes.items()))}; "
-        f"aggregate {mb(sum(r.size for r in run.results) / run.wall)} MB/s" + lock_note
+        f"aggregate {mb(sum(r.size for r in run.results) / run.wall)} MB/s"
+        + lock_note
         + (f"; errors: {errors[:3]}" if errors else ""),
     )

@@ -71,8 +71,9 @@ def hf_snapshot(env: Env, emit: Emit) -> None:
         results["proxy, warm"] = measure(proxy.base, "proxy", True)
         env.check_log(proxy, "hf-snapshot")
         try:
-            olah = stack.enter_context(OlahProcess(env.olah_cli(), env.workdir, f"127.0.0.1:{hub.port}",
-                                                   f"127.0.0.1:{hub.cdn_port}"))
+            olah = stack.enter_context(
+                OlahProcess(env.olah_cli(), env.workdir, f"127.0.0.1:{hub.port}", f"127.0.0.1:{hub.cdn_port}")
+            )
             results["olah, warm"] = measure(olah.endpoint, "olah", True)
         except Unavailable as exc:
             emit(skipped("hf-snapshot", f"{variant}, olah", str(exc)))
@@ -85,8 +86,15 @@ def hf_snapshot(env: Env, emit: Emit) -> None:
     for label, (got, cold, hub_requests, cdn_bytes) in results.items():
         t = best(label)
         versus = f"{t / direct:.2f} x direct's time" + (f", {t / olah_best:.2f} x olah's" if olah_best else "")
-        emit(Row("hf-snapshot", f"{variant}, {label}", f"{t:.2f} s ({mb(total / t)} MB/s)", versus,
-                 f"runs {'/'.join(f'{s.seconds:.2f}' for s in got)} s, each into an empty HF_HOME; "
-                 + (f"the cold run before: {cold.seconds:.2f} s; " if cold else "")
-                 + f"upstream during the measured runs: {hub_requests} Hub requests, {mb(cdn_bytes)} MB from the "
-                 f"CDN; all {count} files byte-exact"))
+        emit(
+            Row(
+                "hf-snapshot",
+                f"{variant}, {label}",
+                f"{t:.2f} s ({mb(total / t)} MB/s)",
+                versus,
+                f"runs {'/'.join(f'{s.seconds:.2f}' for s in got)} s, each into an empty HF_HOME; "
+                + (f"the cold run before: {cold.seconds:.2f} s; " if cold else "")
+                + f"upstream during the measured runs: {hub_requests} Hub requests, {mb(cdn_bytes)} MB from the "
+                f"CDN; all {count} files byte-exact",
+            )
+        )

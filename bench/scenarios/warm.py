@@ -64,8 +64,14 @@ def _proxy_target(label: str, proxy: ProxyProcess, url: str, digest: str, size: 
     warmup, _ = timed_many([purl])  # the warm-up run, and a check of the bytes a hit serves
     if not (warmup[0].status == 200 and warmup[0].x_cache == "hit" and warmup[0].blake3 == digest):
         raise RuntimeError(f"{label}: warm-up hit was not byte-exact: {warmup[0]}")
-    return Target(label, purl, "hit", lambda: [blob_path(proxy, digest)], lambda: [proxy.pid],
-                  f"hit body blake3 ok; the cold fill before: {mb(fill.speed)} MB/s")
+    return Target(
+        label,
+        purl,
+        "hit",
+        lambda: [blob_path(proxy, digest)],
+        lambda: [proxy.pid],
+        f"hit body blake3 ok; the cold fill before: {mb(fill.speed)} MB/s",
+    )
 
 
 def _nginx_target(label: str, nginx: NginxProcess, url: str, digest: str, size: int) -> Target:
@@ -74,12 +80,26 @@ def _nginx_target(label: str, nginx: NginxProcess, url: str, digest: str, size: 
     warmup, _ = timed_many([nurl])
     if not (warmup[0].status == 200 and warmup[0].x_cache == "HIT" and warmup[0].blake3 == digest):
         raise RuntimeError(f"{label}: warm-up hit was not byte-exact: {warmup[0]}")
-    return Target(label, nurl, "HIT", lambda: nginx_cache_files(nginx), nginx.pids,
-                  f"hit body blake3 ok; the cold fill before: {mb(fill.speed)} MB/s")
+    return Target(
+        label,
+        nurl,
+        "HIT",
+        lambda: nginx_cache_files(nginx),
+        nginx.pids,
+        f"hit body blake3 ok; the cold fill before: {mb(fill.speed)} MB/s",
+    )
 
 
-def _nginx_targets(env: Env, stack: contextlib.ExitStack, emit: Emit, scenario: str, url: str, digest: str,
-                   size: int, variants: Sequence[tuple[str, bool]]) -> list[Target]:
+def _nginx_targets(
+    env: Env,
+    stack: contextlib.ExitStack,
+    emit: Emit,
+    scenario: str,
+    url: str,
+    digest: str,
+    size: int,
+    variants: Sequence[tuple[str, bool]],
+) -> list[Target]:
     targets = []
     for label, sliced in variants:
         try:
@@ -100,8 +120,9 @@ def warm_hit(env: Env, emit: Emit) -> None:
     url = env.upstream.url(f.name)
     size = size_label(f.size)
     with contextlib.ExitStack() as stack:
-        direct = Target(f"direct from upstream, {size} (reference)", url, None, lambda: [f.path],
-                        lambda: [env.upstream.child.pid])
+        direct = Target(
+            f"direct from upstream, {size} (reference)", url, None, lambda: [f.path], lambda: [env.upstream.child.pid]
+        )
         targets = [direct]
         for label, options in WARM_VARIANTS:
             proxy = stack.enter_context(env.proxy(options, "warm-hit"))
@@ -122,10 +143,17 @@ def warm_hit(env: Env, emit: Emit) -> None:
     for t in targets:
         best = max(r.speed for r in t.results)
         versus = f"{best / best_direct:.2f} x direct" + (f", {best / best_nginx:.2f} x nginx" if best_nginx else "")
-        emit(Row("warm-hit", t.label, f"{mb(best)} MB/s", versus,
-                 f"runs {_runs(t.results)} MB/s; server CPU {t.cpu / (len(t.results) * f.size / 1e9):.2f} "
-                 f"s per GB sent; sent from files >= {t.resident:.0%} in page cache before each run"
-                 + (f"; {t.detail}" if t.detail else "")))
+        emit(
+            Row(
+                "warm-hit",
+                t.label,
+                f"{mb(best)} MB/s",
+                versus,
+                f"runs {_runs(t.results)} MB/s; server CPU {t.cpu / (len(t.results) * f.size / 1e9):.2f} "
+                f"s per GB sent; sent from files >= {t.resident:.0%} in page cache before each run"
+                + (f"; {t.detail}" if t.detail else ""),
+            )
+        )
 
 
 def _runs(results: Sequence[CurlResult]) -> str:
@@ -139,8 +167,9 @@ def warm_many(env: Env, emit: Emit) -> None:
     url = env.upstream.url(f.name)
     n = env.sizes.warm_clients
     with contextlib.ExitStack() as stack:
-        direct = Target("direct from upstream (reference)", url, None, lambda: [f.path],
-                        lambda: [env.upstream.child.pid])
+        direct = Target(
+            "direct from upstream (reference)", url, None, lambda: [f.path], lambda: [env.upstream.child.pid]
+        )
         proxy = stack.enter_context(env.proxy(ProxyOptions(), "warm-many"))
         stack.callback(env.check_log, proxy, "warm-many")
         targets = [direct, _proxy_target("proxy (default: asyncio + sendfile)", proxy, url, f.blake3, f.size)]
@@ -164,7 +193,13 @@ def warm_many(env: Env, emit: Emit) -> None:
     for t in targets:
         versus = f"{best(t) / best(direct):.2f} x direct" + (f", {best(t) / best(nginx):.2f} x nginx" if nginx else "")
         speeds = sorted(r.speed for r in t.results)
-        emit(Row("warm-many", f"{n} clients x {size_label(f.size)}, {t.label}", f"aggregate {mb(best(t))} MB/s",
-                 versus,
-                 f"walls {'/'.join(f'{w:.2f}' for w in walls[t.label])} s; per-client {mb(speeds[0])}-"
-                 f"{mb(speeds[-1])} MB/s; server CPU {t.cpu / (len(t.results) * f.size / 1e9):.2f} s per GB sent"))
+        emit(
+            Row(
+                "warm-many",
+                f"{n} clients x {size_label(f.size)}, {t.label}",
+                f"aggregate {mb(best(t))} MB/s",
+                versus,
+                f"walls {'/'.join(f'{w:.2f}' for w in walls[t.label])} s; per-client {mb(speeds[0])}-"
+                f"{mb(speeds[-1])} MB/s; server CPU {t.cpu / (len(t.results) * f.size / 1e9):.2f} s per GB sent",
+            )
+        )
