@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Do not install missing references (nginx with apt-get, olah with pip): skip their rows.",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Record the proxy with py-spy during the herd (and its warm repeat) into DIR; "
+        "the hottest functions become notes.",
+    )
     return parser
 
 
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  done in {time.monotonic() - t:.1f} s", flush=True)
         upstream = Upstream(workdir / "files", workdir)
         try:
-            env = Env(workdir, files, upstream, sizes, notes, install=not args.no_install)
+            env = Env(workdir, files, upstream, sizes, notes, install=not args.no_install, profile_dir=args.profile)
             for name in chosen:
                 print(f"== {name}", flush=True)
                 scenario_rows, scenario_failed = _run_scenario(name, env, retries, patience)

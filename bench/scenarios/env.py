@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from bench.clients import CurlResult
 from bench.files import GiB, MiB, TestFile
 from bench.nginx import NginxProcess, ensure_nginx
 from bench.olah import ensure_olah
+from bench.profile import Profile
 from bench.proxy_proc import ProxyOptions, ProxyProcess
 from bench.report import Row
 from bench.upstream import Upstream
@@ -66,6 +68,8 @@ class Env:
     notes: list[str] = field(default_factory=list)
     install: bool = True
     """Install missing references (nginx from Debian's packages, olah into its own venv)."""
+    profile_dir: Path | None = None
+    """Record the proxy with py-spy where a scenario asks for it, into this directory."""
     _nginx: tuple[str | None, str] | None = None
     _olah: tuple[Path | None, str] | None = None
 
@@ -89,6 +93,16 @@ class Env:
         if cli is None:
             raise Unavailable(why)
         return cli
+
+    @contextlib.contextmanager
+    def profiled(self, pid: int, name: str) -> Iterator[None]:
+        """py-spy on ``pid`` while the block runs (with ``--profile``); its summary becomes a note."""
+        if self.profile_dir is None:
+            yield
+            return
+        with Profile(pid, self.profile_dir, name) as profile:
+            yield
+        self.notes.append(f"profile of {name} ({profile.output}): {profile.summary()}")
 
     def check_log(self, proxy: ProxyProcess, label: str) -> None:
         """Any line the proxy logged at warning level or above becomes a note."""

@@ -56,10 +56,12 @@ def herd(env: Env, emit: Emit) -> None:
 
     runs: list[HerdRun] = []
     with env.proxy(ProxyOptions(), "herd") as proxy:
-        runs.append(run_herd(env, "proxy", url, proxy.fetch_url(url), clients, lambda: [proxy.pid]))
+        with env.profiled(proxy.pid, "herd-proxy"):
+            runs.append(run_herd(env, "proxy", url, proxy.fetch_url(url), clients, lambda: [proxy.pid]))
         indexed = verify_index(proxy, [f])
         # The same herd again, now a warm hit: what these clients get when no fill is involved.
-        warm = run_herd(env, "proxy, warm", url, proxy.fetch_url(url), clients, lambda: [proxy.pid])
+        with env.profiled(proxy.pid, "herd-proxy-warm"):
+            warm = run_herd(env, "proxy, warm", url, proxy.fetch_url(url), clients, lambda: [proxy.pid])
         env.check_log(proxy, "herd")
     for label, sliced in (("nginx proxy_cache_lock", False), ("nginx proxy_cache_lock + slice 1m", True)):
         try:
