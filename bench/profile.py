@@ -13,7 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+RATE = 100
+"""Samples per second; py-spy samples only threads that are running (not idle), so samples / (RATE x
+seconds) is the share of the time the process was busy."""
 
 
 def find_py_spy() -> str | None:
@@ -28,15 +33,29 @@ class Profile:
             raise RuntimeError("--profile needs py-spy: pip install -e '.[bench]' (or pip install py-spy)")
         out_dir.mkdir(parents=True, exist_ok=True)
         self.output = out_dir / f"{name}.txt"
-        self.argv = [binary, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--nonblocking",
-                     "--output", str(self.output)]
+        self.argv = [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(RATE),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(self.output),
+        ]
         self.popen: subprocess.Popen[bytes] | None = None
+        self.started = self.seconds = 0.0
 
     def __enter__(self) -> Profile:
+        self.started = time.monotonic()
         self.popen = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.seconds = time.monotonic() - self.started
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             try:
@@ -73,4 +92,8 @@ class Profile:
 
         # Frames on nearly every stack (run_app, the loop's _run_once) say nothing; leave them out.
         inner = collections.Counter({k: v for k, v in total.items() if v < 0.85 * samples})
-        return f"{samples} samples; self: {fmt(own)}; total (below the event loop): {fmt(inner)}"
+        busy = f" (the process was on the CPU {samples / RATE / self.seconds:.0%} of it)" if self.seconds else ""
+        return (
+            f"{self.seconds:.1f} s, {samples} samples{busy}; self: {fmt(own)}; "
+            f"total (below the event loop): {fmt(inner)}"
+        )

@@ -58,8 +58,8 @@ def cold_miss(env: Env, emit: Emit) -> None:
                 f"one cold {size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s, {label}",
                 f"first byte {t.first_byte * 1000:.0f} ms; total {t.done:.2f} s",
                 versus,
-                f"{mb(f.size / t.done)} MB/s; max stall {t.max_gap:.3f} s; upstream bytes {sent / f.size:.2f} x file; "
-                f"X-Cache {t.x_cache or '-'}; body blake3 ok",
+                f"{mb(f.size / t.done)} MB/s; max stall {t.max_gap:.3f} s at byte {t.max_gap_at:,} of {f.size:,}; "
+                f"upstream bytes {sent / f.size:.2f} x file; X-Cache {t.x_cache or '-'}; body blake3 ok",
             )
         )
 
