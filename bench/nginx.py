@@ -10,7 +10,7 @@ time; waiters wait for the whole response, or for ``proxy_cache_lock_timeout``, 
 and then fetch from the upstream themselves without caching):
 
 * whole-file: one cache key per URL;
-* slice: the ``slice`` module splits every response into 1 MiB ranges, each its own cache key
+* slice: the ``slice`` module splits every response into 8 MiB ranges, each its own cache key
   (and its own lock), fetched from the upstream with a ``Range`` header.
 """
 
@@ -24,7 +24,13 @@ from pathlib import Path
 
 from bench.process import ChildProcess, children, free_port, wait_http_ok
 
-SLICE = 1 << 20
+SLICE_MIB = 8
+SLICE = SLICE_MIB << 20
+"""nginx keeps the cache file of every slice of a response open until the whole response is done
+(subrequests live in the main request's pool): a 1 GiB file in 1 MiB slices holds 1,024
+descriptors per client, and 64 such clients exceed a 20,000 ``nofile`` limit (seen in a herd,
+docs/benchmarks.md). 8 MiB slices hold 128."""
+SLICE_LABEL = f"slice {SLICE_MIB}m"
 LOCK_TIMEOUT = 5.0
 """nginx's default ``proxy_cache_lock_timeout`` and ``proxy_cache_lock_age``, written out."""
 CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")

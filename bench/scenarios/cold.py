@@ -8,6 +8,7 @@ from bench.clients import Timed, curl_many, timed_many
 from bench.disk import write_fsync_speed
 from bench.files import read_through
 from bench.load import pid_cpu_split
+from bench.nginx import SLICE_LABEL
 from bench.process import proc_status_kib
 from bench.proxy_proc import ProxyOptions
 from bench.report import Row, mb
@@ -38,7 +39,7 @@ def cold_miss(env: Env, emit: Emit) -> None:
     with env.proxy(ProxyOptions(), "cold-miss") as proxy:
         run("proxy", proxy.fetch_url(url))
         env.check_log(proxy, "cold-miss")
-    for label, sliced in (("nginx proxy_cache", False), ("nginx proxy_cache + slice 1m", True)):
+    for label, sliced in (("nginx proxy_cache", False), (f"nginx proxy_cache + {SLICE_LABEL}", True)):
         try:
             with env.nginx(sliced, "cold-miss") as nginx:
                 run(label, nginx.url(url))

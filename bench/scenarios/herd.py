@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bench.clients import Timed, timed_many
 from bench.files import TestFile, read_through
-from bench.nginx import LOCK_TIMEOUT
+from bench.nginx import LOCK_TIMEOUT, SLICE_LABEL
 from bench.proxy_proc import ProxyOptions
 from bench.report import Row, mb
 from bench.rss import RssSampler
@@ -63,7 +63,7 @@ def herd(env: Env, emit: Emit) -> None:
         with env.profiled(proxy.pid, "herd-proxy-warm"):
             warm = run_herd(env, "proxy, warm", url, proxy.fetch_url(url), clients, lambda: [proxy.pid])
         env.check_log(proxy, "herd")
-    for label, sliced in (("nginx proxy_cache_lock", False), ("nginx proxy_cache_lock + slice 1m", True)):
+    for label, sliced in (("nginx proxy_cache_lock", False), (f"nginx proxy_cache_lock + {SLICE_LABEL}", True)):
         try:
             with env.nginx(sliced, "herd") as server:
                 runs.append(run_herd(env, label, url, server.url(url), clients, server.pids))

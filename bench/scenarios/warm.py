@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.clients import CurlResult, curl, curl_many, timed_many
 from bench.files import in_page_cache, read_through
 from bench.load import pid_cpu
-from bench.nginx import NginxProcess
+from bench.nginx import SLICE_LABEL, NginxProcess
 from bench.proxy_proc import ProxyOptions, ProxyProcess
 from bench.report import Row, mb
 from bench.scenarios.env import Emit, Env, Unavailable, big_name, blob_path, checked, size_label, skipped
@@ -20,7 +20,10 @@ WARM_VARIANTS: tuple[tuple[str, ProxyOptions], ...] = (
     ("proxy, asyncio --no-sendfile", ProxyOptions(sendfile=False, event_loop="asyncio")),
     ("proxy, uvloop (no loop.sendfile: falls back)", ProxyOptions(sendfile=True, event_loop="uvloop")),
 )
-NGINX_VARIANTS: tuple[tuple[str, bool], ...] = (("nginx proxy_cache", False), ("nginx proxy_cache + slice 1m", True))
+NGINX_VARIANTS: tuple[tuple[str, bool], ...] = (
+    ("nginx proxy_cache", False),
+    (f"nginx proxy_cache + {SLICE_LABEL}", True),
+)
 
 
 @dataclass
