@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,8 +29,15 @@ class ProxyOptions:
         return " ".join(self.flags())
 
 
+OTHER_BUILD = "BENCH_MODELMANAGER"
+"""Environment variable naming another build's ``modelmanager`` script to benchmark instead of ours."""
+
+
 def modelmanager_command() -> list[str]:
-    """The ``modelmanager`` console script next to this interpreter (``python -m proxy`` if absent)."""
+    """The ``modelmanager`` console script next to this interpreter (``python -m proxy`` if absent),
+    or the one ``$BENCH_MODELMANAGER`` names."""
+    if other := os.environ.get(OTHER_BUILD):
+        return [other]
     script = Path(sys.executable).parent / "modelmanager"
     return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
 
