@@ -45,10 +45,16 @@ typecheck: $(STAMP_TEST)
 docs: $(STAMP_RUN)
 	$(BIN)/modelmanager config-docs > docs/configuration.md
 
-bench: $(STAMP_TEST)
+STAMP_BENCH := $(VENV)/.installed-bench
+
+$(STAMP_BENCH): $(STAMP_TEST)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(STAMP_BENCH)
 	$(BIN)/python -m bench $(ARGS)
 
-bench-quick: $(STAMP_TEST)
+bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench --quick $(ARGS)
 
 clean:

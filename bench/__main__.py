@@ -18,8 +18,11 @@ from pathlib import Path
 
 from bench.files import make_files
 from bench.load import foreign_cores, snapshot, wait_for_quiet
-from bench.report import DOCS, Row, command_line, machine, now_utc, results_section, table, write_docs
-from bench.scenarios import FULL, QUICK, SCENARIOS, Env, file_specs
+from bench.nginx import find_nginx
+from bench.olah import olah_version
+from bench.redis_proc import find_redis
+from bench.report import DOCS, Row, command_line, first_line, machine, now_utc, results_section, table, write_docs
+from bench.scenarios import FULL, QUICK, SCENARIOS, SMOKE, Env, file_specs
 from bench.upstream import Upstream
 
 FOREIGN_NOTE = 0.15
@@ -30,7 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="Smaller files (256 MiB instead of 1 GiB).")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="Smaller files (256 MiB instead of 1 GiB) for a laptop.")
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="Tiny files and few clients, no waiting for a quiet machine: checks the harness (CI), "
+        "the numbers mean nothing.",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -51,10 +61,23 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="Run a scenario again (this many times at most) when other processes loaded the machine while it ran.",
     )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="Do not install missing references (nginx with apt-get, olah with pip): skip their rows.",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="Record the proxy with py-spy during the herd (and its warm repeat) into DIR; "
+        "the hottest functions become notes.",
+    )
     return parser
 
 
-def _run_scenario(name: str, env: Env, retries: int) -> tuple[list[Row], bool]:
+def _run_scenario(name: str, env: Env, retries: int, quiet_patience: float) -> tuple[list[Row], bool]:
     """Run one scenario; run it again (up to ``retries`` times) if others loaded the machine meanwhile."""
     ours = [env.upstream.child.pid]
     for attempt in range(retries + 1):
@@ -65,7 +88,7 @@ def _run_scenario(name: str, env: Env, retries: int) -> tuple[list[Row], bool]:
             rows.append(row)
             print(" | ".join(row.cells()), flush=True)
 
-        wait_for_quiet(ours)
+        wait_for_quiet(ours, patience=quiet_patience)
         before = snapshot(ours)
         failed = False
         try:
@@ -90,6 +113,17 @@ def _run_scenario(name: str, env: Env, retries: int) -> tuple[list[Row], bool]:
     return rows, failed
 
 
+def references() -> list[tuple[str, str]]:
+    """Versions of the references, read after the run (which may have installed them)."""
+    nginx = find_nginx()
+    redis = find_redis()
+    return [
+        ("nginx", first_line([nginx, "-v"]) if nginx else "not installed"),
+        ("olah", olah_version()),
+        ("redis-server", first_line([redis, "--version"]) if redis else "not installed"),
+    ]
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every finally: children stop, files go
 
@@ -99,9 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = _parser().parse_args(argv)
     chosen = [name for name in SCENARIOS if not args.only or name in args.only]
-    sizes = QUICK if args.quick else FULL
-    output: Path | None = args.output or (DOCS if not args.quick and not args.only else None)
-    command, date, host = command_line(argv), now_utc(), machine()
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    retries, patience = (0, 0.0) if args.smoke else (args.retries, 45.0)
+    full = not (args.quick or args.smoke or args.only)
+    output: Path | None = args.output or (DOCS if full else None)
+    command, date = command_line(argv), now_utc()
     started = time.monotonic()
     rows: list[Row] = []
     notes: list[str] = []
@@ -120,10 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  done in {time.monotonic() - t:.1f} s", flush=True)
         upstream = Upstream(workdir / "files", workdir)
         try:
-            env = Env(workdir, files, upstream, sizes, notes)
+            env = Env(workdir, files, upstream, sizes, notes, install=not args.no_install, profile_dir=args.profile)
             for name in chosen:
                 print(f"== {name}", flush=True)
-                scenario_rows, scenario_failed = _run_scenario(name, env, args.retries)
+                scenario_rows, scenario_failed = _run_scenario(name, env, retries, patience)
                 rows += scenario_rows
                 failed = failed or scenario_failed
         finally:
@@ -132,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     elapsed = time.monotonic() - started
+    host = machine(references())
     print()
     print(table(rows))
     for note in notes:

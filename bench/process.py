@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -60,25 +61,48 @@ class ChildProcess:
         return ""
 
 
-def wait_http_ok(url: str, child: ChildProcess, timeout: float = 20.0) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``child`` exits."""
+class ChildExited(RuntimeError):
+    """A child process exited before it answered its health check."""
+
+    def __init__(self, child: ChildProcess, url: str) -> None:
+        self.code = child.popen.returncode
+        self.tail = child.log_tail()
+        super().__init__(f"{child.name} exited with {self.code} before answering {url}:\n{self.tail}")
+
+
+def wait_http_ok(url: str, child: ChildProcess, timeout: float = 20.0, any_status: bool = False) -> None:
+    """Poll ``url`` until it answers 200 (any HTTP status with ``any_status``); fail early if ``child`` exits."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         if not child.alive():
-            raise RuntimeError(
-                f"{child.name} exited with {child.popen.returncode} before answering {url}:\n{child.log_tail()}"
-            )
+            raise ChildExited(child, url)
         try:
             with urllib.request.urlopen(url, timeout=0.5) as response:
                 if response.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if any_status:
+                return
+            last = exc
         except (urllib.error.URLError, OSError) as exc:
             last = exc
         time.sleep(0.05)
     raise TimeoutError(
         f"{child.name} did not answer {url} within {timeout} s (last error: {last!r}):\n{child.log_tail()}"
     )
+
+
+def children(pid: int) -> list[int]:
+    """The pids of a process's direct children (read from /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return found
+    return found
 
 
 def proc_status_kib(pid: int, field: str) -> int | None:

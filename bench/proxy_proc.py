@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,8 +29,15 @@ class ProxyOptions:
         return " ".join(self.flags())
 
 
+OTHER_BUILD = "BENCH_MODELMANAGER"
+"""Environment variable naming another build's ``modelmanager`` script to benchmark instead of ours."""
+
+
 def modelmanager_command() -> list[str]:
-    """The ``modelmanager`` console script next to this interpreter (``python -m proxy`` if absent)."""
+    """The ``modelmanager`` console script next to this interpreter (``python -m proxy`` if absent),
+    or the one ``$BENCH_MODELMANAGER`` names."""
+    if other := os.environ.get(OTHER_BUILD):
+        return [other]
     script = Path(sys.executable).parent / "modelmanager"
     return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
 
@@ -37,11 +45,20 @@ def modelmanager_command() -> list[str]:
 class ProxyProcess:
     """A running proxy. Use as a context manager: the process is stopped and the cache removed on exit."""
 
-    def __init__(self, workdir: Path, options: ProxyOptions, name: str = "proxy") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        options: ProxyOptions,
+        name: str = "proxy",
+        port: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """``cache_dir``: a shared volume (kept at stop); by default a fresh one (removed at stop)."""
         self.options = options
-        self.port = free_port()
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.cache_dir = Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
+        self.own_cache = cache_dir is None
+        self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
         self.argv = [
             *modelmanager_command(),
             "serve",
@@ -68,6 +85,10 @@ class ProxyProcess:
     def pid(self) -> int:
         return self.child.pid
 
+    @property
+    def exit_code(self) -> int | None:
+        return self.child.popen.poll()
+
     def fetch_url(self, upstream_url: str) -> str:
         return f"{self.base}/v1/fetch?url={urllib.parse.quote(upstream_url, safe='')}"
 
@@ -90,7 +111,8 @@ class ProxyProcess:
 
     def stop(self) -> int | None:
         code = self.child.stop()
-        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        if self.own_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
         return code
 
     def __enter__(self) -> ProxyProcess:

@@ -9,14 +9,17 @@ from bench.process import proc_status_kib
 
 
 class RssSampler:
-    """``with RssSampler(pid) as s: ...`` then ``s.peak_kib``; also keeps every sample."""
+    """``with RssSampler(pid) as s: ...`` then ``s.peak_kib``; also keeps every sample.
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid = pid
+    Several pids (nginx's master and workers) are sampled together and summed.
+    """
+
+    def __init__(self, *pids: int, interval: float = 0.05) -> None:
+        self.pids = pids
         self.interval = interval
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"rss-{pids[0]}", daemon=True)
 
     @property
     def peak_kib(self) -> int:
@@ -25,10 +28,10 @@ class RssSampler:
     def _run(self) -> None:
         started = time.monotonic()
         while not self._stop.is_set():
-            kib = proc_status_kib(self.pid, "VmRSS")
-            if kib is None:
+            each = [proc_status_kib(pid, "VmRSS") for pid in self.pids]
+            if all(kib is None for kib in each):
                 return
-            self.samples.append((time.monotonic() - started, kib))
+            self.samples.append((time.monotonic() - started, sum(kib or 0 for kib in each)))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:

@@ -1,0 +1,32 @@
+"""The scenarios. Each takes the run's environment and emits rows (printed at once, tabled at the end).
+
+* ``warm``     warm-hit (one client) and warm-many (concurrent clients) on a cached file
+* ``cold``     cold-miss (time to first byte, throttled upstream) and cold-rss (concurrent cold streams)
+* ``herd``     many clients on one cold file, and each server's RSS meanwhile
+* ``cluster``  the herd spread over several pods sharing a volume and Redis
+* ``hf``       snapshot_download of a 50-file repo from the Hub emulator
+* ``env``      what they share: sizes, the environment (starting references), checks
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.scenarios.cluster import cluster_herd
+from bench.scenarios.cold import cold_miss, cold_rss
+from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
+from bench.scenarios.herd import herd
+from bench.scenarios.hf import hf_snapshot
+from bench.scenarios.warm import warm_hit, warm_many
+
+SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
+    "warm-hit": warm_hit,
+    "warm-many": warm_many,
+    "cold-miss": cold_miss,
+    "herd": herd,
+    "cluster-herd": cluster_herd,
+    "hf-snapshot": hf_snapshot,
+    "cold-rss": cold_rss,
+}
+
+__all__ = ["FULL", "QUICK", "SCENARIOS", "SMOKE", "Emit", "Env", "Sizes", "file_specs"]

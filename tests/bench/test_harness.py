@@ -1,0 +1,55 @@
+"""The benchmark harness end to end at its smallest size (``--smoke``): it runs, cleans up, reports.
+
+The numbers of a smoke run mean nothing; what is checked is that the scenarios produce their rows
+and that the generated section of a results file is written between its markers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.report import BEGIN, END
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def test_smoke_run_writes_the_rows(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nkept\n\n" + BEGIN + "\nPREVIOUS RUN\n" + END + "\n\n## Findings\n\nkept too\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--no-install",
+            "--only",
+            "herd",
+            "--only",
+            "cluster-herd",
+            "--output",
+            str(output),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = output.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n\n")
+    assert text.endswith("## Findings\n\nkept too\n")
+    section = text[text.index(BEGIN) : text.index(END)]
+    assert "PREVIOUS RUN" not in section
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    herd = [r for r in rows if r.startswith("| herd ")]
+    assert any("proxy" in r and "upstream GETs 1, upstream bytes 1.00 x file; byte-exact 8/8" in r for r in herd)
+    assert any(r.startswith("| herd-rss") and "peak RSS" in r for r in rows)
+    assert any("nginx" in r for r in herd)  # measured, or skipped with the reason
+    assert any(r.startswith("| cluster-herd") for r in rows)  # measured, or "skipped: cluster mode unavailable"
+    assert "FAILED" not in section
+    assert "--smoke" in section
+    assert "Machine:" in section
