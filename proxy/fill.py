@@ -117,7 +117,23 @@ class Fill:
         return max(0, self.written - 1)
 
     async def read(self, start: int, end: int | None) -> AsyncIterator[bytes]:
-        """Bytes [start, end) as they land. Raises FillFailed if the fill fails meanwhile.
+        """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
+        the fill fails meanwhile."""
+        async for fd, offset, count in self.spans(start, end):
+            pos, stop = offset, offset + count
+            while pos < stop:
+                # Bytes just written are in the page cache: a pread here is a memory copy,
+                # cheaper than an executor hop per chunk per reader.
+                data = os.pread(fd, min(READ_CHUNK, stop - pos), pos)
+                if not data:
+                    raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
+                pos += len(data)
+                yield data
+
+    async def spans(self, start: int, end: int | None) -> AsyncIterator[tuple[int, int, int]]:
+        """``(fd, offset, count)`` for bytes [start, end) as they land, in order and without gaps;
+        the consumer takes all ``count`` bytes (e.g. with sendfile) before asking for the next
+        span, and ``fd`` stays open until then. Raises FillFailed if the fill fails meanwhile.
 
         The reader follows the file: the temp file while streaming (reopened when the fill moves
         to another temp file, e.g. after a takeover that had to start over), the blob once
@@ -145,16 +161,10 @@ class Fill:
                     fd, current = opened, want
                 limit = self._readable(end)
                 if pos < limit:
-                    # Bytes just written are in the page cache: a pread here is a memory copy,
-                    # cheaper than an executor hop per chunk per reader.
-                    data = os.pread(fd, min(READ_CHUNK, limit - pos), pos)
-                    if data:
-                        pos += len(data)
-                        yield data
-                        continue
-                    if self.blob is not None:
-                        raise FillFailed(f"blob of {self.key} shorter than its index entry")
-                elif pos == end or (end is None and self.state is FillState.COMMITTED):
+                    yield fd, pos, limit - pos
+                    pos = limit
+                    continue
+                if pos == end or (end is None and self.state is FillState.COMMITTED):
                     return  # the final byte of a file only becomes readable once it is committed
                 await changed.wait()
         finally:
