@@ -30,18 +30,32 @@ MB = 1_000_000
 
 
 def client(endpoint: str) -> Any:
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
-                                          config=Config(max_pool_connections=16))
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(max_pool_connections=16),
+    )
 
 
 @contextmanager
 def proxy(upstream: str, cache_dir: Path) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "proxy", "serve", f"--port={port}", f"--cache-dir={cache_dir}",
-               f"--s3-upstream-endpoint={upstream}", f"--s3-upstream-access-key-id={ACCESS_KEY}",
-               f"--s3-upstream-secret-access-key={SECRET_KEY}", f"--s3-client-keys={ACCESS_KEY}:{SECRET_KEY}",
-               "--log-level=warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "proxy",
+        "serve",
+        f"--port={port}",
+        f"--cache-dir={cache_dir}",
+        f"--s3-upstream-endpoint={upstream}",
+        f"--s3-upstream-access-key-id={ACCESS_KEY}",
+        f"--s3-upstream-secret-access-key={SECRET_KEY}",
+        f"--s3-client-keys={ACCESS_KEY}:{SECRET_KEY}",
+        "--log-level=warning",
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     endpoint = f"http://127.0.0.1:{port}/s3"
     try:
@@ -86,15 +100,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--upstream", choices=["seaweedfs", "moto"],
-                        default="seaweedfs" if SeaweedServer.binary() else "moto")
+    parser.add_argument(
+        "--upstream", choices=["seaweedfs", "moto"], default="seaweedfs" if SeaweedServer.binary() else "moto"
+    )
     args = parser.parse_args()
     size = args.size_mb * MB
     body = os.urandom(size)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="s3bench-")))
-        server: MotoServer | SeaweedServer = (SeaweedServer(work / "seaweed") if args.upstream == "seaweedfs"
-                                              else MotoServer())
+        server: MotoServer | SeaweedServer = (
+            SeaweedServer(work / "seaweed") if args.upstream == "seaweedfs" else MotoServer()
+        )
         (work / "seaweed").mkdir()
         stack.enter_context(server)
         direct = client(server.url)
