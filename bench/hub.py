@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
-from bench.process import ChildProcess, free_port, wait_http_ok
+from bench.process import ChildProcess, Server, free_port
 from tests.fakes.fake_hub import FakeHub
 
 REPO_ID = "bench/model-50"
@@ -71,7 +71,7 @@ async def _serve(root: Path, repo_id: str, host: str, port: int, cdn_port: int) 
             await runner.cleanup()
 
 
-class HubProcess:
+class HubProcess(Server):
     """The emulator as a child process; ``endpoint`` is what HF_ENDPOINT (or a proxy) points at."""
 
     def __init__(self, root: Path, logdir: Path, repo_id: str = REPO_ID) -> None:
@@ -91,26 +91,16 @@ class HubProcess:
             "--cdn-port",
             str(self.cdn_port),
         ]
-        self.child = ChildProcess("hub", argv, logdir / "hub.log", cwd=Path(__file__).parent.parent)
-        try:
-            wait_http_ok(f"{self.endpoint}/_bench/stats", self.child, timeout=60)
-        except BaseException:
-            self.child.stop()
-            raise
+        self._launch(ChildProcess("hub", argv, logdir / "hub.log", cwd=Path(__file__).parent.parent),
+                     f"{self.endpoint}/_bench/stats", timeout=60)
 
     def stats(self) -> dict[str, int]:
         with urllib.request.urlopen(f"{self.endpoint}/_bench/stats", timeout=5) as response:
             raw: dict[str, int] = json.loads(response.read())
             return raw
 
-    def stop(self) -> None:
-        self.child.stop()
 
-    def __enter__(self) -> HubProcess:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.process import ChildProcess, children, free_port, wait_http_ok
+from bench.process import ChildProcess, Server, children, free_port
 
 SLICE_MIB = 8
 SLICE = SLICE_MIB << 20
@@ -107,7 +107,7 @@ http {{
 """
 
 
-class NginxProcess:
+class NginxProcess(Server):
     """nginx in front of ``upstream`` (the bench upstream's base URL); ``url(upstream_url)`` maps a URL."""
 
     def __init__(self, binary: str, workdir: Path, upstream: str, sliced: bool, name: str = "nginx") -> None:
@@ -126,16 +126,9 @@ class NginxProcess:
             subprocess.run(["chown", "-R", "nobody:nogroup", str(self.root)], check=True)
             self.root.chmod(0o755)
             argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
-        self.child = ChildProcess(name, argv, workdir / f"{name}-{self.port}.log")
-        try:
-            wait_http_ok(f"{self.base}/healthz", self.child)
-        except BaseException:
-            self.stop()
-            raise
+        self.owned = self.root
+        self._launch(ChildProcess(name, argv, workdir / f"{name}-{self.port}.log"), f"{self.base}/healthz")
 
-    @property
-    def pid(self) -> int:
-        return self.child.pid
 
     def pids(self) -> list[int]:
         """The master and its workers (and cache manager/loader)."""
@@ -150,13 +143,3 @@ class NginxProcess:
         except OSError:
             return []
         return [line for line in text.splitlines() if "[warn]" in line or "[error]" in line or "[crit]" in line]
-
-    def stop(self) -> None:
-        self.child.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> NginxProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

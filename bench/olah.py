@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.process import ChildProcess, free_port, wait_http_ok
+from bench.process import ChildProcess, Server, free_port
 from bench.report import REPO
 
 VENV = REPO / ".bench-cache" / "olah-venv"
@@ -43,7 +43,7 @@ def olah_version() -> str:
     return found[-1].name.removeprefix("olah-").removesuffix(".dist-info") if found else "not installed"
 
 
-class OlahProcess:
+class OlahProcess(Server):
     """olah serving the Hub emulator at ``hub`` (host:port) with LFS from ``cdn`` (host:port)."""
 
     def __init__(self, cli: Path, workdir: Path, hub: str, cdn: str) -> None:
@@ -72,23 +72,6 @@ class OlahProcess:
             "--log-path",
             str(self.root / "logs"),
         ]
-        self.child = ChildProcess("olah", argv, workdir / f"olah-{self.port}.log")
-        try:
-            wait_http_ok(f"{self.endpoint}/api/models?limit=1", self.child, timeout=60, any_status=True)
-        except BaseException:
-            self.stop()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.child.pid
-
-    def stop(self) -> None:
-        self.child.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> OlahProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.owned = self.root
+        self._launch(ChildProcess("olah", argv, workdir / f"olah-{self.port}.log"),
+                     f"{self.endpoint}/api/models?limit=1", timeout=60, any_status=True)

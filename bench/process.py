@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +61,39 @@ class ChildProcess:
             text = self.log.read_text(errors="replace")
             return "\n".join(text.splitlines()[-lines:])
         return ""
+
+
+class Server:
+    """A server the harness started: its child process and the directory it owns (``owned``),
+    both gone after ``stop`` or the ``with`` block."""
+
+    child: ChildProcess
+    owned: Path | None = None
+
+    def _launch(self, child: ChildProcess, ready_url: str, timeout: float = 20.0, any_status: bool = False) -> None:
+        """Take ``child`` on and wait until ``ready_url`` answers; stop everything if it never does."""
+        self.child = child
+        try:
+            wait_http_ok(ready_url, child, timeout=timeout, any_status=any_status)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def stop(self) -> int | None:
+        code = self.child.stop()
+        if self.owned is not None:
+            shutil.rmtree(self.owned, ignore_errors=True)
+        return code
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class ChildExited(RuntimeError):

@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.process import ChildProcess, free_port
+from bench.process import ChildProcess, Server, free_port
 
 BINARY = "/usr/bin/redis-server"
 
@@ -26,13 +26,13 @@ def _pong(port: int) -> bool:
         return False
 
 
-class RedisProcess:
+class RedisProcess(Server):
     """``url`` is ``redis://127.0.0.1:PORT/0``; stopped (and its directory removed) on exit."""
 
     def __init__(self, binary: str, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.root = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))
+        self.root = self.owned = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))
         argv = [
             binary,
             "--port",
@@ -53,13 +53,3 @@ class RedisProcess:
                 self.stop()
                 raise RuntimeError(f"redis-server did not start:\n{self.child.log_tail()}")
             time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.child.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> RedisProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
