@@ -11,24 +11,24 @@ from dataclasses import replace
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
-from proxy import __version__, keys
-from proxy.cache import Cache
+from proxy import __version__, appkeys
+from proxy.cluster.claims import SharedUsage
 from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.membership import Membership
+from proxy.cluster.peers import BLOB_ROUTE, Peers
 from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
-from proxy.cluster.usage import SharedUsage
 from proxy.config import Settings
-from proxy.fill import FillContext, FillPolicy
-from proxy.fills import Fills
-from proxy.index import Index
-from proxy.memory import MemoryTier
-from proxy.metrics import Metrics
+from proxy.fill.registry import Fills
+from proxy.fill.state import FillContext, FillPolicy
+from proxy.observe.metrics import Metrics
+from proxy.observe.status import Status
 from proxy.offline import OfflineConnector
-from proxy.peers import BLOB_ROUTE, Peers
-from proxy.serving import ServeOptions
-from proxy.status import Status
+from proxy.read.driver import Cache
+from proxy.read.memory import MemoryTier
+from proxy.read.serving import ServeOptions
 from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.index import Index
 from proxy.storage.layout import Layout
 from proxy.upstream import Frontend
 
@@ -59,24 +59,24 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     peers = Peers(settings.peer_mode, coordinator, memory)
 
     app = web.Application(client_max_size=1 << 20)
-    app[keys.SETTINGS] = settings
-    app[keys.METRICS] = metrics
-    app[keys.FILLS] = fills
-    app[keys.COORDINATOR] = coordinator
-    app[keys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.METRICS] = metrics
+    app[appkeys.FILLS] = fills
+    app[appkeys.COORDINATOR] = coordinator
+    app[appkeys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
                             prefer_peers=settings.peer_mode != "off")
-    app[keys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
+    app[appkeys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
                                            peers=peers if settings.peer_mode != "off" else None)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    status = app[keys.STATUS] = Status(settings, app[keys.CACHE], fills, metrics, clock)
-    membership = app[keys.MEMBERSHIP] = Membership(coordinator, status.node)
-    shared_usage = app[keys.SHARED_USAGE] = SharedUsage(app[keys.CACHE].readers, coordinator)
+    status = app[appkeys.STATUS] = Status(settings, app[appkeys.CACHE], fills, metrics, clock)
+    membership = app[appkeys.MEMBERSHIP] = Membership(coordinator, status.node)
+    shared_usage = app[appkeys.SHARED_USAGE] = SharedUsage(app[appkeys.CACHE].readers, coordinator)
     if coordinator.shared:
-        app[keys.CACHE].announce_readers = shared_usage.ensure
+        app[appkeys.CACHE].announce_readers = shared_usage.ensure
     status.peers = membership.peers
-    app.router.add_get("/v1/status", app[keys.STATUS].handle)
+    app.router.add_get("/v1/status", app[appkeys.STATUS].handle)
     app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     for frontend in frontends:
         frontend.setup(app)
@@ -88,38 +88,38 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
 
 
 async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
+    settings = app[appkeys.SETTINGS]
     timeout = ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout,
                             sock_read=settings.upstream_read_timeout)
     connector = OfflineConnector() if settings.offline else TCPConnector(limit=0)
     async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector,
                              headers={"User-Agent": f"modelmanager/{__version__}"}) as session:
-        app[keys.UPSTREAM_SESSION] = session
-        peers = app[keys.SERVE_OPTIONS].peers
+        app[appkeys.UPSTREAM_SESSION] = session
+        peers = app[appkeys.SERVE_OPTIONS].peers
         if peers is not None:
             peers.session = session
         yield
 
 
 async def _coordinator(app: web.Application) -> AsyncIterator[None]:
-    coordinator = app[keys.COORDINATOR]
+    coordinator = app[appkeys.COORDINATOR]
     await coordinator.start()
-    await app[keys.MEMBERSHIP].start()
-    await app[keys.SHARED_USAGE].start()
+    await app[appkeys.MEMBERSHIP].start()
+    await app[appkeys.SHARED_USAGE].start()
     yield
-    await app[keys.SHARED_USAGE].close()
-    await app[keys.MEMBERSHIP].close()
+    await app[appkeys.SHARED_USAGE].close()
+    await app[appkeys.MEMBERSHIP].close()
     await coordinator.close()
 
 
 async def _fills(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[keys.FILLS].close()
+    await app[appkeys.FILLS].close()
 
 
 async def _hand_over_fills(app: web.Application) -> None:
     """On shutdown, before waiting for open responses: stop fills now, so leaders hand them over."""
-    await app[keys.FILLS].close()
+    await app[appkeys.FILLS].close()
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -129,18 +129,18 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _readyz(request: web.Request) -> web.Response:
     """Ready when the cache volume is writable. Redis is reported, never required: without it
     hits are served and misses are filled per pod (degraded), so it must not take pods out."""
-    settings = request.app[keys.SETTINGS]
-    tmp = request.app[keys.CACHE].store.layout.tmp(settings.node_id)
+    settings = request.app[appkeys.SETTINGS]
+    tmp = request.app[appkeys.CACHE].store.layout.tmp(settings.node_id)
     checks = {"cache_dir": os.access(tmp, os.W_OK)}
     ready = checks["cache_dir"]
     body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks,
                                "mode": "embedded" if settings.embedded else "cluster", "node_id": settings.node_id}
     if not settings.embedded:
-        checks["redis"] = await request.app[keys.COORDINATOR].check()
+        checks["redis"] = await request.app[appkeys.COORDINATOR].check()
         body["degraded"] = not checks["redis"]
     return web.Response(status=200 if ready else 503, text=json.dumps(body), content_type="application/json")
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[keys.METRICS].render(),
+    return web.Response(body=request.app[appkeys.METRICS].render(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

@@ -19,9 +19,9 @@ from adapters.hf.client import HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
 from adapters.hf.repo import RepoRef, is_commit, quote_revision
 from adapters.hf.routes import HfFrontend
-from proxy.catalog import Snapshot, SnapshotFile
+from proxy.control.catalog import Snapshot, SnapshotFile
+from proxy.control.urls import HfUrl, ModelUrl
 from proxy.errors import UpstreamUnavailable
-from proxy.urls import HfUrl, ModelUrl
 
 MAX_PAGES = 1000
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from adapters.hf.repo import RepoRef
 from proxy.digest import Checksum
-from proxy.index import IndexEntry
+from proxy.storage.index import IndexEntry
 
 
 @dataclass(frozen=True, slots=True)

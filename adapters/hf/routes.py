@@ -18,8 +18,9 @@ from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
 from adapters.hf.state import HubState
 from adapters.hf.state import token_id as _tid
-from proxy import keys, serving
+from proxy import appkeys
 from proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
+from proxy.read import serving
 from proxy.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class HfFrontend:
         app.router.add_get(r"/{tail:.+/resolve/.+}", self.resolve)  # HEAD too
 
     def client(self, request: web.Request) -> HubClient:
-        return HubClient(request.app[keys.UPSTREAM_SESSION], self.endpoint)
+        return HubClient(request.app[appkeys.UPSTREAM_SESSION], self.endpoint)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -74,9 +75,9 @@ class HfFrontend:
             if request.method == "HEAD":
                 return await _head(request, info, headers)
             source = HubFileSource(client, info, token or self.own_token)
-            resolved = await app[keys.CACHE].resolve(source, max_age=None)
-            app[keys.METRICS].requests.labels(self.name, resolved.outcome).inc()
-            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], headers,
+            resolved = await app[appkeys.CACHE].resolve(source, max_age=None)
+            app[appkeys.METRICS].requests.labels(self.name, resolved.outcome).inc()
+            return await serving.respond(request, resolved, app[appkeys.METRICS], app[appkeys.SERVE_OPTIONS], headers,
                                          redirect_ok=True)  # access was checked above, before any hop
         except ProxyError as exc:
             return wire.error_response(exc)
@@ -115,7 +116,7 @@ class HfFrontend:
     async def _known(self, request: web.Request, target: ResolveTarget, commit: str) -> FileInfo | None:
         info = self.state.files.fresh((target.repo, commit, target.path), None)
         if info is None:
-            index = request.app[keys.CACHE].index
+            index = request.app[appkeys.CACHE].index
             entry = await asyncio.get_running_loop().run_in_executor(None, index.get, content_key(target.repo, commit,
                                                                                         target.path))
             if entry is not None and (info := FileInfo.from_entry(target.repo, commit, target.path, entry)):

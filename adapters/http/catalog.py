@@ -8,9 +8,9 @@ import aiohttp
 
 from adapters.http.target import HostAllowList, cache_key, parse_target
 from adapters.http.upstream import HttpSource
-from proxy.catalog import Snapshot, SnapshotFile
+from proxy.control.catalog import Snapshot, SnapshotFile
+from proxy.control.urls import HttpUrl, ModelUrl
 from proxy.errors import Forbidden
-from proxy.urls import HttpUrl, ModelUrl
 
 VERSION = "latest"
 """An http(s) URL names no version of its own: the file is revalidated like ``/v1/fetch`` does."""

@@ -9,8 +9,9 @@ from aiohttp import web
 from adapters.http.target import HostAllowList, parse_target
 from adapters.http.upstream import HttpSource
 from adapters.http.wire import error_response
-from proxy import keys, serving
+from proxy import appkeys
 from proxy.errors import ProxyError
+from proxy.read import serving
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 
@@ -30,12 +31,12 @@ class HttpFrontend:
         try:
             url = parse_target(request.query.get("url"))
             self.allow.check(url)
-            source = HttpSource(url, app[keys.UPSTREAM_SESSION], self.allow)
-            resolved = await app[keys.CACHE].resolve(source, max_age=self.revalidate_after)
-            app[keys.METRICS].requests.labels(self.name, resolved.outcome).inc()
+            source = HttpSource(url, app[appkeys.UPSTREAM_SESSION], self.allow)
+            resolved = await app[appkeys.CACHE].resolve(source, max_age=self.revalidate_after)
+            app[appkeys.METRICS].requests.labels(self.name, resolved.outcome).inc()
             name = url.name
             extra = {"Content-Disposition": f'attachment; filename="{name}"'} if _SAFE_NAME.fullmatch(name) else {}
-            return await serving.respond(request, resolved, app[keys.METRICS], app[keys.SERVE_OPTIONS], extra,
+            return await serving.respond(request, resolved, app[appkeys.METRICS], app[appkeys.SERVE_OPTIONS], extra,
                                          redirect_ok=True)
         except ProxyError as exc:
             return error_response(exc)

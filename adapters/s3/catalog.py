@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from adapters.s3.listing import MAX_LISTING_BYTES
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, cache_key, read_body, rejection
-from proxy.catalog import Snapshot, SnapshotFile
+from proxy.control.catalog import Snapshot, SnapshotFile
+from proxy.control.urls import ModelUrl, S3Url
 from proxy.errors import UpstreamUnavailable
-from proxy.urls import ModelUrl, S3Url
 
 MAX_PAGES = 10_000
 

@@ -33,7 +33,7 @@ from adapters.s3 import auth, wire
 from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, read_body, rejection
 from adapters.s3.writes import WRITE_CHUNK, forwarded_headers, plain_body
-from proxy.cache import Cache, Hit
+from proxy.read.driver import Cache, Hit
 
 log = logging.getLogger(__name__)
 

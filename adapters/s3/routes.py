@@ -23,12 +23,13 @@ from adapters.s3.listing import BUCKET_SUBRESOURCES, LIST_PARAMS, ListingCache
 from adapters.s3.multipart import MultipartUploads, Warmer, is_multipart
 from adapters.s3.upstream import Endpoint, S3ObjectSource, S3Upstream, credentials_from_env
 from adapters.s3.writes import put_object
-from proxy import keys, serving
-from proxy.cache import Hit, Resolved
-from proxy.conditional import Representation
+from proxy import appkeys
 from proxy.config import Settings
 from proxy.errors import ProxyError
-from proxy.logs import AccessLogger
+from proxy.observe.logs import AccessLogger
+from proxy.read import serving
+from proxy.read.conditional import Representation
+from proxy.read.driver import Hit, Resolved
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ class S3Frontend:
         self._core: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
-        self.upstream = S3Upstream(options.endpoint, lambda: self.core[keys.UPSTREAM_SESSION], clock)
+        self.upstream = S3Upstream(options.endpoint, lambda: self.core[appkeys.UPSTREAM_SESSION], clock)
         self.listings = ListingCache(self.upstream, options.list_ttl, time.monotonic)
-        self.warmer = Warmer(self.upstream, lambda: self.core[keys.CACHE])
+        self.warmer = Warmer(self.upstream, lambda: self.core[appkeys.CACHE])
         """Fills of objects completed by multipart uploads; cancelled on shutdown."""
         self.multipart = MultipartUploads(self.upstream, self.listings, self.warmer)
 
@@ -146,7 +147,7 @@ class S3Frontend:
         if method in ("GET", "HEAD"):
             return await self._object(request, target.bucket, target.key)
         if method == "PUT" and self.options.write_through and not names:
-            return await put_object(request, self.upstream, self.core[keys.CACHE], target.bucket, target.key,
+            return await put_object(request, self.upstream, self.core[appkeys.CACHE], target.bucket, target.key,
                                     self.listings)
         raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"{method} of objects is not supported by this proxy")
 
@@ -160,7 +161,7 @@ class S3Frontend:
 
     async def _object(self, request: web.Request, bucket: str, key: str) -> web.StreamResponse:
         core = self.core
-        cache = core[keys.CACHE]
+        cache = core[appkeys.CACHE]
         source = S3ObjectSource(self.upstream, bucket, key)
         resolved = await cache.resolve(source, max_age=self.options.revalidate_after)
         if _knows_newer(request, resolved):
@@ -168,8 +169,8 @@ class S3Frontend:
             assert isinstance(resolved, Hit)
             resolved.close()
             resolved = await cache.resolve(source, max_age=0)
-        core[keys.METRICS].requests.labels(self.name, resolved.outcome).inc()
-        response = await serving.respond(request, resolved, core[keys.METRICS], core[keys.SERVE_OPTIONS],
+        core[appkeys.METRICS].requests.labels(self.name, resolved.outcome).inc()
+        response = await serving.respond(request, resolved, core[appkeys.METRICS], core[appkeys.SERVE_OPTIONS],
                                          _object_headers(resolved))
         return _s3_status_body(request, response, serving.representation(resolved))
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from adapters.s3 import sigv4, wire
 from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3Upstream, cache_key, object_meta, rejection
-from proxy.cache import Cache
+from proxy.read.driver import Cache
 from proxy.storage.writer import BlobWriter, Expectation
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from proxy.digest import Digest
-from proxy.index import IndexEntry
+from proxy.storage.index import IndexEntry
 from proxy.upstream import ObjectMeta
 
 if TYPE_CHECKING:

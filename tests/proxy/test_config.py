@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from proxy.__main__ import _parser, load_settings
+from proxy.cli.commands import _parser, load_settings
 from proxy.config import Settings, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import huggingface_hub as hfh
 import pytest
 from huggingface_hub import errors as hf_errors
 
-from proxy import keys
+from proxy import appkeys
 from tests.conftest import Proxy
 from tests.fakes.fake_hub import FakeHub
 
@@ -209,7 +209,7 @@ async def test_corrupt_lfs_bytes_are_never_cached(hf_proxy: ProxyFactory, hub: F
     hub_file.corrupt = True
     with pytest.raises(httpx2.RemoteProtocolError):  # a cut connection, never a clean wrong body
         await download(proxy, tmp_path / "a", "org/liar", "w.bin")
-    assert list(proxy.app[keys.CACHE].index.entries()) == []
+    assert list(proxy.app[appkeys.CACHE].index.entries()) == []
     hub_file.corrupt = False
     assert await download(proxy, tmp_path / "b", "org/liar", "w.bin") == hub_file.content
 

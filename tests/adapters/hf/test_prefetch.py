@@ -10,7 +10,7 @@ from pathlib import Path
 
 import huggingface_hub as hfh
 
-from proxy import keys
+from proxy import appkeys
 from tests.adapters.hf.test_clients import download, endpoint, in_thread
 from tests.conftest import Proxy
 from tests.control import call, prefetch, until
@@ -40,7 +40,7 @@ async def test_prefetched_repo_is_downloaded_with_zero_upstream_file_requests(
     for name, data in files.items():
         assert (out / name).read_bytes() == data
     assert (hub.count("GET", "/resolve/"), hub.count("HEAD", "/resolve/"), len(hub.cdn_requests)) == upstream_before
-    assert proxy.app[keys.METRICS].value("modelmanager_prefetch_bytes_total", outcome="fetched") == \
+    assert proxy.app[appkeys.METRICS].value("modelmanager_prefetch_bytes_total", outcome="fetched") == \
         sum(len(b) for b in files.values())
 
 
@@ -65,7 +65,7 @@ async def test_prefetch_concurrent_with_live_clients_is_one_upstream_fetch_per_f
     hub.cdn_gate = asyncio.Event()
     started = await call(proxy, "POST", "/v1/prefetch", {"url": "hf://org/live"}, expect=202)
     await until(lambda: hub.cdn_waiting == 3)  # every LFS fill of the job is waiting on the CDN
-    metrics = proxy.app[keys.METRICS]
+    metrics = proxy.app[appkeys.METRICS]
     clients = [download(proxy, tmp_path / f"c{i}", "org/live", name)
                for i in range(2) for name in weights]
     tasks = [asyncio.ensure_future(c) for c in clients]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import huggingface_hub as hfh
 
-from proxy import keys
+from proxy import appkeys
 from tests.adapters.hf.test_clients import download, endpoint, in_thread
 from tests.conftest import Proxy
 from tests.control import call, until
@@ -22,7 +22,7 @@ MiB = 1 << 20
 
 async def test_branch_move_is_prewarmed_then_switched(hf_proxy: ProxyFactory, hub: FakeHub, tmp_path: Path) -> None:
     proxy = await hf_proxy()
-    control = proxy.app[keys.CONTROL]
+    control = proxy.app[appkeys.CONTROL]
     repo = hub.create("org/model")
     old = os.urandom(2 * MiB)
     commit_a = repo.commit({"config.json": b'{"v": 1}', "model.safetensors": old})
@@ -56,7 +56,7 @@ async def test_branch_move_is_prewarmed_then_switched(hf_proxy: ProxyFactory, hu
     assert (out / "config.json").read_bytes() == b'{"v": 1}'
     assert hub.count("GET", "/resolve/") == resolve_gets, "the new commit was served entirely from the cache"
     assert hub.cdn_gets(hashlib.sha256(new).hexdigest()) == 1
-    assert proxy.app[keys.METRICS].value("modelmanager_version_switches_total", scheme="hf") == 2
+    assert proxy.app[appkeys.METRICS].value("modelmanager_version_switches_total", scheme="hf") == 2
 
     pins = {p["version"]: p for p in await call(proxy, "GET", "/v1/pins", expect=200)}
     assert pins[commit_b]["expires_at"] is None
@@ -67,7 +67,7 @@ async def test_branch_move_is_prewarmed_then_switched(hf_proxy: ProxyFactory, hu
 async def test_failed_prewarm_keeps_serving_the_old_commit(hf_proxy: ProxyFactory, hub: FakeHub,
                                                            tmp_path: Path) -> None:
     proxy = await hf_proxy(fill_retries=0)
-    control = proxy.app[keys.CONTROL]
+    control = proxy.app[appkeys.CONTROL]
     repo = hub.create("org/flaky")
     commit_a = repo.commit({"w.bin": os.urandom(4000)})
     await call(proxy, "POST", "/v1/watches", {"url": "hf://org/flaky", "interval": 3600}, expect=201)
@@ -96,7 +96,7 @@ async def test_other_pods_pick_up_adopt_and_drop_watches_from_the_volume(
     the watch on A releases B's hold."""
     a = await hf_proxy(node_id="pod-a")
     b = await hf_proxy(node_id="pod-b")
-    watches_a, watches_b = a.app[keys.CONTROL].watches, b.app[keys.CONTROL].watches
+    watches_a, watches_b = a.app[appkeys.CONTROL].watches, b.app[appkeys.CONTROL].watches
     repo = hub.create("org/shared")
     commit_a = repo.commit({"config.json": b'{"v": 1}', "w.bin": os.urandom(MiB)})
     await call(a, "POST", "/v1/watches", {"url": "hf://org/shared", "interval": 3600}, expect=201)

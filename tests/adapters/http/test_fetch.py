@@ -12,7 +12,7 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from proxy import keys
+from proxy import appkeys
 from tests.conftest import Proxy
 from tests.fakes.fake_http import FakeUpstream
 
@@ -64,7 +64,7 @@ async def test_herd_of_64_fetches_once_and_streams_before_upstream_finishes(
     digests = await asyncio.gather(*tasks)
     assert digests == [blake3.blake3(body).hexdigest()] * n
     assert fake.count("/herd.bin") == 1
-    metrics = proxy.app[keys.METRICS]
+    metrics = proxy.app[appkeys.METRICS]
     assert metrics.value("modelmanager_coalesced_waiters_total") == n - 1
     assert metrics.value("modelmanager_upstream_bytes_total") == len(body)
 
@@ -146,7 +146,7 @@ async def test_client_disconnect_does_not_stop_the_fill(proxy: Proxy, upstream: 
     async with proxy.session.get(proxy.fetch_url(base / "d.bin")) as r:
         await r.content.readexactly(1000)
         r.close()  # the client goes away mid-body
-    fill = proxy.app[keys.FILLS].get(f"http:{base / 'd.bin'}")
+    fill = proxy.app[appkeys.FILLS].get(f"http:{base / 'd.bin'}")
     assert fill is not None
     gate.set()
     await fill.wait_finished()
@@ -172,7 +172,7 @@ async def test_upstream_drop_is_resumed_with_range(proxy: Proxy, upstream: tuple
     assert all(0 < o <= 3 * MiB + 5 for o in offsets), offsets
     assert offsets == sorted(offsets)
     assert all(g.headers["If-Range"] == '"v1"' for g in gets[1:])
-    assert proxy.app[keys.METRICS].value("modelmanager_upstream_resumes_total") == 2
+    assert proxy.app[appkeys.METRICS].value("modelmanager_upstream_resumes_total") == 2
 
 
 async def test_resume_against_a_changed_object_fails_and_commits_nothing(
@@ -185,7 +185,7 @@ async def test_resume_against_a_changed_object_fails_and_commits_nothing(
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()  # a body spliced from two versions must not complete
     assert [g.headers.get("If-Range") for g in fake.gets("/chg.bin")] == [None, '"v1"']
-    assert proxy.app[keys.CACHE].index.get(f"http:{base / 'chg.bin'}") is None
+    assert proxy.app[appkeys.CACHE].index.get(f"http:{base / 'chg.bin'}") is None
 
 
 async def test_corrupt_upstream_content_is_never_committed(
@@ -207,7 +207,7 @@ async def test_corrupt_upstream_content_is_never_committed(
         with pytest.raises(aiohttp.ClientPayloadError):  # a corrupt body must not end cleanly
             await drain()
     assert len(got) < len(body), "the unverified last byte was held back"
-    cache = proxy.app[keys.CACHE]
+    cache = proxy.app[appkeys.CACHE]
     assert cache.index.get(f"http:{base / 'bad.bin'}") is None
     assert list(cache.store.digests()) == []
     assert list(cache.store.layout.tmp("test-node").iterdir()) == []
@@ -229,7 +229,7 @@ async def test_upstream_that_keeps_cutting_the_body_short_fails_after_retries(
         with pytest.raises(aiohttp.ClientPayloadError):
             await r.read()
     assert fake.count("/short.bin") == 3  # the first try and two resumes
-    assert proxy.app[keys.CACHE].index.get(f"http:{base / 'short.bin'}") is None
+    assert proxy.app[appkeys.CACHE].index.get(f"http:{base / 'short.bin'}") is None
 
 
 async def test_upstream_404_passes_through_and_is_not_cached(
@@ -242,7 +242,7 @@ async def test_upstream_404_passes_through_and_is_not_cached(
     fake.add("/forbidden.bin", b"", status=403)
     assert (await get(proxy, base / "forbidden.bin"))[0] == 403
     assert fake.count("/missing.bin") == 2
-    assert list(proxy.app[keys.CACHE].index.entries()) == []
+    assert list(proxy.app[appkeys.CACHE].index.entries()) == []
 
 
 async def test_hosts_outside_http_allow_are_refused(proxy: Proxy, upstream: tuple[FakeUpstream, URL]) -> None:

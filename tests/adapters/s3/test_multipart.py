@@ -12,7 +12,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from proxy import keys
+from proxy import appkeys
 from tests.adapters.s3.conftest import Client, S3Proxy
 from tests.adapters.s3.test_clients import aws
 
@@ -21,11 +21,11 @@ FORCE_MULTIPART = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksiz
 
 
 def cached(s3: S3Proxy, bucket: str, key: str) -> bool:
-    return s3.proxy.app[keys.CACHE].index.get(f"s3:{bucket}/{key}") is not None
+    return s3.proxy.app[appkeys.CACHE].index.get(f"s3:{bucket}/{key}") is not None
 
 
 def blobs(s3: S3Proxy) -> list[Path]:
-    return [p for p in s3.proxy.app[keys.CACHE].store.layout.blobs.rglob("*") if p.is_file()]
+    return [p for p in s3.proxy.app[appkeys.CACHE].store.layout.blobs.rglob("*") if p.is_file()]
 
 
 def object_gets(s3: S3Proxy, path: str) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from botocore.exceptions import ClientError
 
-from proxy import keys
+from proxy import appkeys
 from tests.adapters.s3.conftest import Client, S3Proxy
 from tests.control import call, prefetch
 
@@ -44,7 +44,7 @@ async def test_prefix_prefetch_then_reads_are_hits(s3: S3Proxy, direct: Client, 
 async def test_watched_prefix_refetches_a_changed_object(s3: S3Proxy, direct: Client, bucket: str) -> None:
     direct.put_object(Bucket=bucket, Key="m/w.bin", Body=b"one")
     await call(s3.proxy, "POST", "/v1/watches", {"url": f"s3://{bucket}/m/", "interval": 3600}, expect=201)
-    watches = s3.proxy.app[keys.CONTROL].watches
+    watches = s3.proxy.app[appkeys.CONTROL].watches
     watch = watches.get(f"s3://{bucket}/m/")
     assert watch is not None
     await watches.check(watch)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from adapters.ui import UiFrontend
-from proxy import keys
+from proxy import appkeys
 from proxy.__main__ import frontends
 from proxy.app import make_app
 from proxy.config import Settings
@@ -40,7 +40,7 @@ CLIENT_REQUESTS = [
 
 async def answer(server: TestServer, method: str, path: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
     client_headers = {"Accept": "", "User-Agent": "", **headers}  # aiohttp would add its own defaults
-    async with server.app[keys.UPSTREAM_SESSION].request(method, server.make_url(path), headers={
+    async with server.app[appkeys.UPSTREAM_SESSION].request(method, server.make_url(path), headers={
             k: v for k, v in client_headers.items() if v}, skip_auto_headers=("Accept", "User-Agent")) as r:
         return r.status, r.headers.get("Content-Type", ""), await r.read()
 
@@ -125,7 +125,7 @@ async def test_status_shows_a_fill_in_flight_then_traffic_and_cache_size(
 
     async with proxy.session.get(proxy.fetch_url(base / "big.bin")) as again:
         assert await again.read() == body
-    status = proxy.app[keys.STATUS]
+    status = proxy.app[appkeys.STATUS]
     status.usage.max_age = 0
     after = await status.snapshot()
     [node] = after["nodes"]
@@ -140,7 +140,7 @@ async def test_status_shows_a_fill_in_flight_then_traffic_and_cache_size(
 
 
 async def test_status_extension_points_are_in_the_document(proxy: Proxy) -> None:
-    status = proxy.app[keys.STATUS]
+    status = proxy.app[appkeys.STATUS]
     status.quota_bytes = lambda: 10 << 30
     status.pinned = lambda: [{"source": "hf", "repo": "org/model", "revision": "main"}]
 

@@ -1,0 +1,164 @@
+"""The ``modelmanager`` command line: serve, ls, gc, config-docs, and the control API's commands.
+
+The application factory comes from the composition root (``proxy.__main__``), so this room never
+imports ``adapters/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, get_args
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from proxy import __version__
+from proxy.cli import console
+from proxy.config import Settings, render_markdown
+from proxy.control.pins import Pins
+from proxy.observe.logs import AccessLogger, configure
+from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.gc import collect_garbage
+from proxy.storage.index import Index
+from proxy.storage.layout import Layout
+from proxy.storage.records import RecordStore
+
+log = logging.getLogger("modelmanager")
+
+AppFactory = Callable[[Settings], web.Application]
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    for name, field in Settings.model_fields.items():
+        if names is not None and name not in names:
+            continue
+        flag = "--" + name.replace("_", "-")
+        help_text = (field.description or "").replace("%", "%%")
+        if field.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        elif name == "http_allow":
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar="PATTERN",
+                                help=help_text + " Repeatable.")
+        else:
+            choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
+            parser.add_argument(flag, dest=name, default=None, choices=choices or None, help=help_text)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    given: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
+    return Settings(**given)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelmanager", description="Cluster-local caching proxy for model files.")
+    parser.add_argument("--version", action="version", version=f"modelmanager {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="Run the proxy.")
+    _add_setting_flags(serve)
+    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age.")
+    _add_setting_flags(ls, ["cache_dir", "node_id"])
+    ls.add_argument("--json", action="store_true", help="One JSON object per line.")
+    ls.add_argument("--pinned", action="store_true", help="List pins (URL, version, expiry) instead of entries.")
+    gc = sub.add_parser("gc", help="Remove blobs no index entry references.")
+    _add_setting_flags(gc, ["cache_dir", "node_id"])
+    gc.add_argument("--dry-run", action="store_true", help="Only report what would be removed.")
+    gc.add_argument("--grace", type=float, default=3600.0,
+                    help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
+    sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
+    console.add_commands(sub)
+    return parser
+
+
+def _serve(settings: Settings, build_app: AppFactory) -> int:
+    configure(settings.log_level, settings.log_format)
+    if not settings.http_allow:
+        log.warning("--http-allow is empty: /v1/fetch refuses every upstream host")
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    app = build_app(settings)
+    log.info("starting", extra={"version": __version__, "host": settings.host, "port": settings.port,
+                                "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
+                                "mode": "embedded" if settings.embedded else "cluster",
+                                "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
+    web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
+                access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
+    return 0
+
+
+def _listening(message: str) -> None:
+    """Called once every socket is bound: the line process supervisors (and tests) wait for."""
+    log.info("listening", extra={"detail": message.strip().splitlines()[0] if message.strip() else ""})
+
+
+def _ls(settings: Settings, as_json: bool) -> int:
+    now = time.time()
+    index = Index(Layout(settings.cache_dir), settings.node_id)
+    rows = sorted(index.entries(), key=lambda e: e.key)
+    for entry in rows:
+        if as_json:
+            print(json.dumps({"key": entry.key, "size": entry.size, "digest": str(entry.digest),
+                              "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}))
+        else:
+            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}")
+    if not as_json:
+        print(f"{len(rows)} entries, {sum(e.size for e in rows)} bytes", file=sys.stderr)
+    return 0
+
+
+def _ls_pins(settings: Settings, as_json: bool) -> int:
+    now = time.time()
+    layout = Layout(settings.cache_dir)
+    pins = Pins(RecordStore(layout, settings.node_id, "pins")).all()
+    for pin in pins:
+        if as_json:
+            print(json.dumps(pin.to_json()))
+            continue
+        expiry = "never" if pin.expires_at is None else (
+            f"in {_age(pin.expires_at - now)}" if pin.live(now) else "expired")
+        print(f"{pin.url}\t{pin.version}\t{pin.reason}\texpires {expiry}")
+    if not as_json:
+        print(f"{len(pins)} pins", file=sys.stderr)
+    return 0
+
+
+def _age(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _gc(settings: Settings, dry_run: bool, grace: float) -> int:
+    store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
+    report = collect_garbage(store, Index(store.layout, settings.node_id), time.time(), grace, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    print(f"{verb} {report.removed} blobs ({report.removed_bytes} bytes); kept {report.kept} referenced, "
+          f"{report.young} unreferenced but younger than the grace period")
+    return 0
+
+
+def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "config-docs":
+        sys.stdout.write(render_markdown())
+        return 0
+    if args.command in console.COMMANDS:
+        return console.run(args)
+    try:
+        settings = load_settings(args)
+    except ValidationError as exc:
+        print(f"modelmanager: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, build_app)
+    if args.command == "ls":
+        return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)
+    return _gc(settings, args.dry_run, args.grace)

@@ -1,0 +1,89 @@
+"""The catalog port: how the core enumerates what a model URL names, without knowing any protocol.
+
+Each adapter implements ``Catalog`` for its scheme (``hf://``, ``s3://``, ``https://``): given a
+parsed URL it lists the files at one immutable version, with a ``Source`` per file whose key is
+the one the adapter's routes use (so prefetches and live requests coalesce into one fill), and it
+reports the version the upstream names now. Prefetch jobs, pins and watches use only this port.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from proxy.control.urls import ModelUrl
+from proxy.errors import Forbidden
+from proxy.upstream import Source
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFile:
+    path: str
+    """Relative to the URL's root (a repo's root, an S3 prefix), for allow/ignore patterns."""
+    size: int | None
+    source: Source
+    max_age: float | None
+    """What the adapter's route passes to ``Cache.resolve`` (None: an immutable file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    url: ModelUrl
+    version: str
+    """The immutable version listed: a commit sha, an S3 listing's fingerprint, ``latest``."""
+    files: tuple[SnapshotFile, ...]
+    prefixes: tuple[str, ...]
+    """Index key prefixes a pin of this version keeps."""
+    public: bool = False
+    """The upstream said anyone may read this version (HF: neither private nor gated)."""
+
+    def select(self, allow: Sequence[str] = (), ignore: Sequence[str] = ()) -> tuple[SnapshotFile, ...]:
+        """Files matching any ``allow`` pattern (all when empty) and no ``ignore`` pattern.
+
+        Shell patterns as ``huggingface_hub`` uses them: a pattern ending in ``/`` means the folder.
+        """
+        allow = [_folder(p) for p in allow]
+        ignore = [_folder(p) for p in ignore]
+        return tuple(f for f in self.files
+                     if (not allow or any(fnmatch.fnmatch(f.path, p) for p in allow))
+                     and not any(fnmatch.fnmatch(f.path, p) for p in ignore))
+
+
+def _folder(pattern: str) -> str:
+    return pattern + "*" if pattern.endswith("/") else pattern
+
+
+class Catalog(Protocol):
+    def handles(self, url: ModelUrl) -> bool: ...
+
+    async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
+        """Resolve ``url`` to an immutable version and list its files. ``token``: the caller's
+        upstream credential where the protocol has one (an HF token), else None."""
+        ...
+
+    async def current(self, url: ModelUrl) -> str:
+        """The version the upstream names now (a branch's head commit, an S3 listing's
+        fingerprint). Raises Forbidden for URLs that cannot be watched."""
+        ...
+
+    def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
+        """Serve ``version`` as what ``url`` names (e.g. a branch's head) until told otherwise;
+        None releases the hold. ``public``: the snapshot said anyone may read it, so anonymous
+        clients may be served it while the upstream cannot be asked (offline). A catalog whose
+        protocol has no such indirection ignores it."""
+        ...
+
+
+class Catalogs:
+    """The catalogs of the configured adapters."""
+
+    def __init__(self, catalogs: Sequence[Catalog]) -> None:
+        self._catalogs = tuple(catalogs)
+
+    def for_url(self, url: ModelUrl) -> Catalog:
+        for catalog in self._catalogs:
+            if catalog.handles(url):
+                return catalog
+        raise Forbidden(f"no adapter for {str(url).split('://')[0]}:// URLs is configured on this proxy")

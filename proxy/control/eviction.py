@@ -1,0 +1,181 @@
+"""Quota eviction: keep the blobs on the cache volume under ``--disk-quota-bytes``.
+
+One pass: expire pins past their grace period, write the access times readers left in memory to
+the blobs' atimes (coarsely: at most once per ``touch_interval`` per blob), and, when the blobs
+add up to more than the quota, delete least-recently-used blobs that no live pin covers and that
+``BlobUsage`` says nobody reads or fills, until the total fits. The index records that name an
+evicted blob go first, so no reader is sent to a blob that is about to vanish; a request that
+opened the blob just before its unlink still reads it whole (POSIX keeps an open file's bytes).
+
+Cluster mode: exactly one evictor may run at a time, holding a lease (with a fencing token) on
+the eviction job: ``Control.evict_once`` takes the coordinator's ``control:eviction`` lease around
+each pass. ``BlobUsage`` sees this node's readers; ``elsewhere`` (``proxy.cluster.claims``) the
+blobs other pods announced as in use, each announced before its first reader gets a byte. A
+blob is unindexed first, then checked against ``elsewhere``, then deleted: a reader on another pod
+either announced it before the check (the blob stays, unindexed, until a later pass) or looked it
+up after the unindex (and fills it again). Only a reader that looked it up before the unindex and
+announced it after the check can lose it; the window is one Redis round trip. When Redis cannot
+be asked, nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from proxy.control.pins import Pins, pinned_digests
+from proxy.digest import Digest
+from proxy.errors import CoordinationUnavailable
+from proxy.observe.metrics import Metrics
+from proxy.read.readers import BlobUsage
+from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.index import Index, IndexEntry
+
+log = logging.getLogger(__name__)
+
+UNINDEXED_GRACE = 3600.0
+"""Seconds a blob no index record names is left alone: a fill may have committed it and be about
+to write its record (the same rule as ``modelmanager gc``'s default grace)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    digest: Digest
+    size: int
+    last_access: float
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    total: int
+    candidates: tuple[Candidate, ...]
+    """Unpinned blobs, least recently used first."""
+    pinned: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionReport:
+    total_before: int
+    total_after: int
+    evicted: int
+    evicted_bytes: int
+    pinned: int
+    in_use: int
+
+
+class Evictor:
+    def __init__(self, store: FsBlobStore, index: Index, pins: Pins, usage: BlobUsage, metrics: Metrics,
+                 quota: int, touch_interval: float, clock: Callable[[], float] = time.time,
+                 elsewhere: Callable[[], Awaitable[set[Digest]]] | None = None) -> None:
+        self._store = store
+        self._index = index
+        self._pins = pins
+        self._usage = usage
+        self._elsewhere = elsewhere
+        self._metrics = metrics
+        self.quota = quota
+        self._touch_interval = touch_interval
+        self._clock = clock
+        self._accessed: dict[Digest, float] = {}
+        self._touched: dict[Digest, float] = {}
+        self._lock = asyncio.Lock()
+
+    def accessed(self, digest: Digest) -> None:
+        """A reader used ``digest`` just now (remembered in memory; written at the next pass)."""
+        self._accessed[digest] = self._clock()
+
+    async def run_once(self) -> EvictionReport:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            accessed, self._accessed = self._accessed, {}
+            survey = await loop.run_in_executor(None, self._survey, accessed)
+            total, evicted, evicted_bytes, in_use = survey.total, 0, 0, 0
+            for candidate in survey.candidates:
+                if not self.quota or total <= self.quota:
+                    break
+                if self._usage.in_use(candidate.digest):
+                    in_use += 1
+                    continue
+                removed = await loop.run_in_executor(None, self._unindex, candidate)
+                if self._elsewhere is not None:
+                    try:
+                        busy = candidate.digest in await self._elsewhere()
+                    except CoordinationUnavailable as exc:
+                        log.warning("eviction pass stopped: other pods' readers unknown", extra={"error": str(exc)})
+                        await loop.run_in_executor(None, self._reindex, removed)
+                        break
+                    if busy or self._usage.in_use(candidate.digest):
+                        await loop.run_in_executor(None, self._reindex, removed)
+                        in_use += 1
+                        continue
+                if await loop.run_in_executor(None, self._delete, candidate):
+                    total -= candidate.size
+                    evicted += 1
+                    evicted_bytes += candidate.size
+            self._metrics.cache_bytes.set(total)
+            self._metrics.evicted_blobs.inc(evicted)
+            self._metrics.evicted_bytes.inc(evicted_bytes)
+            report = EvictionReport(survey.total, total, evicted, evicted_bytes, survey.pinned, in_use)
+            if evicted or (self.quota and total > self.quota):
+                log.info("eviction pass", extra={
+                    "quota": self.quota, "total_before": report.total_before, "total_after": report.total_after,
+                    "evicted": evicted, "evicted_bytes": evicted_bytes, "in_use": in_use})
+            return report
+
+    def _survey(self, accessed: dict[Digest, float]) -> Survey:
+        now = self._clock()
+        for pin in self._pins.expire(now):
+            log.info("pin expired", extra={"url": pin.url, "version": pin.version})
+        entries = list(self._index.entries())
+        pinned = pinned_digests(self._pins.all(), entries, now)
+        keys: dict[Digest, list[str]] = {}
+        for entry in entries:
+            keys.setdefault(entry.digest, []).append(entry.key)
+        total, candidates = 0, []
+        for digest, st in self._store.digests():
+            total += st.st_size
+            last = max(st.st_atime, accessed.get(digest, 0.0))
+            if digest in accessed:
+                self._touch(digest, accessed[digest], st.st_mtime, now)
+            unindexed_young = digest not in keys and now - st.st_mtime < UNINDEXED_GRACE
+            if digest not in pinned and not unindexed_young:
+                candidates.append(Candidate(digest, st.st_size, last, tuple(keys.get(digest, ()))))
+        candidates.sort(key=lambda c: c.last_access)
+        return Survey(total, tuple(candidates), len(pinned))
+
+    def _touch(self, digest: Digest, at: float, mtime: float, now: float) -> None:
+        if now - self._touched.get(digest, float("-inf")) < self._touch_interval:
+            return
+        try:
+            os.utime(self._store.layout.blob(digest), (at, mtime))
+        except FileNotFoundError:
+            return
+        self._touched[digest] = now
+
+    def _unindex(self, candidate: Candidate) -> list[IndexEntry]:
+        """Index records first: no new reader is sent to a blob that is about to vanish."""
+        removed = []
+        for key in candidate.keys:
+            current = self._index.get(key)
+            if current is not None and current.digest == candidate.digest:
+                self._index.delete(key)
+                removed.append(current)
+        return removed
+
+    def _reindex(self, entries: list[IndexEntry]) -> None:
+        """The blob stays after all: put back the records no fill has replaced meanwhile."""
+        for entry in entries:
+            if self._index.get(entry.key) is None:
+                self._index.put(entry)
+
+    def _delete(self, candidate: Candidate) -> bool:
+        removed = self._store.delete(candidate.digest)
+        if removed:
+            log.info("evicted", extra={"digest": str(candidate.digest), "size": candidate.size,
+                                       "keys": len(candidate.keys)})
+        return removed

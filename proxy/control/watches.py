@@ -1,0 +1,264 @@
+"""Version watches: follow an HF branch or an S3 prefix, pre-warm each new version, then switch.
+
+Every ``interval`` seconds a watch asks its catalog for the version the upstream names now. When
+it differs from the version being served, the new version is pinned and prefetched through a
+normal prefetch job; only when every file is cached does the catalog ``hold`` the new version as
+what the URL names (for HF: the commit the branch resolves to), so no client is ever sent to a
+version whose files are still on their way. The version switched away from stays pinned for
+``grace`` seconds. A failed pre-warm leaves the old version served and is retried next interval.
+
+Watches are durable (``watches/`` on the cache volume) and resume at start-up, holding the version
+they served. In cluster mode every pod re-reads the records every ``--watch-sync-interval``
+(``sync``): it starts the watches other pods added, stops the ones they removed, and adopts a
+version another pod switched to (that pod pre-warmed it: its files are on the shared volume).
+Each pod checks and holds for its own clients; the pre-warm fills are coalesced across pods by
+the coordinator, so the upstream sends each file once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
+from proxy.control.jobs import Jobs
+from proxy.control.pins import Pin, Pins
+from proxy.control.urls import ModelUrl, parse_url
+from proxy.observe.metrics import Metrics
+from proxy.storage.records import RecordStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Watch:
+    url: ModelUrl
+    interval: float
+    grace: float
+    version: str | None = None
+    """The version served as what ``url`` names (None until the first pre-warm completes)."""
+    public: bool = False
+    checked_at: float | None = None
+    switched_at: float | None = None
+    switches: int = 0
+    last_error: str | None = None
+    job: str | None = None
+    """The prefetch job of the latest pre-warm."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.url)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.id, "interval": self.interval, "grace": self.grace, "version": self.version,
+                "public": self.public, "checked_at": self.checked_at, "switched_at": self.switched_at,
+                "switches": self.switches, "last_error": self.last_error, "job": self.job}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Watch:
+        return cls(parse_url(data["url"]), float(data["interval"]), float(data["grace"]), data.get("version"),
+                   bool(data.get("public", False)), switched_at=data.get("switched_at"),
+                   switches=int(data.get("switches", 0)))
+
+
+class Watches:
+    def __init__(self, catalogs: Catalogs, jobs: Jobs, pins: Pins, records: RecordStore, metrics: Metrics,
+                 clock: Callable[[], float]) -> None:
+        self._catalogs = catalogs
+        self._jobs = jobs
+        self._pins = pins
+        self._records = records
+        self._metrics = metrics
+        self._clock = clock
+        self._watches: dict[str, Watch] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def get(self, url: str) -> Watch | None:
+        return self._watches.get(url)
+
+    def all(self) -> list[Watch]:
+        return sorted(self._watches.values(), key=lambda w: w.id)
+
+    async def add(self, url: ModelUrl, interval: float, grace: float) -> Watch:
+        """Watch ``url`` (replacing the settings of an existing watch); the first check starts at once."""
+        watch = self._watches.get(str(url))
+        if watch is None:
+            watch = self._watches[str(url)] = Watch(url, interval, grace)
+        else:  # in place: a running check holds this object
+            watch.interval, watch.grace = interval, grace
+            watch.wake.set()
+        await self._save(watch)
+        if watch.id not in self._tasks:
+            self._start(watch)
+        return watch
+
+    async def remove(self, url: str) -> bool:
+        watch = await self._stop(url)
+        if watch is None:
+            return False
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._records.delete, url)
+        if watch.version is not None:  # what it served stays pinned for the grace period, then may go
+            await loop.run_in_executor(None, self._expire, watch, watch.version)
+        return True
+
+    async def restore(self, check: bool = True) -> None:
+        """Resume the watches recorded on the volume, holding the versions they served; with
+        ``check`` False (offline) they hold but never ask the upstream."""
+        for watch in await self._load():
+            self._adopt(watch, check)
+
+    async def _load(self) -> list[Watch]:
+        """The watches recorded on the volume (a record that cannot be read is logged and skipped)."""
+        records = await asyncio.get_running_loop().run_in_executor(None, lambda: list(self._records.all()))
+        loaded = []
+        for data in records:
+            try:
+                watch = Watch.from_json(data)
+                self._catalogs.for_url(watch.url)
+            except Exception as exc:
+                log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
+                continue
+            loaded.append(watch)
+        return loaded
+
+    def _adopt(self, watch: Watch, check: bool) -> None:
+        """Run ``watch`` on this pod, holding the version it recorded."""
+        if watch.version is not None:
+            self._catalogs.for_url(watch.url).hold(watch.url, watch.version, watch.public)
+        self._watches[watch.id] = watch
+        if check:
+            self._start(watch)
+
+    async def sync(self) -> None:
+        """Catch up with the records other pods wrote: new watches start, removed ones stop, and a
+        newer version another pod switched to is held here too."""
+        seen: set[str] = set()
+        for theirs in await self._load():
+            seen.add(theirs.id)
+            ours = self._watches.get(theirs.id)
+            if ours is None:
+                self._adopt(theirs, check=True)
+                log.info("watch picked up", extra={"url": theirs.id, "version": theirs.version})
+                continue
+            async with ours.lock:
+                if theirs.version not in (None, ours.version) and (theirs.switched_at or 0) > (ours.switched_at or 0):
+                    assert theirs.version is not None
+                    self._catalogs.for_url(ours.url).hold(ours.url, theirs.version, theirs.public)
+                    log.info("version switch adopted", extra={"url": ours.id, "from": ours.version,
+                                                              "to": theirs.version})
+                    ours.version, ours.public, ours.switched_at = theirs.version, theirs.public, theirs.switched_at
+                    ours.switches = max(ours.switches, theirs.switches)
+        for gone in set(self._watches) - seen:
+            await self._stop(gone)
+            log.info("watch dropped: removed on another pod", extra={"url": gone})
+
+    async def _stop(self, url: str) -> Watch | None:
+        """Stop running ``url``'s watch on this pod and release its hold (its record is untouched)."""
+        watch = self._watches.pop(url, None)
+        task = self._tasks.pop(url, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if watch is not None:
+            self._catalogs.for_url(watch.url).hold(watch.url, None, False)
+        return watch
+
+    def _start(self, watch: Watch) -> None:
+        self._tasks[watch.id] = asyncio.create_task(self._loop(watch.id), name=f"watch {watch.id}")
+
+    async def _loop(self, url: str) -> None:
+        while (watch := self._watches.get(url)) is not None:
+            try:
+                await self.check(watch)
+            except Exception as exc:  # check records its errors; this is the last line of defence
+                log.exception("watch check crashed", extra={"url": url, "error": repr(exc)})
+            watch.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watch.wake.wait(), watch.interval)
+
+    async def check(self, watch: Watch) -> bool:
+        """Check upstream once; pre-warm and switch if the version moved. True when it switched."""
+        async with watch.lock:
+            try:
+                return await self._check(watch)
+            except Exception as exc:
+                watch.last_error = str(exc) or repr(exc)
+                self._metrics.watch_errors.inc()
+                log.warning("watch check failed", extra={"url": watch.id, "error": watch.last_error})
+                return False
+            finally:
+                watch.checked_at = self._clock()
+
+    async def _check(self, watch: Watch) -> bool:
+        catalog = self._catalogs.for_url(watch.url)
+        if watch.version is not None and await catalog.current(watch.url) == watch.version:
+            watch.last_error = None
+            return False
+        snapshot = await catalog.snapshot(watch.url, None)
+        if snapshot.version == watch.version:
+            return False
+        pin = Pin(watch.id, snapshot.version, snapshot.prefixes, self._clock(), reason="watch")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._pins.put, pin)
+        job = self._jobs.start(watch.id, True, _fixed(snapshot))
+        watch.job = job.id
+        await job.finished.wait()
+        if job.state != "succeeded":
+            watch.last_error = f"pre-warm of {snapshot.version} failed: {job.errors[:3]}"
+            self._metrics.watch_errors.inc()
+            log.warning("watch pre-warm failed; still serving the previous version",
+                        extra={"url": watch.id, "version": snapshot.version, "served": watch.version})
+            if snapshot.version != watch.version:
+                await loop.run_in_executor(None, self._pins.remove, watch.id, snapshot.version)
+            return False
+        previous = watch.version
+        catalog.hold(watch.url, snapshot.version, snapshot.public)
+        watch.version, watch.public, watch.last_error = snapshot.version, snapshot.public, None
+        watch.switched_at = self._clock()
+        watch.switches += 1
+        if previous is not None:
+            await loop.run_in_executor(None, self._expire, watch, previous)
+        await self._save(watch)
+        scheme = watch.id.split("://")[0]
+        self._metrics.version_switches.labels(scheme).inc()
+        log.info("version switch", extra={"url": watch.id, "from": previous, "to": snapshot.version,
+                                          "files": job.files_total, "bytes": job.bytes_done})
+        return True
+
+    def _expire(self, watch: Watch, version: str) -> None:
+        """Keep the version switched away from pinned for the grace period (then eviction may take it)."""
+        until = self._clock() + watch.grace
+        for pin in self._pins.all():
+            if pin.url == watch.id and pin.version == version and pin.reason == "watch":
+                self._pins.put(replace(pin, expires_at=until))
+
+    async def _save(self, watch: Watch) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._records.put, watch.id, watch.to_json())
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _fixed(snapshot: Snapshot) -> Callable[[], Awaitable[tuple[Snapshot, tuple[SnapshotFile, ...]]]]:
+    """The snapshot's files, each revalidated now unless immutable: a cached copy of a mutable key
+    (an S3 object) may be the version the upstream just replaced."""
+    files = tuple(f if f.max_age is None else replace(f, max_age=0.0) for f in snapshot.files)
+
+    async def listing() -> tuple[Snapshot, tuple[SnapshotFile, ...]]:
+        return snapshot, files
+
+    return listing

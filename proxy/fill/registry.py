@@ -1,0 +1,94 @@
+"""Fills: this node's fills, one per key (single flight); owns their tasks.
+
+Each fill task decides, again whenever leadership changes, whether this node leads the fill (it
+got the key's lease; or the coordinator is down and it fills for itself alone) or follows the
+node that does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from proxy.errors import CoordinationUnavailable
+from proxy.fill.follower import follow
+from proxy.fill.leader import Outcome, lead
+from proxy.fill.state import Fill, FillContext, FillState
+from proxy.storage.index import IndexEntry
+from proxy.upstream import Source
+
+log = logging.getLogger(__name__)
+
+
+async def run_fill(fill: Fill, ctx: FillContext) -> None:
+    """Lead or follow until the fill ends; a failure is stored on the fill for its readers."""
+    try:
+        while True:
+            try:
+                lease = await ctx.coordinator.try_lead(fill.key, ctx.policy.lease_ttl)
+                alone = False
+            except CoordinationUnavailable:
+                lease, alone = None, True
+            if lease is not None or alone:
+                if lease is not None:
+                    ctx.metrics.leases_acquired.inc()
+                if await lead(fill, ctx, lease) is Outcome.DONE:
+                    return
+            elif await follow(fill, ctx) is Outcome.DONE:
+                return
+    except BaseException as exc:
+        fill.error = exc
+        fill.state = FillState.FAILED
+        ctx.metrics.fills_failed.inc()
+        if not isinstance(exc, asyncio.CancelledError):
+            log.warning("fill failed", extra={"key": fill.key, "error": repr(exc)})
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+            raise
+    finally:
+        fill.notify()
+
+
+class Fills:
+    def __init__(self, ctx: FillContext) -> None:
+        self.ctx = ctx
+        self._fills: dict[str, Fill] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def get(self, key: str) -> Fill | None:
+        return self._fills.get(key)
+
+    def start(self, source: Source, stale: IndexEntry | None = None) -> Fill:
+        """Start the fill for ``source.key``; the caller has checked that none is running."""
+        if source.key in self._fills:
+            raise RuntimeError(f"a fill for {source.key} is already running")
+        fill = Fill(source, stale)
+        self._fills[fill.key] = fill
+        task = asyncio.create_task(self._own(fill), name=f"fill {fill.key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return fill
+
+    async def _own(self, fill: Fill) -> None:
+        self.ctx.metrics.inflight_fills.inc()
+        try:
+            await run_fill(fill, self.ctx)
+        finally:
+            self.ctx.metrics.inflight_fills.dec()
+            if self._fills.get(fill.key) is fill:
+                del self._fills[fill.key]
+
+    def __len__(self) -> int:
+        return len(self._fills)
+
+    def running(self) -> list[Fill]:
+        """The fills in progress now (a copy: safe to keep while fills start and end)."""
+        return list(self._fills.values())
+
+    async def close(self) -> None:
+        """Cancel every running fill and wait for them to clean up (leaders hand their fills over)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

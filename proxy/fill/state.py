@@ -1,0 +1,181 @@
+"""Fill: one upstream download per key, readable while it is written, on this node or another.
+
+A fill is an asyncio task owned by ``Fills`` (never by the response of the client that caused
+it), so a client that goes away does not cancel it. On each node a key has at most one ``Fill``;
+across the cluster one node leads it (``proxy.fill.leader``: holds the lease, writes the temp file on
+the shared volume) and the others follow it (``proxy.fill.follower``: learn the temp file and its
+progress from events and tail it). Either way, readers here tail the growing temp file and are
+woken on every change. The last byte of the file is held back from readers until the blob is
+verified and committed, so a reader of a bad download sees an aborted response, never a clean end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.cluster.port import Coordinator
+from proxy.errors import FillFailed
+from proxy.observe.metrics import Metrics
+from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.index import Index, IndexEntry
+from proxy.storage.writer import BlobInfo
+from proxy.upstream import ObjectMeta, Source
+
+READ_CHUNK = 1 << 20
+
+
+class FillState(enum.Enum):
+    PENDING = "pending"  # waiting for the upstream's answer (or the leader's)
+    STREAMING = "streaming"  # metadata known, bytes landing
+    COMMITTED = "committed"  # verified, in blobs/ and the index
+    NOT_MODIFIED = "not_modified"  # a revalidation found the cached version current
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FillPolicy:
+    retries: int = 5
+    """How many times a dropped upstream connection is resumed before the fill fails."""
+    backoff: float = 0.2
+    """First retry delay in seconds; doubles per retry."""
+    lease_ttl: float = 10.0
+    """Seconds a fill lease lives without progress before another node may take the fill over."""
+
+    @property
+    def catch_up(self) -> float:
+        """How long a follower waits for an event before it re-reads the lease and the index."""
+        return min(0.5, self.lease_ttl / 4)
+
+
+@dataclass(frozen=True, slots=True)
+class FillContext:
+    """What a fill task works with: the volume, the coordinator, metrics, policy and clock."""
+
+    store: FsBlobStore
+    index: Index
+    metrics: Metrics
+    policy: FillPolicy
+    coordinator: Coordinator
+    clock: Callable[[], float] = time.time
+
+
+class Fill:
+    def __init__(self, source: Source, stale: IndexEntry | None) -> None:
+        self.key = source.key
+        self.source = source
+        self.stale = stale
+        self.state = FillState.PENDING
+        self.meta: ObjectMeta | None = None
+        self.entry: IndexEntry | None = None
+        self.blob: BlobInfo | None = None
+        self.error: BaseException | None = None
+        self.written = 0
+        self.tmp_path: Path | None = None
+        """The temp file the bytes land in (this node's, or the leader's on the shared volume)."""
+        self.started = time.monotonic()
+        self._changed = asyncio.Event()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (FillState.COMMITTED, FillState.NOT_MODIFIED, FillState.FAILED)
+
+    @property
+    def size(self) -> int | None:
+        if self.state is FillState.COMMITTED:
+            return self.written
+        return self.meta.size if self.meta else None
+
+    async def ready(self) -> None:
+        """Wait until the upstream's metadata is known or the fill has ended."""
+        while self.state is FillState.PENDING:
+            await self._changed.wait()
+
+    async def wait_finished(self) -> None:
+        while not self.finished:
+            await self._changed.wait()
+
+    def notify(self) -> None:
+        """Wake every reader: state, ``written``, ``tmp_path`` or ``blob`` changed."""
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def _readable(self, end: int | None) -> int:
+        """How far a reader whose range ends at ``end`` (None: end of file) may read now."""
+        if self.state is FillState.COMMITTED:
+            return self.written if end is None else end
+        size = self.meta.size if self.meta else None
+        if end is not None and size is not None and end < size:
+            return min(end, self.written)
+        if size is not None:
+            return min(self.written, size - 1)  # hold the final byte until verified
+        return max(0, self.written - 1)
+
+    async def read(self, start: int, end: int | None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
+        the fill fails meanwhile."""
+        async for fd, offset, count in self.spans(start, end):
+            pos, stop = offset, offset + count
+            while pos < stop:
+                # Bytes just written are in the page cache: a pread here is a memory copy,
+                # cheaper than an executor hop per chunk per reader.
+                data = os.pread(fd, min(READ_CHUNK, stop - pos), pos)
+                if not data:
+                    raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
+                pos += len(data)
+                yield data
+
+    async def spans(self, start: int, end: int | None) -> AsyncIterator[tuple[int, int, int]]:
+        """``(fd, offset, count)`` for bytes [start, end) as they land, in order and without gaps;
+        the consumer takes all ``count`` bytes (e.g. with sendfile) before asking for the next
+        span, and ``fd`` stays open until then. Raises FillFailed if the fill fails meanwhile.
+
+        The reader follows the file: the temp file while streaming (reopened when the fill moves
+        to another temp file, e.g. after a takeover that had to start over), the blob once
+        committed. Opens happen on the event loop thread, so state cannot change under them.
+        """
+        fd, current = -1, None
+        try:
+            pos = start
+            while True:
+                changed = self._changed
+                if self.state is FillState.FAILED:
+                    raise FillFailed(f"fill of {self.key} failed: {self.error}") from self.error
+                want = self.blob.path if self.blob is not None else self.tmp_path
+                if want != current:
+                    if want is None and self.finished:
+                        raise FillFailed(f"fill of {self.key} has no bytes to read ({self.state.value})")
+                    opened = _open(want)
+                    if opened < 0:
+                        if self.blob is not None:
+                            raise FillFailed(f"blob of {self.key} vanished")
+                        await changed.wait()  # moved or not there yet: a new path will be announced
+                        continue
+                    if fd >= 0:
+                        os.close(fd)
+                    fd, current = opened, want
+                limit = self._readable(end)
+                if pos < limit:
+                    yield fd, pos, limit - pos
+                    pos = limit
+                    continue
+                if pos == end or (end is None and self.state is FillState.COMMITTED):
+                    return  # the final byte of a file only becomes readable once it is committed
+                await changed.wait()
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+
+def _open(path: Path | None) -> int:
+    if path is None:
+        return -1
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return -1

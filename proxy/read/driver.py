@@ -1,0 +1,199 @@
+"""The read-path driver: look a key up, follow the plan, and hand back something to serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from proxy.cluster.port import Coordinator
+from proxy.errors import CoordinationUnavailable, UpstreamUnavailable
+from proxy.fill.registry import Fills
+from proxy.fill.state import Fill, FillState
+from proxy.observe.metrics import Metrics
+from proxy.read.memory import MemoryTier
+from proxy.read.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
+from proxy.read.readers import Readers
+from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.index import Index, IndexEntry
+from proxy.storage.writer import BlobInfo
+from proxy.upstream import ObjectMeta, Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, weakref_slot=True)
+class Hit:
+    """A committed blob, already open. ``outcome`` is hit, revalidated or stale. ``memory``: the
+    blob's bytes when the memory tier holds it."""
+
+    entry: IndexEntry
+    file: BinaryIO
+    outcome: str
+    size: int
+    memory: bytes | None = None
+    release: Callable[[], None] | None = None
+    """Ends this reader's hold on the blob (``Readers``); called by ``close``."""
+
+    def close(self) -> None:
+        self.file.close()
+        if self.release is not None:
+            self.release()
+
+
+@dataclass(slots=True, eq=False, weakref_slot=True)
+class InFlight:
+    """A fill whose metadata is known; bytes are landing or have landed. ``outcome``: miss, coalesced."""
+
+    fill: Fill
+    outcome: str
+    release: Callable[[], None] | None = None
+    """Ends this reader's hold on the fill's blob (``Readers``); called by ``close``."""
+
+    def close(self) -> None:
+        if self.release is not None:
+            self.release()
+
+
+Resolved = Hit | InFlight
+
+
+class Cache:
+    def __init__(self, store: FsBlobStore, index: Index, fills: Fills, metrics: Metrics,
+                 clock: Callable[[], float], memory: MemoryTier | None = None,
+                 coordinator: Coordinator | None = None, prefer_peers: bool = False) -> None:
+        self.store = store
+        self.index = index
+        self.fills = fills
+        self.metrics = metrics
+        self.clock = clock
+        self.memory = memory
+        self.coordinator = coordinator
+        self.prefer_peers = prefer_peers
+        """A blob a peer holds in memory is not taken into this node's memory (peer hops serve it)."""
+        self.readers = Readers()
+        """Who is reading which blob on this node: eviction never deletes a blob in use."""
+        self.announce_readers: Callable[[], Awaitable[None]] | None = None
+        """Cluster mode: tells the other pods of a blob this node starts reading, before its first byte."""
+
+    def _lookup(self, key: str) -> tuple[IndexEntry | None, BinaryIO | None]:
+        entry = self.index.get(key)
+        if entry is None:
+            return None, None
+        try:
+            return entry, open(self.store.layout.blob(entry.digest), "rb")
+        except FileNotFoundError:
+            return entry, None
+
+    async def resolve(self, source: Source, max_age: float | None) -> Resolved:
+        """Serve locally, or join/start the key's fill and wait for its metadata.
+
+        Raises the fill's error when it fails before any byte (e.g. UpstreamRejected), except
+        that a failed revalidation serves the stale copy (stale-if-error). The caller closes the
+        result (which ends its hold on the blob).
+        """
+        resolved = self.readers.track(await self._resolve(source, max_age))
+        if self.announce_readers is not None:
+            try:
+                await self.announce_readers()
+            except BaseException:
+                resolved.close()
+                raise
+        return resolved
+
+    async def _resolve(self, source: Source, max_age: float | None) -> Resolved:
+        loop = asyncio.get_running_loop()
+        entry, file = await loop.run_in_executor(None, self._lookup, source.key)
+        running = self.fills.get(source.key)
+        if running is not None and running.state is FillState.COMMITTED and file is not None:
+            running = None  # committed, only announcing it to other pods: what we just read is its result
+        plan = plan_read(entry, file is not None, running, self.clock(), max_age)
+        match plan:
+            case ServeLocal(entry=fresh):
+                assert file is not None
+                return await self._fresh(fresh, file)
+            case JoinFill(fill=fill):
+                self.metrics.coalesced_waiters.inc()
+                outcome = "coalesced"
+            case StartFill():
+                fill = self.fills.start(source)
+                outcome = "miss"
+            case Revalidate(entry=stale):
+                fill = self.fills.start(source, stale=stale)
+                outcome = "miss"
+        try:
+            return await self._after(fill, outcome, file)
+        except BaseException:
+            if file is not None:
+                file.close()
+            raise
+
+    async def _after(self, fill: Fill, outcome: str, file: BinaryIO | None) -> Resolved:
+        await fill.ready()
+        if fill.state in (FillState.STREAMING, FillState.COMMITTED):
+            if file is not None:
+                file.close()
+            return InFlight(fill, outcome)
+        stale = fill.stale
+        if fill.state is FillState.NOT_MODIFIED:
+            assert fill.entry is not None
+            return await self._hit(fill.entry, file, "revalidated")
+        if stale is not None and isinstance(fill.error, UpstreamUnavailable):
+            log.warning("serving stale copy: upstream unavailable", extra={"key": fill.key, "error": str(fill.error)})
+            return await self._hit(stale, file, "stale")
+        assert fill.error is not None
+        raise fill.error
+
+    async def admit(self, key: str, blob: BlobInfo, meta: ObjectMeta) -> IndexEntry:
+        """Index a blob the adapter committed itself (e.g. bytes written through to the upstream),
+        so the next read of ``key`` is a hit. ``meta`` is what the upstream says about that version."""
+        entry = IndexEntry.of(key, blob, meta, self.clock())
+        await asyncio.get_running_loop().run_in_executor(None, self.index.put, entry)
+        return entry
+
+    async def _fresh(self, entry: IndexEntry, file: BinaryIO) -> Hit:
+        """A fresh hit, from the memory tier when it holds the blob; a blob that fits is taken in."""
+        size = _size(file)
+        memory = self.memory
+        if memory is None or not memory.fits(size):
+            return Hit(entry, file, "hit", size)
+        data = memory.get(entry.digest)
+        if data is not None:
+            self.metrics.memory_hits.inc()
+            return Hit(entry, file, "hit", size, data)
+        if self.prefer_peers and await self._peer_holds(entry):
+            return Hit(entry, file, "hit", size)  # serving may send the client on to that peer
+        data = await asyncio.get_running_loop().run_in_executor(None, os.pread, file.fileno(), size, 0)
+        if len(data) != size:
+            return Hit(entry, file, "hit", size)
+        evicted = memory.put(entry.digest, data)
+        if self.coordinator is not None:
+            try:
+                for digest in evicted:
+                    await self.coordinator.drop(digest)
+                await self.coordinator.hold(entry.digest, memory.ttl)
+            except CoordinationUnavailable:
+                pass  # peers will not send clients here until the coordinator is back
+        return Hit(entry, file, "hit", size, data)
+
+    async def _peer_holds(self, entry: IndexEntry) -> bool:
+        if self.coordinator is None:
+            return False
+        try:
+            return bool(await self.coordinator.holders(entry.digest))
+        except CoordinationUnavailable:
+            return False
+
+    async def _hit(self, entry: IndexEntry, file: BinaryIO | None, outcome: str) -> Hit:
+        if file is None:  # we joined a revalidation without having looked at the blob
+            file = await asyncio.get_running_loop().run_in_executor(
+                None, open, self.store.layout.blob(entry.digest), "rb")
+        return Hit(entry, file, outcome, _size(file))
+
+
+def _size(file: BinaryIO) -> int:
+    return os.fstat(file.fileno()).st_size
+
