@@ -19,6 +19,10 @@ class Forbidden(ProxyError):
     """The request is well-formed but this proxy refuses it (e.g. an upstream host not allowed)."""
 
 
+class InvalidCredentials(ProxyError):
+    """Credentials in the request cannot be used as sent (e.g. a token that is not ASCII text)."""
+
+
 class IntegrityError(ProxyError):
     """Downloaded bytes do not match the size or checksum the upstream announced."""
 

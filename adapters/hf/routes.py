@@ -19,7 +19,7 @@ from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, par
 from adapters.hf.state import HubState
 from adapters.hf.state import token_id as _tid
 from proxy import appkeys
-from proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
+from proxy.errors import InvalidCredentials, ProxyError, UpstreamRejected, UpstreamUnavailable
 from proxy.read import serving
 from proxy.singleflight import SingleFlight
 
@@ -34,7 +34,12 @@ _DENIED_CODES = ("RepoNotFound", "GatedRepo")
 def bearer(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if not (token.isascii() and token.isprintable()):  # the Hub's tokens are ASCII; never hash or forward others
+        raise InvalidCredentials("Invalid credentials in Authorization header")
+    return token
 
 
 class HfFrontend:

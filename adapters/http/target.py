@@ -35,8 +35,12 @@ def parse_target(text: str | None) -> URL:
         raise InvalidKey("missing query parameter 'url'")
     if len(text) > MAX_URL_LENGTH or not text.isprintable() or any(c.isspace() for c in text):
         raise InvalidKey("url is too long or contains control or space characters")
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        hostname, _ = parts.hostname, parts.port  # both raise ValueError: unbalanced brackets, bad port
+    except ValueError as exc:
+        raise InvalidKey(f"url does not parse: {exc}") from exc
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
         raise InvalidKey("url must be an absolute http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
         raise InvalidKey("url must not carry credentials")

@@ -77,7 +77,10 @@ def _check_bucket(name: str) -> str:
 
 
 def _key(raw: str) -> str:
-    key = unquote(raw, errors="strict")
+    try:
+        key = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidKey("the key is not UTF-8 after percent-decoding") from None
     if len(key.encode()) > MAX_KEY_BYTES or not key.isprintable():
         raise InvalidKey("key too long or contains control characters")
     if any(segment in (".", "..") for segment in key.split("/")):

@@ -93,7 +93,8 @@ def authenticate(keys: ClientKeys, request: SignedRequest, now: datetime) -> str
                                             request.headers)
     except sigv4.MalformedAuth as exc:
         raise S3Fault(MALFORMED_AUTH, str(exc)) from exc
-    if not hmac.compare_digest(expected, auth.signature):
+    # Bytes, not str: compare_digest refuses non-ASCII text (a client-chosen signature).
+    if not hmac.compare_digest(expected.encode(), auth.signature.encode("utf-8", "surrogateescape")):
         raise S3Fault(SIGNATURE_DOES_NOT_MATCH)
     return auth.access_key
 

@@ -190,6 +190,8 @@ def parse_query_auth(pairs: Sequence[tuple[str, str]]) -> ClientAuth:
 def expected_signature(auth: ClientAuth, secret: str, method: str, raw_path: str,
                        pairs: Sequence[tuple[str, str]], headers: Mapping[str, str]) -> str:
     """The signature the client should have sent. ``headers`` keyed by lowercase name."""
+    if "host" not in auth.signed_headers:
+        raise MalformedAuth("SignedHeaders must include host")  # SigV4 requires it: binds the signature to us
     if any(name not in headers for name in auth.signed_headers):
         raise MalformedAuth("a signed header is missing from the request")
     query = canonical_query((k, v) for k, v in pairs if k != SIGNATURE_PARAM)

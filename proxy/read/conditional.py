@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from proxy.errors import MalformedRange, RangeNotSatisfiable
@@ -80,9 +80,11 @@ def _date(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # RFC 9110 §13.1.3: an invalid date is ignored
+    # "-0000" (RFC 5322: zone unknown) parses naive; the HTTP-date zone is GMT, so read it as UTC.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _matches(header: str, etag: str | None, *, weak: bool) -> bool:

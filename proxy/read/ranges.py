@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from proxy.errors import MalformedRange, RangeNotSatisfiable
 
-_SPEC = re.compile(r"([0-9]*)-([0-9]*)")
+_SPEC = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
+_MAX_DIGITS = 19
+"""More digits than any file size can have: such a position is past every end (and ``int`` of
+thousands of digits is refused by Python, so it must never be attempted)."""
+_HUGE = 10**_MAX_DIGITS
+
+
+def _position(digits: str) -> int:
+    return _HUGE if len(digits.lstrip("0")) > _MAX_DIGITS else int(digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +58,13 @@ class ByteRange:
             raise MalformedRange(header)
         first, last = match[1], match[2]
         if not first:  # suffix range: the last N bytes
-            n = int(last)
+            n = _position(last)
             if n == 0 or size == 0:
                 raise RangeNotSatisfiable(size)
             return cls(max(0, size - n), size)
-        start = int(first)
-        end = size if not last else min(int(last) + 1, size)
-        if last and int(last) < start:
+        start = _position(first)
+        end = size if not last else min(_position(last) + 1, size)
+        if last and _position(last) < start:
             raise MalformedRange(header)
         if start >= size:
             raise RangeNotSatisfiable(size)
