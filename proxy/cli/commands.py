@@ -98,9 +98,21 @@ def _listening(message: str) -> None:
     log.info("listening", extra={"detail": message.strip().splitlines()[0] if message.strip() else ""})
 
 
+class NotACache(Exception):
+    """``--cache-dir`` names no cache: a command that only reads or cleans one must not make one."""
+
+
+def existing_layout(settings: Settings) -> Layout:
+    layout = Layout(settings.cache_dir)
+    if not (layout.blobs.is_dir() or layout.index.is_dir()):
+        what = "does not exist" if not settings.cache_dir.exists() else "holds no cache (no blobs/ or index/)"
+        raise NotACache(f"--cache-dir {settings.cache_dir} {what}")
+    return layout
+
+
 def _ls(settings: Settings, as_json: bool) -> int:
     now = time.time()
-    index = Index(Layout(settings.cache_dir), settings.node_id)
+    index = Index(existing_layout(settings), settings.node_id)
     rows = sorted(index.entries(), key=lambda e: e.key)
     for entry in rows:
         if as_json:
@@ -115,7 +127,7 @@ def _ls(settings: Settings, as_json: bool) -> int:
 
 def _ls_pins(settings: Settings, as_json: bool) -> int:
     now = time.time()
-    layout = Layout(settings.cache_dir)
+    layout = existing_layout(settings)
     pins = Pins(RecordStore(layout, settings.node_id, "pins")).all()
     for pin in pins:
         if as_json:
@@ -137,7 +149,7 @@ def _age(seconds: float) -> str:
 
 
 def _gc(settings: Settings, dry_run: bool, grace: float) -> int:
-    store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
+    store = FsBlobStore(existing_layout(settings), settings.node_id)
     report = collect_garbage(store, Index(store.layout, settings.node_id), time.time(), grace, dry_run)
     verb = "would remove" if dry_run else "removed"
     print(f"{verb} {report.removed} blobs ({report.removed_bytes} bytes); kept {report.kept} referenced, "
@@ -159,6 +171,10 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings, build_app)
-    if args.command == "ls":
-        return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)
-    return _gc(settings, args.dry_run, args.grace)
+    try:
+        if args.command == "ls":
+            return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)
+        return _gc(settings, args.dry_run, args.grace)
+    except NotACache as exc:
+        print(f"modelmanager {args.command}: {exc}", file=sys.stderr)
+        return 2

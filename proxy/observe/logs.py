@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+from yarl import URL
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -44,17 +45,47 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
 
 
+def body_bytes(response: StreamResponse) -> int:
+    """Body bytes of the answer. ``body_length`` counts what went through aiohttp's writer, headers
+    included, and nothing sent with sendfile: the declared length is the body when there is one
+    (a response cut mid-body is aborted, and logged as such by the code that cut it)."""
+    if response.content_length is not None:
+        return response.content_length
+    return max(0, response.body_length - _header_bytes(response))
+
+
+def _header_bytes(response: StreamResponse) -> int:
+    lines = [f"HTTP/1.1 {response.status} {response.reason}", *(f"{k}: {v}" for k, v in response.headers.items())]
+    return sum(len(line) + 2 for line in lines) + 2
+
+
+def target(request: BaseRequest) -> str | None:
+    """The upstream URL a ``/v1/fetch`` asks for, without its query string and user info (they can
+    carry signatures and tokens)."""
+    url = request.query.get("url")
+    if request.path != "/v1/fetch" or not url:
+        return None
+    try:
+        parsed = URL(url)
+        return str(parsed.with_user(None).with_query(None).with_fragment(None))
+    except ValueError:
+        return "<unparsable>"
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request. The query string is left out: it can carry upstream URLs with tokens."""
 
     def log(self, request: BaseRequest, response: StreamResponse, duration: float) -> None:
-        self.logger.info("request", extra={
+        extra: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
             "status": response.status,
-            "bytes": response.body_length,
+            "bytes": body_bytes(response) if request.method != "HEAD" else 0,
             "duration_ms": round(duration * 1000, 2),
             "remote": request.remote,
             "cache": response.headers.get("X-Cache"),
             "at": round(time.time(), 3),
-        })
+        }
+        if (upstream := target(request)) is not None:
+            extra["target"] = upstream
+        self.logger.info("request", extra=extra)
