@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -125,6 +126,24 @@ class Settings(BaseSettings):
                                                      "has sendfile; see docs/serving.md for the measurements.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="One JSON object per line, or text.")
+
+    @field_validator("hf_endpoint", "s3_upstream_endpoint", "advertise_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"must be an http:// or https:// URL with a host, not {value!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+                raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
+        return value
 
     @field_validator("http_allow", mode="before")
     @classmethod

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, get_args
 
 from aiohttp import web
@@ -75,7 +78,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def invalid_settings(exc: ValidationError) -> list[str]:
+    """One line per invalid setting, named by its flag (and variable), never by the field."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        flag = f"--{name.replace('_', '-')} (MODELMANAGER_{name.upper()})" if name else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid {flag}: {message}")
+    return lines
+
+
+def check_cache_dir(path: Path) -> str | None:
+    """Why the cache volume cannot be used, or None (then it exists and takes a file)."""
+    if path.exists() and not path.is_dir():
+        return f"--cache-dir {path} is a file, not a directory"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"--cache-dir {path} cannot be used: {exc.strerror or exc} (uid {os.getuid()})"
+    return None
+
+
 def _serve(settings: Settings, build_app: AppFactory) -> int:
+    if (problem := check_cache_dir(settings.cache_dir)) is not None:
+        print(f"modelmanager: {problem}", file=sys.stderr)
+        return 2
     configure(settings.log_level, settings.log_format)
     if not settings.http_allow:
         log.warning("--http-allow is empty: /v1/fetch refuses every upstream host")
@@ -88,8 +118,13 @@ def _serve(settings: Settings, build_app: AppFactory) -> int:
                                 "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
                                 "mode": "embedded" if settings.embedded else "cluster",
                                 "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
-    web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
+                    access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
+    except OSError as exc:  # the address is in use or cannot be bound: one line, not a traceback
+        print(f"modelmanager: cannot listen on {settings.host}:{settings.port} (--host/--port): "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -167,7 +202,8 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
     try:
         settings = load_settings(args)
     except ValidationError as exc:
-        print(f"modelmanager: invalid settings:\n{exc}", file=sys.stderr)
+        for line in invalid_settings(exc):
+            print(f"modelmanager: {line}", file=sys.stderr)
         return 2
     if args.command == "serve":
         return _serve(settings, build_app)
