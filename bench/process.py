@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -24,16 +26,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def _limit_descriptors(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 class ChildProcess:
     """A child process whose stdout and stderr go to ``log``. ``stop`` is idempotent."""
 
-    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log: Path, cwd: Path | None = None,
+                 fd_limit: int | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log = log
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd
+            self.argv, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+            preexec_fn=None if fd_limit is None else functools.partial(_limit_descriptors, fd_limit),
         )
 
     @property

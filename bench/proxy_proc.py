@@ -21,6 +21,8 @@ class ProxyOptions:
     event_loop: str = "asyncio"
     extra: tuple[str, ...] = ()
     """More ``modelmanager serve`` flags, passed as they are."""
+    fd_limit: int | None = None
+    """RLIMIT_NOFILE for the proxy process (None: inherited)."""
 
     def flags(self) -> list[str]:
         return ["--sendfile" if self.sendfile else "--no-sendfile", "--event-loop", self.event_loop, *self.extra]
@@ -52,6 +54,7 @@ class ProxyProcess:
         name: str = "proxy",
         port: int | None = None,
         cache_dir: Path | None = None,
+        command: list[str] | None = None,
     ) -> None:
         """``cache_dir``: a shared volume (kept at stop); by default a fresh one (removed at stop)."""
         self.options = options
@@ -59,8 +62,10 @@ class ProxyProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.own_cache = cache_dir is None
         self.cache_dir = cache_dir or Path(tempfile.mkdtemp(prefix="cache-", dir=workdir))
+        self.command = command or modelmanager_command()
+        """The ``modelmanager`` script run (another build's, for a before/after comparison)."""
         self.argv = [
-            *modelmanager_command(),
+            *self.command,
             "serve",
             "--host",
             "127.0.0.1",
@@ -74,7 +79,7 @@ class ProxyProcess:
             "warning",
             *options.flags(),
         ]
-        self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log")
+        self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log", fd_limit=options.fd_limit)
         try:
             wait_http_ok(f"{self.base}/healthz", self.child)
         except BaseException:
@@ -95,7 +100,7 @@ class ProxyProcess:
     def entries(self) -> list[dict[str, object]]:
         """The cache index as ``modelmanager ls --json`` prints it (key, size, digest, ...)."""
         out = subprocess.run(
-            [*modelmanager_command(), "ls", "--json", "--cache-dir", str(self.cache_dir)],
+            [*self.command, "ls", "--json", "--cache-dir", str(self.cache_dir)],
             check=True,
             capture_output=True,
             text=True,

@@ -19,6 +19,7 @@ from proxy.cluster.peers import BLOB_ROUTE, Peers
 from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
+from proxy.connections import ConnectionGuard, default_limit
 from proxy.fill.registry import Fills
 from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
@@ -58,7 +59,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
                             settings.memory_cache_max_blob_bytes)
     peers = Peers(settings.peer_mode, coordinator, memory)
 
-    app = web.Application(client_max_size=1 << 20)
+    guard = ConnectionGuard(settings.max_connections or default_limit(), settings.body_idle_timeout, metrics)
+    app = web.Application(client_max_size=1 << 20, middlewares=[guard.middleware])
+    app[appkeys.CONNECTIONS] = guard
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = metrics
     app[appkeys.FILLS] = fills

@@ -10,6 +10,7 @@ from proxy.cluster.claims import SharedUsage
 from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator
 from proxy.config import Settings
+from proxy.connections import ConnectionGuard
 from proxy.fill.registry import Fills
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
@@ -30,3 +31,4 @@ STATUS = web.AppKey("status", Status)
 MEMBERSHIP = web.AppKey("membership", Membership)
 CONTROL: web.AppKey[Control] = web.AppKey("control")
 SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)
+CONNECTIONS = web.AppKey("connections", ConnectionGuard)

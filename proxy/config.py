@@ -51,6 +51,15 @@ class Settings(BaseSettings):
                              "progress; when a leader dies, another pod takes its fill over after this.")
     redis_prefix: str = Field("mm", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every "
                               "Redis key and channel (several clusters may share one Redis).")
+    max_connections: int = Field(0, ge=0, description="Open client connections per process (0: half the "
+                                 "file descriptor limit). At the cap the longest-idle connection is closed to "
+                                 "admit a new one; only when all are busy is a new one refused with 503.")
+    idle_timeout: float = Field(75.0, gt=0, le=3600, description="Seconds a client connection may stay "
+                                "without a complete request head: idle keep-alive connections and heads "
+                                "sent a byte at a time are closed after this.")
+    body_idle_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds a request body (uploads, "
+                                     "control API bodies) may make no progress before its connection is "
+                                     "closed.")
     http_allow: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Upstream hosts the generic /v1/fetch adapter may fetch, as shell patterns "
         "(`huggingface.co`, `*.example.com`, `10.0.0.5:9000`); comma-separated in the variable. "

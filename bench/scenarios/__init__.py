@@ -5,6 +5,7 @@
 * ``herd``     many clients on one cold file, and each server's RSS meanwhile
 * ``cluster``  the herd spread over several pods sharing a volume and Redis
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
+* ``abuse``    normal clients' latency while hundreds of slow or half-open connections are held
 * ``env``      what they share: sizes, the environment (starting references), checks
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.scenarios.abuse import abuse
 from bench.scenarios.cluster import cluster_herd
 from bench.scenarios.cold import cold_miss, cold_rss
 from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
@@ -27,6 +29,7 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "cluster-herd": cluster_herd,
     "hf-snapshot": hf_snapshot,
     "cold-rss": cold_rss,
+    "abuse": abuse,
 }
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "SMOKE", "Emit", "Env", "Sizes", "file_specs"]

@@ -125,6 +125,8 @@ def big_name(i: int) -> str:
 HERD_FILE = "herd-0"
 CLUSTER_FILE = "herd-1"
 COLD_FILE = "cold-0"
+ABUSE_FILE = "small-0"
+ABUSE_SIZE = 1 << 20
 
 
 def file_specs(sizes: Sizes, scenarios: Sequence[str]) -> list[tuple[str, int]]:
@@ -140,6 +142,8 @@ def file_specs(sizes: Sizes, scenarios: Sequence[str]) -> list[tuple[str, int]]:
         names[HERD_FILE] = sizes.herd
     if "cluster-herd" in scenarios:
         names[CLUSTER_FILE] = sizes.herd
+    if "abuse" in scenarios:
+        names[ABUSE_FILE] = ABUSE_SIZE
     return list(names.items())
 
 

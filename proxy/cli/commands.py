@@ -22,9 +22,10 @@ from pydantic import ValidationError
 
 from proxy import __version__
 from proxy.cli import console
+from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
-from proxy.observe.logs import AccessLogger, configure
+from proxy.observe.logs import configure
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.gc import collect_garbage
 from proxy.storage.index import Index
@@ -119,18 +120,12 @@ def _serve(settings: Settings, build_app: AppFactory) -> int:
                                 "mode": "embedded" if settings.embedded else "cluster",
                                 "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
     try:
-        web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                    access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
+        serve_forever(app, settings)
     except OSError as exc:  # the address is in use or cannot be bound: one line, not a traceback
         print(f"modelmanager: cannot listen on {settings.host}:{settings.port} (--host/--port): "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _listening(message: str) -> None:
-    """Called once every socket is bound: the line process supervisors (and tests) wait for."""
-    log.info("listening", extra={"detail": message.strip().splitlines()[0] if message.strip() else ""})
 
 
 class NotACache(Exception):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
@@ -34,6 +36,38 @@ class TextFormatter(logging.Formatter):
         base = super().format(record)
         extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
         return base + ("  " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else "")
+
+
+REPEAT_WINDOW = 10.0
+"""Seconds during which the same event-loop error is logged once (then counted)."""
+
+
+def limit_repeated_loop_errors(loop: asyncio.AbstractEventLoop, clock: Callable[[], float] = time.monotonic) -> None:
+    """Log each kind of event-loop error once per ``REPEAT_WINDOW``, with its traceback once.
+
+    Under descriptor exhaustion asyncio reports every failed ``accept`` (thousands a second, each
+    with a traceback); one line per window, with how many were suppressed, says the same.
+    """
+    last: dict[str, tuple[float, int]] = {}
+    seen_traceback: set[str] = set()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        kind = f"{context.get('message', '')}|{type(exc).__name__ if exc else ''}"
+        now = clock()
+        when, suppressed = last.get(kind, (float("-inf"), 0))
+        if now - when < REPEAT_WINDOW:
+            last[kind] = (when, suppressed + 1)
+            return
+        last[kind] = (now, 0)
+        detail = {"suppressed_since_last": suppressed, "error": repr(exc) if exc else None}
+        first = kind not in seen_traceback
+        seen_traceback.add(kind)
+        logging.getLogger("modelmanager.loop").error(
+            str(context.get("message", "event loop error")), extra=detail,
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None and first else None)
+
+    loop.set_exception_handler(handle)
 
 
 def configure(level: str, fmt: str) -> None:

@@ -20,6 +20,11 @@ class Metrics:
                                     "(blob, fill)", ["source"], registry=r)
         self.coalesced_waiters = Counter(f"{PREFIX}_coalesced_waiters", "Requests that joined a fill another "
                                          "request started", registry=r)
+        self.connections_refused = Counter(f"{PREFIX}_connections_closed_by_guard", "Client connections the "
+                                           "proxy closed to protect itself: limit (refused at the cap, "
+                                           "every connection busy), evicted_idle (the longest-idle one closed "
+                                           "at the cap), body_timeout (a request body stalled)",
+                                           ["reason"], registry=r)
         self.fills_failed = Counter(f"{PREFIX}_fills_failed", "Fills that ended in an error", registry=r)
         self.fill_duration = Histogram(f"{PREFIX}_fill_duration_seconds", "Time from fill start to commit",
                                        buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600), registry=r)

@@ -1,0 +1,44 @@
+"""Run the application on its socket until SIGINT/SIGTERM: aiohttp's runner, with the connection
+guard attached to the protocol factory before the first connection is accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiohttp import web
+from aiohttp.web_runner import GracefulExit
+
+from proxy import appkeys
+from proxy.config import Settings
+from proxy.connections import runner_options
+from proxy.observe.logs import AccessLogger, limit_repeated_loop_errors
+
+log = logging.getLogger("modelmanager")
+
+BACKLOG = 1024
+"""Pending connections the kernel queues: a herd of pods connects at once."""
+SHUTDOWN_TIMEOUT = 10.0
+
+
+def serve_forever(app: web.Application, settings: Settings) -> None:
+    """Block until a signal; raise OSError when the address cannot be bound."""
+    with contextlib.suppress(GracefulExit, KeyboardInterrupt):
+        asyncio.run(_serve(app, settings))
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    limit_repeated_loop_errors(asyncio.get_running_loop())
+    runner = web.AppRunner(app, handle_signals=True, access_log_class=AccessLogger,
+                           access_log=logging.getLogger("modelmanager.access"), shutdown_timeout=SHUTDOWN_TIMEOUT,
+                           **runner_options(settings.idle_timeout))
+    await runner.setup()
+    try:
+        app[appkeys.CONNECTIONS].attach(runner.server)  # type: ignore[arg-type]
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=BACKLOG)
+        await site.start()
+        log.info("listening", extra={"detail": f"Running on {site.name}"})
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
