@@ -7,6 +7,7 @@ from importlib import resources
 from aiohttp import web
 
 from adapters.ui.negotiate import wants_dashboard
+from proxy.read.core import Core
 
 _STATIC = resources.files("adapters.ui") / "static"
 _NO_CACHE = {"Cache-Control": "no-cache"}
@@ -19,7 +20,7 @@ class UiFrontend:
         self.page = (_STATIC / "dashboard.html").read_bytes()
         self.script = (_STATIC / "dashboard.js").read_bytes()
 
-    def setup(self, app: web.Application) -> None:
+    def setup(self, app: web.Application, core: Core) -> None:
         app.router.add_get("/ui", self.dashboard)
         app.router.add_get("/ui/dashboard.js", self.dashboard_js)
         app.router.add_route("*", "/", self.root)
