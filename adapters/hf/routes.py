@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from yarl import URL
@@ -20,6 +21,7 @@ from adapters.hf.state import token_id as _tid
 from proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
 from proxy.read.core import Core, ReadPolicy
 from proxy.singleflight import SingleFlight
+from proxy.upstream import Frontend
 
 log = logging.getLogger(__name__)
 
@@ -192,3 +194,6 @@ class HfFrontend:
             headers[wire.STALE_WARNING] = '110 - "Hub unreachable: served from cache"'
         return web.Response(status=answer.status, body=body, headers=headers)
 
+
+if TYPE_CHECKING:
+    _: type[Frontend] = HfFrontend

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -11,6 +12,7 @@ from adapters.http.upstream import HttpSource
 from adapters.http.wire import error_response
 from proxy.errors import ProxyError
 from proxy.read.core import Core, ReadPolicy
+from proxy.upstream import Frontend
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 
@@ -38,3 +40,7 @@ class HttpFrontend:
             return await self.core.serve(request, source, self.policy, extra)
         except ProxyError as exc:
             return error_response(exc)
+
+
+if TYPE_CHECKING:
+    _: type[Frontend] = HttpFrontend

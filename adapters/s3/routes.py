@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ from adapters.s3.writes import put_object
 from proxy.errors import ProxyError
 from proxy.observe.logs import AccessLogger
 from proxy.read.core import Core, ReadPolicy
+from proxy.upstream import Frontend
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +167,7 @@ S3_FRONTEND = web.AppKey("s3_frontend", S3Frontend)
 def _forwarded_query(signed: auth.SignedRequest) -> list[tuple[str, str]]:
     """The client's query without its presigned signature and botocore's ``x-id`` marker."""
     return [(k, v) for k, v in signed.query if not k.startswith("X-Amz-") and k != "x-id"]
+
+
+if TYPE_CHECKING:
+    _: type[Frontend] = S3Frontend

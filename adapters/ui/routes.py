@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from adapters.ui.negotiate import wants_dashboard
 from proxy.read.core import Core
+from proxy.upstream import Frontend
 
 _STATIC = resources.files("adapters.ui") / "static"
 _NO_CACHE = {"Cache-Control": "no-cache"}
@@ -38,3 +40,7 @@ class UiFrontend:
         response = await self.dashboard(request)
         response.headers["Vary"] = "Accept, User-Agent, Authorization"
         return response
+
+
+if TYPE_CHECKING:
+    _: type[Frontend] = UiFrontend
