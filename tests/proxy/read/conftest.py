@@ -1,5 +1,6 @@
-"""A proxy whose only frontend reads the fake upstream through the core's facade (``Core.serve``),
-with a minimal error table of its own: ``GET|HEAD /read/<path>?max_age=<seconds>``."""
+"""A proxy whose only frontend reads the fake upstream through the core's facade, with a minimal
+error table of its own: ``GET|HEAD /read/<path>?max_age=<seconds>`` (``Core.serve``), and
+``HEAD /peek/<path>`` (``Core.head``, which never fetches: on a miss it answers from ``PEEK_META``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from proxy.app import make_app
 from proxy.config import Settings
 from proxy.errors import Answered, PreconditionFailed, ProxyError, RangeNotSatisfiable, Unmodified, UpstreamRejected
 from proxy.read.core import Core, ReadPolicy
+from proxy.upstream import ObjectMeta, Validators
 from tests.conftest import Proxy, ServerFactory
 from tests.fakes.fake_http import FakeUpstream
 from tests.fakes.source import FakeSource
 
+PEEK_META = ObjectMeta(size=3, validators=Validators(etag='"from-the-adapter"'))
 ANSWERED = {Unmodified: 304, PreconditionFailed: 412, RangeNotSatisfiable: 416}
 
 
@@ -38,14 +41,24 @@ class ReadFrontend:
     def setup(self, app: web.Application, core: Core) -> None:
         self.core = core
         app.router.add_get("/read/{path:.*}", self.read)
+        app.router.add_route("HEAD", "/peek/{path:.*}", self.peek)
+
+    def source(self, request: web.Request) -> FakeSource:
+        return FakeSource(self.core.session, self.upstream / request.match_info["path"], self.fetching)
 
     async def read(self, request: web.Request) -> web.StreamResponse:
         max_age = request.query.get("max_age")
-        source = FakeSource(self.core.session, self.upstream / request.match_info["path"], self.fetching)
         policy = ReadPolicy(self.name, max_age=float(max_age) if max_age is not None else None)
+        return await self.answer(self.core.serve(request, self.source(request), policy))
+
+    async def peek(self, request: web.Request) -> web.StreamResponse:
+        key = self.source(request).key
+        return await self.answer(self.core.head(request, key, PEEK_META, ReadPolicy(self.name)))
+
+    async def answer(self, serving: Awaitable[web.StreamResponse]) -> web.StreamResponse:
         response: web.StreamResponse
         try:
-            response = await self.core.serve(request, source, policy)
+            response = await serving
         except Answered as exc:
             response = web.Response(status=ANSWERED[type(exc)], headers=exc.headers)
         except UpstreamRejected as exc:

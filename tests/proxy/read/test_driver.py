@@ -1,5 +1,6 @@
 """The read driver through the core's facade, over real sockets: hit, miss, coalesced, revalidated,
-stale-if-error, rejection, and the reader's hold on the blob for exactly as long as it reads."""
+stale-if-error, rejection, the reader's hold on the blob for exactly as long as it reads, and HEADs
+that never start a fill."""
 
 from __future__ import annotations
 
@@ -82,3 +83,27 @@ async def test_unavailable_upstream_without_a_copy_is_an_error(read_proxy: Start
     proxy.fake.add("/down.bin", b"", status=503)
     status, headers, _ = await proxy.get("/down.bin")
     assert (status, headers["X-Error"]) == (502, "UpstreamUnavailable")
+
+
+async def test_head_without_fill_answers_from_cache_fill_or_adapter(read_proxy: Start) -> None:
+    proxy = await read_proxy()
+    obj = proxy.fake.add("/h.bin", BODY, chunk=4096)
+    obj.gate = gate = asyncio.Event()
+    peek = proxy.server.make_url("/peek/h.bin")
+
+    async with proxy.session.head(peek) as r:  # nothing known: what the adapter said, nothing fetched
+        assert (r.status, r.headers["X-Cache"], r.headers["ETag"], r.content_length) == (
+            200, "miss", '"from-the-adapter"', 3)
+    assert proxy.fake.requests == []
+    async with proxy.session.get(proxy.url("/h.bin")) as reading:
+        await proxy.frontend.fetching.wait()
+        async with proxy.session.head(peek) as r:  # the running fill knows the upstream's answer
+            assert (r.status, r.headers["X-Cache"], r.headers["ETag"], r.content_length) == (
+                200, "coalesced", '"v1"', len(BODY))
+        async with proxy.session.head(peek, headers={"If-None-Match": '"v1"'}) as r:
+            assert (r.status, r.headers["X-Cache"]) == (304, "coalesced")
+        gate.set()
+        assert await reading.read() == BODY
+    async with proxy.session.head(peek, headers={"If-Match": '"v0"'}) as r:
+        assert (r.status, r.headers["X-Cache"]) == (412, "hit")
+    assert proxy.fake.count("/h.bin") == 1
