@@ -18,9 +18,11 @@ from adapters.hf.catalog import HfCatalog
 from adapters.http import HttpFrontend
 from adapters.http.catalog import HttpCatalog
 from adapters.http.target import HostAllowList
-from adapters.s3 import S3Frontend
-from adapters.s3 import from_settings as s3_frontend
+from adapters.s3 import S3Frontend, S3Options
+from adapters.s3.auth import ClientKeys
 from adapters.s3.catalog import S3Catalog
+from adapters.s3.sigv4 import Credentials
+from adapters.s3.upstream import Endpoint, credentials_from_env
 from adapters.ui import UiFrontend
 from proxy.app import make_app
 from proxy.cli import commands
@@ -42,6 +44,23 @@ def frontends(settings: Settings) -> list[Frontend]:
         *([s3] if s3 is not None else []),
         HfFrontend(URL(settings.hf_endpoint), hf_token, settings.hf_revision_ttl, settings.hf_access_ttl),
     ]
+
+
+def s3_frontend(settings: Settings) -> S3Frontend | None:
+    """The S3 frontend the settings ask for; None when no upstream endpoint is configured."""
+    if settings.s3_upstream_endpoint is None:
+        return None
+    credentials = credentials_from_env()
+    if settings.s3_upstream_access_key_id and settings.s3_upstream_secret_access_key:
+        credentials = Credentials(settings.s3_upstream_access_key_id,
+                                  settings.s3_upstream_secret_access_key.get_secret_value())
+    keys_text = settings.s3_client_keys.get_secret_value() if settings.s3_client_keys else ""
+    return S3Frontend(S3Options(
+        endpoint=Endpoint(URL(settings.s3_upstream_endpoint), settings.s3_upstream_region, credentials),
+        client_keys=ClientKeys.parse(keys_text, settings.s3_client_keys_file),
+        list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
+        virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
+        write_through=settings.s3_write_through))
 
 
 def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> list[Catalog]:

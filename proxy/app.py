@@ -25,9 +25,10 @@ from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
 from proxy.offline import OfflineConnector
+from proxy.read.core import Core
 from proxy.read.driver import Cache
 from proxy.read.memory import MemoryTier
-from proxy.read.serving import ServeOptions
+from proxy.read.send import ServeOptions
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
@@ -81,8 +82,10 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     status.peers = membership.peers
     app.router.add_get("/v1/status", app[appkeys.STATUS].handle)
     app.router.add_get(BLOB_ROUTE, peers.serve_blob)
+    core = app[appkeys.CORE] = Core(app[appkeys.CACHE], metrics, app[appkeys.SERVE_OPTIONS],
+                                   lambda: app[appkeys.UPSTREAM_SESSION])
     for frontend in frontends:
-        frontend.setup(app)
+        frontend.setup(app, core)
     app.cleanup_ctx.append(_upstream_session)
     app.cleanup_ctx.append(_coordinator)
     app.cleanup_ctx.append(_fills)

@@ -14,14 +14,16 @@ from proxy.connections import ConnectionGuard
 from proxy.fill.registry import Fills
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
+from proxy.read.core import Core
 from proxy.read.driver import Cache
-from proxy.read.serving import ServeOptions
+from proxy.read.send import ServeOptions
 
 if TYPE_CHECKING:
     from proxy.control.api import Control
 
 SETTINGS = web.AppKey("settings", Settings)
 CACHE = web.AppKey("cache", Cache)
+CORE = web.AppKey("core", Core)
 FILLS = web.AppKey("fills", Fills)
 METRICS = web.AppKey("metrics", Metrics)
 SERVE_OPTIONS = web.AppKey("serve_options", ServeOptions)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ProxyError(Exception):
     """Base of every error the core raises on purpose."""
@@ -65,9 +67,35 @@ class MalformedRange(ProxyError, ValueError):
     """A Range header that does not parse; RFC 9110 §14.2 says to ignore it."""
 
 
-class RangeNotSatisfiable(ProxyError):
+class Answered(ProxyError):
+    """Not a failure: the request's own conditions decided the answer, which has no body.
+
+    ``headers`` describe the representation (ETag, Last-Modified, X-Cache, ...); each adapter's
+    error table renders the outcome with them, as its protocol does.
+    """
+
+    def __init__(self, message: str, headers: Mapping[str, str] = {}) -> None:
+        super().__init__(message)
+        self.headers = dict(headers)
+
+
+class Unmodified(Answered):
+    """The client's copy is current: If-None-Match or If-Modified-Since (RFC 9110 §15.4.5)."""
+
+    def __init__(self, headers: Mapping[str, str] = {}) -> None:
+        super().__init__("not modified", headers)
+
+
+class PreconditionFailed(Answered):
+    """If-Match, If-Unmodified-Since (or If-None-Match on another method) did not hold (RFC 9110 §15.5.13)."""
+
+    def __init__(self, headers: Mapping[str, str] = {}) -> None:
+        super().__init__("precondition failed", headers)
+
+
+class RangeNotSatisfiable(Answered):
     """No byte of the requested range exists (RFC 9110 §15.5.17)."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__(f"range not satisfiable for size {size}")
+    def __init__(self, size: int, headers: Mapping[str, str] = {}) -> None:
+        super().__init__(f"range not satisfiable for size {size}", headers)
         self.size = size

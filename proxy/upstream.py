@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from proxy.digest import Checksum
+
+if TYPE_CHECKING:
+    from proxy.read.core import Core
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +104,12 @@ class Source(Protocol):
 
 
 class Frontend(Protocol):
-    """An adapter's wire side: it adds its routes to the application."""
+    """An adapter's wire side: it adds its routes to the application, and serves them through
+    ``core`` (``proxy.read.core``), the one facade of the core it uses."""
 
     name: str
 
-    def setup(self, app: web.Application) -> None: ...
+    def setup(self, app: web.Application, core: Core) -> None: ...
 
 
 def same_version(a: ObjectMeta, b: ObjectMeta) -> bool:

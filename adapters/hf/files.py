@@ -1,4 +1,4 @@
-"""What the Hub says about one file at one commit, and how it maps to cache keys and index entries."""
+"""What the Hub says about one file at one commit, and how it maps to cache keys and what the cache holds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from adapters.hf.repo import RepoRef
 from proxy.digest import Checksum
-from proxy.storage.index import IndexEntry
+from proxy.read.core import Cached
+from proxy.upstream import ObjectMeta, Validators
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +44,18 @@ class FileInfo:
             attrs.append(("hf_lfs_sha256", self.lfs_sha256))
         return tuple(attrs)
 
+    def meta(self) -> ObjectMeta:
+        """What the Hub says about the file, as the core keeps it: one version forever."""
+        return ObjectMeta(size=self.size, content_type=self.content_type, validators=Validators(etag=self.etag),
+                          checksums=self.checksums(), immutable=True, attributes=self.attributes())
+
     @classmethod
-    def from_entry(cls, repo: RepoRef, commit: str, path: str, entry: IndexEntry) -> FileInfo | None:
-        if entry.extra.get("hf_commit") != commit:
+    def from_cached(cls, repo: RepoRef, commit: str, path: str, cached: Cached) -> FileInfo | None:
+        attrs = cached.attributes
+        if attrs.get("hf_commit") != commit:
             return None
-        return cls(repo, commit, path, entry.size, entry.extra.get("hf_oid"), entry.extra.get("hf_lfs_sha256"),
-                   entry.content_type)
+        return cls(repo, commit, path, cached.size, attrs.get("hf_oid"), attrs.get("hf_lfs_sha256"),
+                   cached.content_type)
 
 
 def content_key(repo: RepoRef, commit: str, path: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from yarl import URL
@@ -18,10 +18,10 @@ from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
 from adapters.hf.state import HubState
 from adapters.hf.state import token_id as _tid
-from proxy import appkeys
 from proxy.errors import InvalidCredentials, ProxyError, UpstreamRejected, UpstreamUnavailable
-from proxy.read import serving
+from proxy.read.core import Core, ReadPolicy
 from proxy.singleflight import SingleFlight
+from proxy.upstream import Frontend
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ def bearer(request: web.Request) -> str | None:
 
 class HfFrontend:
     name = "hf"
+    core: Core
+    """The core's facade, given in ``setup``."""
+    policy = ReadPolicy(name, max_age=None, redirect_ok=True)  # access is checked before any hop
 
     def __init__(self, endpoint: URL, own_token: str | None, revision_ttl: float, access_ttl: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -54,22 +57,22 @@ class HfFrontend:
         self.state = HubState(clock)
         self.flights: SingleFlight[object] = SingleFlight()
 
-    def setup(self, app: web.Application) -> None:
+    def setup(self, app: web.Application, core: Core) -> None:
+        self.core = core
         app.router.add_get("/api/{tail:.*}", self.api, allow_head=False)
         app.router.add_route("POST", "/api/{tail:.*}", self.api)
         app.router.add_get(r"/{tail:.+/resolve/.+}", self.resolve)  # HEAD too
 
-    def client(self, request: web.Request) -> HubClient:
-        return HubClient(request.app[appkeys.UPSTREAM_SESSION], self.endpoint)
+    def client(self) -> HubClient:
+        return HubClient(self.core.session, self.endpoint)
 
     # -- files ------------------------------------------------------------------------------
 
     async def resolve(self, request: web.Request) -> web.StreamResponse:
-        app = request.app
         try:
             target = parse_resolve(split_raw(request.raw_path))
             token = bearer(request)
-            client = self.client(request)
+            client = self.client()
             info, stale = await self.locate(request, client, target, token)
             headers = {wire.REPO_COMMIT: info.commit}
             if info.lfs_sha256:
@@ -77,13 +80,10 @@ class HfFrontend:
                 headers[wire.LINKED_SIZE] = str(info.size)
             if stale:
                 headers[wire.STALE_WARNING] = '110 - "Hub unreachable: served from cache"'
-            if request.method == "HEAD":
-                return await _head(request, info, headers)
+            if request.method == "HEAD":  # never starts a fill
+                return await self.core.head(request, info.key, info.meta(), self.policy, headers)
             source = HubFileSource(client, info, token or self.own_token)
-            resolved = await app[appkeys.CACHE].resolve(source, max_age=None)
-            app[appkeys.METRICS].requests.labels(self.name, resolved.outcome).inc()
-            return await serving.respond(request, resolved, app[appkeys.METRICS], app[appkeys.SERVE_OPTIONS], headers,
-                                         redirect_ok=True)  # access was checked above, before any hop
+            return await self.core.serve(request, source, self.policy, headers)
         except ProxyError as exc:
             return wire.error_response(exc)
 
@@ -95,7 +95,7 @@ class HfFrontend:
         commit = target.revision if is_commit(target.revision) else (
             state.held.get((repo, target.revision)) or state.revisions.fresh((repo, target.revision),
                                                                              self.revision_ttl))
-        info = await self._known(request, target, commit) if commit else None
+        info = await self._known(target, commit) if commit else None
         if info is not None:
             access = state.access.fresh((repo, _tid(token)), self.access_ttl)
             if access is not None and access.allowed:
@@ -110,7 +110,7 @@ class HfFrontend:
                 state.deny(repo, token, exc)
             raise
         except UpstreamUnavailable:
-            return await self._offline(request, target, token)
+            return await self._offline(target, token)
         assert isinstance(fresh, FileInfo)
         state.allow(repo, token)
         state.remember_file(fresh)
@@ -118,22 +118,20 @@ class HfFrontend:
             state.revisions.put((repo, target.revision), fresh.commit)
         return fresh, False
 
-    async def _known(self, request: web.Request, target: ResolveTarget, commit: str) -> FileInfo | None:
+    async def _known(self, target: ResolveTarget, commit: str) -> FileInfo | None:
         info = self.state.files.fresh((target.repo, commit, target.path), None)
         if info is None:
-            index = request.app[appkeys.CACHE].index
-            entry = await asyncio.get_running_loop().run_in_executor(None, index.get, content_key(target.repo, commit,
-                                                                                        target.path))
-            if entry is not None and (info := FileInfo.from_entry(target.repo, commit, target.path, entry)):
+            cached = await self.core.lookup(content_key(target.repo, commit, target.path))
+            if cached is not None and (info := FileInfo.from_cached(target.repo, commit, target.path, cached)):
                 self.state.remember_file(info)
         return info
 
-    async def _offline(self, request: web.Request, target: ResolveTarget, token: str | None) -> tuple[FileInfo, bool]:
+    async def _offline(self, target: ResolveTarget, token: str | None) -> tuple[FileInfo, bool]:
         """The Hub is unreachable: serve what we last knew, to a client we last let in."""
         repo = target.repo
         commit = target.revision if is_commit(target.revision) else self.state.revisions.last((repo, target.revision))
         access = self.state.access.last((repo, _tid(token)))
-        info = await self._known(request, target, commit) if commit else None
+        info = await self._known(target, commit) if commit else None
         if info is None or access is None or not access.allowed:
             raise UpstreamUnavailable("the Hub is unreachable and this file is not known to the cache")
         log.warning("Hub unreachable: serving from cache", extra={"repo": str(repo), "revision": target.revision,
@@ -169,7 +167,7 @@ class HfFrontend:
         ttl = self._ttl(target)
         if ttl != 0.0 and (cached := self.state.api.fresh(key, ttl)) is not None:
             return cached, False
-        client = self.client(request)
+        client = self.client()
         content_type = request.headers.get("Content-Type")
         try:
             answer = await self.flights.run(("api", *key), lambda: client.api(
@@ -202,10 +200,5 @@ class HfFrontend:
         return web.Response(status=answer.status, body=body, headers=headers)
 
 
-async def _head(request: web.Request, info: FileInfo, headers: dict[str, str]) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers={
-        **headers, "ETag": info.etag, "Content-Type": info.content_type, "Accept-Ranges": "bytes"})
-    response.content_length = info.size
-    await response.prepare(request)
-    await response.write_eof()
-    return response
+if TYPE_CHECKING:
+    _: type[Frontend] = HfFrontend

@@ -13,13 +13,17 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.errors import (
+    Answered,
     FillFailed,
     Forbidden,
     IntegrityError,
     InvalidCredentials,
     InvalidDigest,
     InvalidKey,
+    PreconditionFailed,
     ProxyError,
+    RangeNotSatisfiable,
+    Unmodified,
     UpstreamChanged,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -58,6 +62,10 @@ HF_ERRORS: Mapping[type[ProxyError], HfError] = {
 }
 
 
+ANSWERED: Mapping[type[Answered], int] = {Unmodified: 304, PreconditionFailed: 412, RangeNotSatisfiable: 416}
+"""Outcomes of the request's own conditions: the status, with the representation's headers and no body."""
+
+
 def error(status: int, code: str | None, message: str, extra: Mapping[str, str] | None = None) -> web.Response:
     headers = {ERROR_MESSAGE: message, **(extra or {})}
     if code:
@@ -67,6 +75,8 @@ def error(status: int, code: str | None, message: str, extra: Mapping[str, str] 
 
 
 def error_response(exc: ProxyError) -> web.Response:
+    if isinstance(exc, Answered):
+        return web.Response(status=ANSWERED[type(exc)], headers=exc.headers)
     if isinstance(exc, UpstreamRejected):
         headers = dict(exc.headers)
         headers["X-Upstream-Status"] = str(exc.status)

@@ -1,4 +1,4 @@
-"""The generic adapter's error table: domain errors -> HTTP status and a JSON body."""
+"""The generic adapter's error table: domain errors -> HTTP status and a JSON body (none for 304/412/416)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from proxy.errors import (
+    Answered,
     FillFailed,
     Forbidden,
     IntegrityError,
     InvalidDigest,
     InvalidKey,
+    PreconditionFailed,
     ProxyError,
+    RangeNotSatisfiable,
+    Unmodified,
     UpstreamChanged,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -36,9 +40,13 @@ HTTP_ERRORS: Mapping[type[ProxyError], HttpError] = {
     FillFailed: HttpError(502, "FillFailed"),
 }
 FALLBACK = HttpError(500, "InternalError")
+ANSWERED: Mapping[type[Answered], int] = {Unmodified: 304, PreconditionFailed: 412, RangeNotSatisfiable: 416}
+"""Outcomes of the request's own conditions: the status, with the representation's headers and no body."""
 
 
 def error_response(exc: ProxyError) -> web.Response:
+    if isinstance(exc, Answered):
+        return web.Response(status=ANSWERED[type(exc)], headers=exc.headers)
     if isinstance(exc, UpstreamRejected):
         # Passed through as the upstream said it, marked so operators can tell it from ours.
         return web.Response(status=exc.status, body=exc.body, headers={

@@ -8,7 +8,7 @@ are streamed, never held whole; they are signed upstream with the client's hex
 ``UNSIGNED-PAYLOAD``, exactly as PutObject (``adapters.s3.writes``).
 
 What is cached: not the parts. Once the upstream has completed an upload, ``Warmer`` fills the new
-object from the upstream in the background, through the core's ``Cache.resolve`` as a read miss
+object from the upstream in the background, through the core's ``Core.prefetch`` as a read miss
 would, so the next read is a hit, with the upstream's multipart ETag (``"…-N"``) as it is. Assembling
 the parts the proxy saw was considered and not done: the upstream decides which parts make the
 object (a part may be uploaded again, through another endpoint, or left out of the completion), a
@@ -33,7 +33,7 @@ from adapters.s3 import auth, wire
 from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, read_body, rejection
 from adapters.s3.writes import WRITE_CHUNK, forwarded_headers, plain_body
-from proxy.read.driver import Cache, Hit
+from proxy.read.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,9 @@ class Warmer:
     """Background fills of objects written through the proxy whose bytes it did not keep (completed
     multipart uploads), so that the next read is a hit. Owns their tasks: ``close`` cancels them."""
 
-    def __init__(self, upstream: S3Upstream, cache: Callable[[], Cache]) -> None:
+    def __init__(self, upstream: S3Upstream, core: Callable[[], Core]) -> None:
         self._upstream = upstream
-        self._cache = cache
+        self._core = core
         self._tasks: set[asyncio.Task[None]] = set()
 
     def warm(self, bucket: str, key: str, etag: str | None) -> None:
@@ -153,17 +153,10 @@ class Warmer:
         try:
             for _ in range(2):
                 # max_age=0: a cached older version is revalidated (and replaced) at once.
-                resolved = await self._cache().resolve(source, max_age=0)
-                if isinstance(resolved, Hit):
-                    resolved.close()
-                    got = resolved.entry.etag
-                else:
-                    await resolved.fill.wait_finished()
-                    if resolved.fill.error is not None:
-                        raise resolved.fill.error
-                    got = resolved.fill.entry.etag if resolved.fill.entry is not None else None
+                done = await self._core().prefetch(source, max_age=0)
+                got = done.cached.etag if done.cached is not None else None
                 # A fill that was already running may have been of the version before this upload.
-                if etag is None or got == etag or resolved.outcome != "coalesced":
+                if etag is None or got == etag or done.outcome != "coalesced":
                     break
             if etag is not None and got != etag:
                 log.info("completed upload changed again upstream before it was cached",

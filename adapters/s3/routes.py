@@ -1,8 +1,8 @@
 """Routes of the S3 adapter: ``/s3/…`` on the main port, and the whole dedicated S3 port.
 
 Every request is authenticated (SigV4, when client keys are configured), addressed
-(``adapters.s3.address``), then dispatched: object GET/HEAD go through the core's cache and
-``serving.respond``; bucket-level reads through ``ListingCache``; PutObject through
+(``adapters.s3.address``), then dispatched: object GET/HEAD are served by the core
+(``Core.serve``); bucket-level reads through ``ListingCache``; PutObject through
 ``adapters.s3.writes``; multipart uploads through ``adapters.s3.multipart``. Anything else is
 answered with S3's ``NotImplemented``.
 """
@@ -14,22 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from yarl import URL
 
 from adapters.s3 import address, auth, sigv4, wire
 from adapters.s3.listing import BUCKET_SUBRESOURCES, LIST_PARAMS, ListingCache
 from adapters.s3.multipart import MultipartUploads, Warmer, is_multipart
-from adapters.s3.upstream import Endpoint, S3ObjectSource, S3Upstream, credentials_from_env
+from adapters.s3.upstream import Endpoint, S3ObjectSource, S3Upstream
 from adapters.s3.writes import put_object
-from proxy import appkeys
-from proxy.config import Settings
 from proxy.errors import ProxyError
 from proxy.observe.logs import AccessLogger
-from proxy.read import serving
-from proxy.read.conditional import Representation
-from proxy.read.driver import Hit, Resolved
+from proxy.read.core import Core, ReadPolicy
+from proxy.upstream import Frontend
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +53,26 @@ class S3Frontend:
     def __init__(self, options: S3Options, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.options = options
         self._clock = clock
-        self._core: web.Application | None = None
+        self._core: Core | None = None
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
-        self.upstream = S3Upstream(options.endpoint, lambda: self.core[appkeys.UPSTREAM_SESSION], clock)
+        self.policy = ReadPolicy(self.name, max_age=options.revalidate_after, attribute_headers=True,
+                                 recheck_if_match=True)
+        self.upstream = S3Upstream(options.endpoint, lambda: self.core.session, clock)
         self.listings = ListingCache(self.upstream, options.list_ttl, time.monotonic)
-        self.warmer = Warmer(self.upstream, lambda: self.core[appkeys.CACHE])
+        self.warmer = Warmer(self.upstream, lambda: self.core)
         """Fills of objects completed by multipart uploads; cancelled on shutdown."""
         self.multipart = MultipartUploads(self.upstream, self.listings, self.warmer)
 
     @property
-    def core(self) -> web.Application:
-        """The application whose cache and session this frontend uses (the one it was set up on)."""
+    def core(self) -> Core:
+        """The core this frontend serves from (the one of the app it was set up on)."""
         if self._core is None:
             raise RuntimeError("S3Frontend.setup has not been called")
         return self._core
 
-    def setup(self, app: web.Application) -> None:
-        self._core = app
+    def setup(self, app: web.Application, core: Core) -> None:
+        self._core = core
         app[S3_FRONTEND] = self
         app.router.add_route("*", address.PREFIX, self._prefixed)
         app.router.add_route("*", address.PREFIX + "/{tail:.*}", self._prefixed)
@@ -147,8 +146,7 @@ class S3Frontend:
         if method in ("GET", "HEAD"):
             return await self._object(request, target.bucket, target.key)
         if method == "PUT" and self.options.write_through and not names:
-            return await put_object(request, self.upstream, self.core[appkeys.CACHE], target.bucket, target.key,
-                                    self.listings)
+            return await put_object(request, self.upstream, self.core, target.bucket, target.key, self.listings)
         raise wire.S3Fault(wire.NOT_IMPLEMENTED, f"{method} of objects is not supported by this proxy")
 
     async def _bucket(self, request: web.Request, bucket: str | None,
@@ -160,19 +158,7 @@ class S3Frontend:
                             headers={"Content-Type": listing.content_type})
 
     async def _object(self, request: web.Request, bucket: str, key: str) -> web.StreamResponse:
-        core = self.core
-        cache = core[appkeys.CACHE]
-        source = S3ObjectSource(self.upstream, bucket, key)
-        resolved = await cache.resolve(source, max_age=self.options.revalidate_after)
-        if _knows_newer(request, resolved):
-            # The client names an ETag we do not hold (e.g. from a fresher listing): ask upstream now.
-            assert isinstance(resolved, Hit)
-            resolved.close()
-            resolved = await cache.resolve(source, max_age=0)
-        core[appkeys.METRICS].requests.labels(self.name, resolved.outcome).inc()
-        response = await serving.respond(request, resolved, core[appkeys.METRICS], core[appkeys.SERVE_OPTIONS],
-                                         _object_headers(resolved))
-        return _s3_status_body(request, response, serving.representation(resolved))
+        return await self.core.serve(request, S3ObjectSource(self.upstream, bucket, key), self.policy)
 
 
 S3_FRONTEND = web.AppKey("s3_frontend", S3Frontend)
@@ -183,48 +169,5 @@ def _forwarded_query(signed: auth.SignedRequest) -> list[tuple[str, str]]:
     return [(k, v) for k, v in signed.query if not k.startswith("X-Amz-") and k != "x-id"]
 
 
-def _object_headers(resolved: Resolved) -> dict[str, str]:
-    if isinstance(resolved, Hit):
-        return dict(resolved.entry.extra)
-    return dict(resolved.fill.meta.attributes) if resolved.fill.meta is not None else {}
-
-
-def _knows_newer(request: web.Request, resolved: Resolved) -> bool:
-    wanted = request.headers.get("If-Match")
-    if not isinstance(resolved, Hit) or wanted is None or wanted.strip() == "*":
-        return False
-    return resolved.entry.etag is not None and resolved.entry.etag not in wanted
-
-
-def _s3_status_body(request: web.Request, response: web.StreamResponse, rep: Representation) -> web.StreamResponse:
-    """The core answers 412/416 without a body; S3 clients read the error code from XML."""
-    if request.method != "GET" or response.prepared or not isinstance(response, web.Response):
-        return response
-    if response.status == 412:
-        condition = "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"
-        body = wire.error_body(wire.PRECONDITION_FAILED, request.path, extra={"Condition": condition})
-    elif response.status == 416:
-        body = wire.error_body(wire.INVALID_RANGE, request.path, extra={
-            "RangeRequested": request.headers.get("Range", ""), "ActualObjectSize": str(rep.size)})
-    else:
-        return response
-    response.body = body
-    response.content_type = wire.XML
-    return response
-
-
-def from_settings(settings: Settings) -> S3Frontend | None:
-    """The S3 frontend the settings ask for; None when no upstream endpoint is configured."""
-    if settings.s3_upstream_endpoint is None:
-        return None
-    credentials = credentials_from_env()
-    if settings.s3_upstream_access_key_id and settings.s3_upstream_secret_access_key:
-        credentials = sigv4.Credentials(settings.s3_upstream_access_key_id,
-                                        settings.s3_upstream_secret_access_key.get_secret_value())
-    keys_text = settings.s3_client_keys.get_secret_value() if settings.s3_client_keys else ""
-    return S3Frontend(S3Options(
-        endpoint=Endpoint(URL(settings.s3_upstream_endpoint), settings.s3_upstream_region, credentials),
-        client_keys=auth.ClientKeys.parse(keys_text, settings.s3_client_keys_file),
-        list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
-        virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
-        write_through=settings.s3_write_through))
+if TYPE_CHECKING:
+    _: type[Frontend] = S3Frontend

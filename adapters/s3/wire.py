@@ -16,11 +16,15 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from proxy.errors import (
+    Answered,
     FillFailed,
     Forbidden,
     IntegrityError,
     InvalidKey,
+    PreconditionFailed,
     ProxyError,
+    RangeNotSatisfiable,
+    Unmodified,
     UpstreamChanged,
     UpstreamRejected,
     UpstreamUnavailable,
@@ -85,6 +89,25 @@ S3_ERRORS: Mapping[type[ProxyError], S3Error] = {
 }
 
 
+def answered_response(request: web.Request, exc: Answered) -> web.Response:
+    """A request's own conditions decided: 304 bare; 412 and 416 with S3's error XML on a GET
+    (clients read the code from it), with the object's headers."""
+    if isinstance(exc, Unmodified):
+        return web.Response(status=304, headers=exc.headers)
+    if isinstance(exc, PreconditionFailed):
+        error = PRECONDITION_FAILED
+        extra = {"Condition": "If-Match" if "If-Match" in request.headers else "If-Unmodified-Since"}
+    elif isinstance(exc, RangeNotSatisfiable):
+        error = INVALID_RANGE
+        extra = {"RangeRequested": request.headers.get("Range", ""), "ActualObjectSize": str(exc.size)}
+    else:
+        raise TypeError(f"no S3 answer for {type(exc).__name__}")
+    if request.method != "GET":
+        return web.Response(status=error.status, headers=exc.headers)
+    return web.Response(status=error.status, body=error_body(error, request.path, extra=extra), content_type=XML,
+                        headers=exc.headers)
+
+
 def error_body(error: S3Error, resource: str, message: str = "", extra: Mapping[str, str] = {}) -> bytes:
     fields = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items())
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{error.code}</Code>'
@@ -103,6 +126,8 @@ def s3_response(request: web.Request, error: S3Error, message: str = "",
 
 
 def error_response(request: web.Request, exc: ProxyError | S3Fault) -> web.Response:
+    if isinstance(exc, Answered):
+        return answered_response(request, exc)
     log.info("S3 request refused: %s %s: %r", request.method, request.path, exc)
     if isinstance(exc, S3Fault):
         return s3_response(request, exc.error, exc.detail)

@@ -13,15 +13,13 @@ with ``NotImplemented``. Multipart uploads are ``adapters.s3.multipart`` (which 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from adapters.s3 import sigv4, wire
 from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3Upstream, cache_key, object_meta, rejection
-from proxy.read.driver import Cache
-from proxy.storage.writer import BlobWriter, Expectation
+from proxy.read.core import Core, Upload
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +29,14 @@ FORWARDED = ("content-type", "content-md5", "cache-control", "content-dispositio
 FORWARDED_PREFIXES = ("x-amz-meta-", "x-amz-checksum-")
 
 
-async def put_object(request: web.Request, upstream: S3Upstream, cache: Cache, bucket: str, key: str,
+async def put_object(request: web.Request, upstream: S3Upstream, core: Core, bucket: str, key: str,
                      listings: ListingCache) -> web.StreamResponse:
     length, payload_hash = plain_body(request)
     headers = forwarded_headers(request)
     headers["Content-Length"] = str(length)
-    writer = cache.store.create(Expectation(size=length))
-    try:
-        response = await upstream.request("PUT", bucket, key, headers=headers, data=_tee(request, writer),
-                                          payload_hash=payload_hash)
+    async with core.write_through(length) as upload:
+        body = upload.tee(request.content.iter_chunked(WRITE_CHUNK))
+        response = await upstream.request("PUT", bucket, key, headers=headers, data=body, payload_hash=payload_hash)
         if response.status != 200:
             raise await rejection(response)
         etag = response.headers.get("ETag", "")
@@ -48,10 +45,8 @@ async def put_object(request: web.Request, upstream: S3Upstream, cache: Cache, b
                                                                 "x-amz-server-side-encryption"))}
         response.close()
         listings.forget(bucket)
-        await _admit(upstream, cache, writer, bucket, key, etag)
+        await _admit(upstream, upload, bucket, key, etag)
         return web.Response(status=200, headers=reply)
-    finally:
-        await writer.cancel()
 
 
 def plain_body(request: web.Request) -> tuple[int, str]:
@@ -73,13 +68,7 @@ def forwarded_headers(request: web.Request, extra: frozenset[str] = frozenset())
             if k.lower() in FORWARDED or k.lower() in extra or k.lower().startswith(FORWARDED_PREFIXES)}
 
 
-async def _tee(request: web.Request, writer: BlobWriter) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(WRITE_CHUNK):
-        await writer.write(chunk)
-        yield chunk
-
-
-async def _admit(upstream: S3Upstream, cache: Cache, writer: BlobWriter, bucket: str, key: str, etag: str) -> None:
+async def _admit(upstream: S3Upstream, upload: Upload, bucket: str, key: str, etag: str) -> None:
     """Index the bytes under the version the upstream now has (HEAD gives Last-Modified and the
     content type as stored). If the object already changed again, nothing is indexed."""
     head = await upstream.request("HEAD", bucket, key)
@@ -87,5 +76,4 @@ async def _admit(upstream: S3Upstream, cache: Cache, writer: BlobWriter, bucket:
     if head.status != 200 or head.headers.get("ETag") != etag:
         log.warning("write-through not cached: upstream HEAD disagrees", extra={"bucket": bucket, "key": key})
         return
-    blob = await writer.commit()
-    await cache.admit(cache_key(bucket, key), blob, object_meta(head.headers, 200))
+    await upload.admit(cache_key(bucket, key), object_meta(head.headers, 200))

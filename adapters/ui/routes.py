@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from adapters.ui.negotiate import wants_dashboard
+from proxy.read.core import Core
+from proxy.upstream import Frontend
 
 _STATIC = resources.files("adapters.ui") / "static"
 _NO_CACHE = {"Cache-Control": "no-cache"}
@@ -19,7 +22,7 @@ class UiFrontend:
         self.page = (_STATIC / "dashboard.html").read_bytes()
         self.script = (_STATIC / "dashboard.js").read_bytes()
 
-    def setup(self, app: web.Application) -> None:
+    def setup(self, app: web.Application, core: Core) -> None:
         app.router.add_get("/ui", self.dashboard)
         app.router.add_get("/ui/dashboard.js", self.dashboard_js)
         app.router.add_route("*", "/", self.root)
@@ -37,3 +40,7 @@ class UiFrontend:
         response = await self.dashboard(request)
         response.headers["Vary"] = "Accept, User-Agent, Authorization"
         return response
+
+
+if TYPE_CHECKING:
+    _: type[Frontend] = UiFrontend

@@ -32,6 +32,7 @@ from proxy.control.pins import Pin, Pins
 from proxy.control.urls import ModelUrl, parse_url
 from proxy.control.watches import Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
+from proxy.read.core import Core
 from proxy.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Control:
         self._loops: list[asyncio.Task[None]] = []
         self._evicting = asyncio.Lock()
 
-    def setup(self, app: web.Application) -> None:
+    def setup(self, app: web.Application, core: Core) -> None:
         s, cache = self.settings, app[appkeys.CACHE]
         self.catalogs = Catalogs(self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION]))
         self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))

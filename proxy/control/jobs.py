@@ -127,20 +127,19 @@ class Jobs:
 
     async def _fetch(self, job: Job, file: SnapshotFile) -> tuple[int, bool]:
         """Size of the file, and whether this job's read went to a fill (rather than a local hit)."""
-        resolved = await self._cache.resolve(file.source, file.max_age)
-        try:
+        async with self._cache.resolve(file.source, file.max_age) as resolved:
             if isinstance(resolved, Hit):
                 return resolved.size, False
             fill = resolved.fill
             job.active[file.path] = fill
-            await fill.wait_finished()
-            if fill.state is FillState.FAILED:
-                assert fill.error is not None
-                raise fill.error
-            return fill.written, True
-        finally:
-            job.active.pop(file.path, None)
-            resolved.close()
+            try:
+                await fill.wait_finished()
+                if fill.state is FillState.FAILED:
+                    assert fill.error is not None
+                    raise fill.error
+                return fill.written, True
+            finally:
+                job.active.pop(file.path, None)
 
     def _forget_old(self) -> None:
         finished = [j for j in self.all() if j.finished_at is not None]

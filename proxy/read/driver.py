@@ -1,21 +1,35 @@
-"""The read-path driver: look a key up, follow the plan, and hand back something to serve."""
+"""The read-path driver: look a key up, follow the plans (``proxy.read.plan``), and hand back
+something to serve: a committed blob (``Hit``) or a fill to tail (``InFlight``), held as this
+node's reader for the length of an ``async with`` block."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, assert_never
 
 from proxy.cluster.port import Coordinator
-from proxy.errors import CoordinationUnavailable, UpstreamUnavailable
+from proxy.errors import CoordinationUnavailable
 from proxy.fill.registry import Fills
 from proxy.fill.state import Fill, FillState
 from proxy.observe.metrics import Metrics
 from proxy.read.memory import MemoryTier
-from proxy.read.plan import JoinFill, Revalidate, ServeLocal, StartFill, plan_read
+from proxy.read.plan import (
+    JoinFill,
+    Reject,
+    Revalidate,
+    ServeLocal,
+    ServeRevalidated,
+    ServeStale,
+    StartFill,
+    TailFill,
+    plan_read,
+    plan_ready,
+)
 from proxy.read.readers import Readers
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index, IndexEntry
@@ -25,7 +39,7 @@ from proxy.upstream import ObjectMeta, Source
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True, weakref_slot=True)
+@dataclass(slots=True)
 class Hit:
     """A committed blob, already open. ``outcome`` is hit, revalidated or stale. ``memory``: the
     blob's bytes when the memory tier holds it."""
@@ -35,27 +49,14 @@ class Hit:
     outcome: str
     size: int
     memory: bytes | None = None
-    release: Callable[[], None] | None = None
-    """Ends this reader's hold on the blob (``Readers``); called by ``close``."""
-
-    def close(self) -> None:
-        self.file.close()
-        if self.release is not None:
-            self.release()
 
 
-@dataclass(slots=True, eq=False, weakref_slot=True)
+@dataclass(slots=True, eq=False)
 class InFlight:
     """A fill whose metadata is known; bytes are landing or have landed. ``outcome``: miss, coalesced."""
 
     fill: Fill
     outcome: str
-    release: Callable[[], None] | None = None
-    """Ends this reader's hold on the fill's blob (``Readers``); called by ``close``."""
-
-    def close(self) -> None:
-        if self.release is not None:
-            self.release()
 
 
 Resolved = Hit | InFlight
@@ -88,21 +89,40 @@ class Cache:
         except FileNotFoundError:
             return entry, None
 
-    async def resolve(self, source: Source, max_age: float | None) -> Resolved:
-        """Serve locally, or join/start the key's fill and wait for its metadata.
+    @asynccontextmanager
+    async def resolve(self, source: Source, max_age: float | None) -> AsyncIterator[Resolved]:
+        """Serve locally, or join/start the key's fill and wait for its metadata; the result is
+        this node's reader of the blob (``Readers``) until the block ends.
 
         Raises the fill's error when it fails before any byte (e.g. UpstreamRejected), except
-        that a failed revalidation serves the stale copy (stale-if-error). The caller closes the
-        result (which ends its hold on the blob).
+        that a failed revalidation serves the stale copy (stale-if-error; ``plan_ready``).
         """
-        resolved = self.readers.track(await self._resolve(source, max_age))
-        if self.announce_readers is not None:
-            try:
+        resolved = await self._resolve(source, max_age)
+        try:
+            release = (self.readers.hold_blob(resolved.entry.digest) if isinstance(resolved, Hit)
+                       else self.readers.hold_fill(resolved.fill))
+        except BaseException:
+            _close(resolved)
+            raise
+        try:
+            if self.announce_readers is not None:
                 await self.announce_readers()
-            except BaseException:
-                resolved.close()
-                raise
-        return resolved
+            yield resolved
+        finally:
+            _close(resolved)
+            release()
+
+    async def lookup(self, key: str) -> IndexEntry | None:
+        """The index entry of ``key`` (its blob may be gone)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.index.get, key)
+
+    async def peek(self, key: str) -> IndexEntry | None:
+        """The entry of ``key`` when its blob is on the volume, without reading it."""
+        entry, file = await asyncio.get_running_loop().run_in_executor(None, self._lookup, key)
+        if file is None:
+            return None
+        file.close()
+        return entry
 
     async def _resolve(self, source: Source, max_age: float | None) -> Resolved:
         loop = asyncio.get_running_loop()
@@ -110,8 +130,7 @@ class Cache:
         running = self.fills.get(source.key)
         if running is not None and running.state is FillState.COMMITTED and file is not None:
             running = None  # committed, only announcing it to other pods: what we just read is its result
-        plan = plan_read(entry, file is not None, running, self.clock(), max_age)
-        match plan:
+        match plan_read(entry, file is not None, running, self.clock(), max_age):
             case ServeLocal(entry=fresh):
                 assert file is not None
                 return await self._fresh(fresh, file)
@@ -124,6 +143,8 @@ class Cache:
             case Revalidate(entry=stale):
                 fill = self.fills.start(source, stale=stale)
                 outcome = "miss"
+            case _ as unreachable:
+                assert_never(unreachable)
         try:
             return await self._after(fill, outcome, file)
         except BaseException:
@@ -133,19 +154,20 @@ class Cache:
 
     async def _after(self, fill: Fill, outcome: str, file: BinaryIO | None) -> Resolved:
         await fill.ready()
-        if fill.state in (FillState.STREAMING, FillState.COMMITTED):
-            if file is not None:
-                file.close()
-            return InFlight(fill, outcome)
-        stale = fill.stale
-        if fill.state is FillState.NOT_MODIFIED:
-            assert fill.entry is not None
-            return await self._hit(fill.entry, file, "revalidated")
-        if stale is not None and isinstance(fill.error, UpstreamUnavailable):
-            log.warning("serving stale copy: upstream unavailable", extra={"key": fill.key, "error": str(fill.error)})
-            return await self._hit(stale, file, "stale")
-        assert fill.error is not None
-        raise fill.error
+        match plan_ready(fill.state, fill.entry, fill.stale, fill.error):
+            case TailFill():
+                if file is not None:
+                    file.close()
+                return InFlight(fill, outcome)
+            case ServeRevalidated(entry=current):
+                return await self._hit(current, file, "revalidated")
+            case ServeStale(entry=stale, error=error):
+                log.warning("serving stale copy: upstream unavailable", extra={"key": fill.key, "error": str(error)})
+                return await self._hit(stale, file, "stale")
+            case Reject(error=error):
+                raise error
+            case _ as unreachable:
+                assert_never(unreachable)
 
     async def admit(self, key: str, blob: BlobInfo, meta: ObjectMeta) -> IndexEntry:
         """Index a blob the adapter committed itself (e.g. bytes written through to the upstream),
@@ -192,6 +214,11 @@ class Cache:
             file = await asyncio.get_running_loop().run_in_executor(
                 None, open, self.store.layout.blob(entry.digest), "rb")
         return Hit(entry, file, outcome, _size(file))
+
+
+def _close(resolved: Resolved) -> None:
+    if isinstance(resolved, Hit):
+        resolved.file.close()
 
 
 def _size(file: BinaryIO) -> int:

@@ -1,15 +1,14 @@
 """Is a blob in use? The port eviction asks before it deletes, and this node's implementation.
 
 ``BlobUsage`` is the port. ``Readers`` is the in-process implementation: it counts the readers of
-committed blobs (``Hit``) and of fills (``InFlight``, whose digest is known once the fill commits)
-on this node; ``Cache.resolve`` registers every result with it and the result's ``close`` releases
-it. A cluster implementation (every node's readers and fills, e.g. kept in Redis with expiring
-entries) plugs in behind the same port.
+committed blobs and of fills (whose digest is known once the fill commits) on this node:
+``Cache.resolve`` holds each result it hands out for as long as the caller's ``async with`` lasts.
+A cluster implementation (every node's readers and fills, e.g. kept in Redis with expiring entries)
+plugs in behind the same port.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,7 +17,6 @@ from proxy.digest import Digest
 
 if TYPE_CHECKING:
     from proxy.fill.state import Fill
-    from proxy.read.driver import Resolved
 
 
 class BlobUsage(Protocol):
@@ -38,17 +36,8 @@ class Readers:
         self.on_access: Callable[[Digest], None] | None = None
         """Told of every blob a reader starts or finishes reading (eviction's last-access times)."""
 
-    def track(self, resolved: Resolved) -> Resolved:
-        """Count ``resolved`` as a reader until it is closed (or garbage collected, as a safety net)."""
-        from proxy.read.driver import Hit
-
-        hit = isinstance(resolved, Hit)
-        release = self.hold_blob(resolved.entry.digest) if hit else self.hold_fill(resolved.fill)  # type: ignore[union-attr]
-        resolved.release = release
-        weakref.finalize(resolved, release)
-        return resolved
-
     def hold_blob(self, digest: Digest) -> Callable[[], None]:
+        """Count a reader of a committed blob until the returned function is called (once is enough)."""
         if not self._blobs[digest]:
             self.generation += 1
         self._blobs[digest] += 1
@@ -56,6 +45,7 @@ class Readers:
         return _once(lambda: _drop(self._blobs, digest))
 
     def hold_fill(self, fill: Fill) -> Callable[[], None]:
+        """Count a reader of a fill's blob until the returned function is called (once is enough)."""
         self._fills[fill] += 1
 
         def release() -> None:

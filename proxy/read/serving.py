@@ -1,70 +1,93 @@
-"""Responses for a committed blob (sendfile) or an in-progress fill (tailing), with ranges and
-conditionals on both. Errors before the headers are raised for the adapter to render; a failure
-after the headers aborts the connection, so a client never mistakes a cut body for a whole one.
+"""Answers for a committed blob or an in-progress fill, with ranges and conditionals on both.
+
+What the answer is (``decide``) is pure; the outcomes without a body (304, 412, 416) are raised as
+``proxy.errors.Answered`` for the adapter's error table to render as its protocol does. Bodies are
+sent by ``proxy.read.send``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import assert_never
 
-from aiohttp import ClientPayloadError, web
-from prometheus_client import Counter
+from aiohttp import web
 
-from proxy.cluster.peers import Peers
-from proxy.errors import FillFailed
+from proxy.errors import PreconditionFailed, RangeNotSatisfiable, Unmodified
 from proxy.fill.state import Fill
 from proxy.observe.metrics import Metrics
-from proxy.read.conditional import (
-    Full,
-    NeedSize,
-    NotModified,
-    Partial,
-    PreconditionFailed,
-    Representation,
-    Unsatisfiable,
-    evaluate,
-)
+from proxy.read import conditional
+from proxy.read.conditional import Representation, evaluate
 from proxy.read.driver import Hit, InFlight, Resolved
 from proxy.read.ranges import ByteRange
-
-log = logging.getLogger(__name__)
-
-CACHE_HEADER = "X-Cache"
-SEND_CHUNK = 1 << 20
+from proxy.read.send import CACHE_HEADER, ServeOptions, hop, send_blob, send_fill
+from proxy.storage.index import IndexEntry
+from proxy.upstream import ObjectMeta
 
 
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    sendfile: bool = True
-    """Use the kernel's sendfile for committed blobs (falls back when the loop lacks it)."""
-    peers: Peers | None = None
-    """Peer hops for hits this node does not hold in memory (None: never)."""
+def of_entry(entry: IndexEntry, size: int) -> Representation:
+    """What the client is told about a committed blob: upstream validators, else our digest as ETag."""
+    return Representation(size, entry.etag or f'"{entry.digest.hex}"', entry.last_modified, entry.content_type)
 
 
-def representation(resolved: Resolved) -> Representation:
-    """What the client is told about the object: upstream validators, else our digest as ETag."""
-    if isinstance(resolved, Hit):
-        e = resolved.entry
-        etag = e.etag or f'"{e.digest.hex}"'
-        return Representation(resolved.size, etag, e.last_modified, e.content_type)
-    fill = resolved.fill
+def of_meta(meta: ObjectMeta) -> Representation:
+    """What the client is told about an object the upstream described (its size may be unknown)."""
+    return Representation(meta.size, meta.validators.etag, meta.validators.last_modified, meta.content_type)
+
+
+def of_fill(fill: Fill) -> Representation:
     assert fill.meta is not None
     fill_etag = fill.meta.validators.etag or (f'"{fill.blob.digest.hex}"' if fill.blob else None)
     return Representation(fill.size, fill_etag, fill.meta.validators.last_modified, fill.meta.content_type)
 
 
-def _headers(rep: Representation, outcome: str, extra: Mapping[str, str]) -> dict[str, str]:
+def representation(resolved: Resolved) -> Representation:
+    return of_entry(resolved.entry, resolved.size) if isinstance(resolved, Hit) else of_fill(resolved.fill)
+
+
+def decide(decision: conditional.Decision, rep: Representation, outcome: str,
+           extra: Mapping[str, str]) -> tuple[int, dict[str, str], ByteRange | None]:
+    """The status, headers and byte range of a full or partial answer; raises the outcomes that
+    have no body (``Unmodified``, ``PreconditionFailed``, ``RangeNotSatisfiable``), with the headers."""
     headers = {"Accept-Ranges": "bytes", CACHE_HEADER: outcome}
     if rep.etag:
         headers["ETag"] = rep.etag
     if rep.last_modified:
         headers["Last-Modified"] = rep.last_modified
     headers.update(extra)
-    return headers
+    chosen: ByteRange | None
+    match decision:
+        case conditional.NotModified():
+            raise Unmodified(headers)
+        case conditional.PreconditionFailed():
+            raise PreconditionFailed(headers)
+        case conditional.Unsatisfiable(size=size):
+            headers["Content-Range"] = f"bytes */{size}"
+            raise RangeNotSatisfiable(size, headers)
+        case conditional.Partial(range=rng):
+            headers["Content-Range"] = rng.content_range(rep.size or 0)
+            status, chosen = 206, rng
+        case conditional.Full():
+            status, chosen = 200, None
+        case conditional.NeedSize():
+            raise AssertionError("a range is decided once the size is known")
+        case _ as unreachable:
+            assert_never(unreachable)
+    headers["Content-Type"] = rep.content_type
+    return status, headers, chosen
+
+
+async def _evaluate(request: web.Request, resolved: Resolved) -> tuple[Representation, conditional.Decision]:
+    """Evaluate the request's conditionals and range; a range on a fill of unknown size (a chunked
+    upstream body) waits for the fill to finish, so the size is known."""
+    rep = representation(resolved)
+    decision = evaluate(request.method, request.headers, rep)
+    if isinstance(decision, conditional.NeedSize) and isinstance(resolved, InFlight):
+        await resolved.fill.wait_finished()
+        if resolved.fill.error is not None:
+            raise resolved.fill.error
+        rep = representation(resolved)
+        decision = evaluate(request.method, request.headers, rep)
+    return rep, decision
 
 
 async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, options: ServeOptions,
@@ -74,180 +97,22 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
     ``redirect_ok``: the adapter allows a peer hop by redirect (its requests are not signed over
     the URL); it has already checked the client's access.
     """
-    try:
-        rep = representation(resolved)
-        decision = evaluate(request.method, request.headers, rep)
-        if isinstance(decision, NeedSize):
-            assert isinstance(resolved, InFlight)
-            await resolved.fill.wait_finished()
-            if resolved.fill.error is not None:
-                raise resolved.fill.error
-            rep = representation(resolved)
-            decision = evaluate(request.method, request.headers, rep)
-        headers = _headers(rep, resolved.outcome, extra)
-        chosen: ByteRange | None
-        match decision:
-            case NotModified():
-                return web.Response(status=304, headers=headers)
-            case PreconditionFailed():
-                return web.Response(status=412, headers=headers)
-            case Unsatisfiable(size=size):
-                headers["Content-Range"] = f"bytes */{size}"
-                return web.Response(status=416, headers=headers)
-            case Partial(range=rng):
-                headers["Content-Range"] = rng.content_range(rep.size or 0)
-                status, chosen = 206, rng
-            case Full():
-                status, chosen = 200, None
-            case NeedSize():
-                raise AssertionError("size is known once the fill has finished")
-        headers["Content-Type"] = rep.content_type
-        if isinstance(resolved, Hit):
-            hopped = await _hop(request, resolved, status, headers, chosen, metrics, options, redirect_ok)
-            if hopped is not None:
-                return hopped
-            return await _send_blob(request, resolved, status, headers, chosen, metrics, options)
-        return await _send_fill(request, resolved.fill, status, headers, chosen, rep.size, metrics, options)
-    finally:
-        resolved.close()
+    rep, decision = await _evaluate(request, resolved)
+    status, headers, chosen = decide(decision, rep, resolved.outcome, extra)
+    if isinstance(resolved, Hit):
+        hopped = await hop(request, resolved, status, headers, chosen, metrics, options, redirect_ok)
+        if hopped is not None:
+            return hopped
+        return await send_blob(request, resolved, status, headers, chosen, metrics, options)
+    return await send_fill(request, resolved.fill, status, headers, chosen, rep.size, metrics, options)
 
 
-async def _hop(request: web.Request, hit: Hit, status: int, headers: dict[str, str], rng: ByteRange | None,
-               metrics: Metrics, options: ServeOptions, redirect_ok: bool) -> web.StreamResponse | None:
-    """Send the client on to a peer holding the blob in memory, or fetch it from there; None:
-    serve it here."""
-    peers = options.peers
-    if peers is None or hit.memory is not None or hit.size == 0:
-        return None
-    node = await peers.locate(request, hit.entry.digest)
-    if node is None:
-        return None
-    if peers.mode == "redirect":
-        if not (redirect_ok and peers.may_redirect(request)):
-            return None
-        metrics.peer_hops.labels("redirect").inc()
-        return web.Response(status=307, headers={"Location": peers.redirect_url(request, node), CACHE_HEADER: "peer"})
-    rng = rng or ByteRange(0, hit.size)
-    upstream = await peers.open(node, hit.entry.digest, rng)
-    if upstream is None:
-        return None
-    metrics.peer_hops.labels("proxy").inc()
-    try:
-        response = web.StreamResponse(status=status, headers=headers)
-        response.content_length = rng.length
-        await response.prepare(request)
-        sent = 0
-        try:
-            async for chunk in upstream.content.iter_chunked(SEND_CHUNK):
-                await response.write(chunk)
-                sent += len(chunk)
-        except ClientPayloadError as exc:
-            return _abort(request, response, f"peer {node.node_id} dropped: {exc}")
-        if sent != rng.length:
-            return _abort(request, response, f"peer {node.node_id} sent {sent} of {rng.length} bytes")
-        metrics.served_bytes.labels("peer").inc(sent)
-        await response.write_eof()
-        return response
-    finally:
-        upstream.release()
-
-
-async def _send_blob(request: web.Request, hit: Hit, status: int, headers: dict[str, str],
-                     rng: ByteRange | None, metrics: Metrics, options: ServeOptions) -> web.StreamResponse:
-    rng = rng or ByteRange(0, hit.size)
+async def respond_head(request: web.Request, rep: Representation, outcome: str,
+                       extra: Mapping[str, str] = {}) -> web.StreamResponse:
+    """Answer a HEAD from what is known of the object, without reading or fetching its bytes."""
+    status, headers, _ = decide(evaluate(request.method, request.headers, rep), rep, outcome, extra)
     response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = rng.length
-    writer = await response.prepare(request)
-    if request.method == "HEAD" or rng.length == 0:
-        await response.write_eof()
-        return response
-    assert writer is not None
-    if hit.memory is not None:
-        await writer.write(hit.memory[rng.start:rng.end])
-        metrics.served_bytes.labels("memory").inc(rng.length)
-        await response.write_eof()
-        return response
-    loop = asyncio.get_running_loop()
-    transport = request.transport
-    if transport is None:
-        raise ConnectionResetError("client went away")
-    sent = False
-    if options.sendfile:
-        try:
-            await loop.sendfile(transport, hit.file, rng.start, rng.length)
-            sent = True
-        except NotImplementedError:
-            pass
-    if not sent:
-        fd, pos = hit.file.fileno(), rng.start
-        while pos < rng.end:
-            data = await loop.run_in_executor(None, os.pread, fd, min(SEND_CHUNK, rng.end - pos), pos)
-            if not data:
-                return _abort(request, response, f"blob {hit.entry.digest} shorter than its index entry")
-            await writer.write(data)
-            pos += len(data)
-    metrics.served_bytes.labels("blob").inc(rng.length)
-    await response.write_eof()
-    return response
-
-
-async def _send_fill(request: web.Request, fill: Fill, status: int, headers: dict[str, str],
-                     rng: ByteRange | None, size: int | None, metrics: Metrics,
-                     options: ServeOptions) -> web.StreamResponse:
-    start, end = (rng.start, rng.end) if rng else (0, size)
-    response = web.StreamResponse(status=status, headers=headers)
-    if end is not None:
-        response.content_length = end - start
-    else:
-        response.enable_chunked_encoding()
+    response.content_length = rep.size
     await response.prepare(request)
-    if request.method == "HEAD":
-        await response.write_eof()
-        return response
-    served = metrics.served_bytes.labels("fill")
-    try:
-        # With a known length the landed bytes go from the file to the socket by sendfile: no
-        # copy through Python and no per-reader buffer. Chunked bodies need framing: pread + write.
-        if options.sendfile and end is not None and await _sendfile_spans(request, fill, start, end, served):
-            await response.write_eof()
-            return response
-        async for chunk in fill.read(start, end):
-            await response.write(chunk)
-            served.inc(len(chunk))
-    except FillFailed as exc:
-        return _abort(request, response, str(exc))
     await response.write_eof()
-    return response
-
-
-async def _sendfile_spans(request: web.Request, fill: Fill, start: int, end: int, served: Counter) -> bool:
-    """Send [start, end) of a fill with the loop's sendfile, span by span as the bytes land.
-    False when the loop has no sendfile (nothing was sent: the caller falls back)."""
-    loop = asyncio.get_running_loop()
-    transport = request.transport
-    if transport is None:
-        raise ConnectionResetError("client went away")
-    async for fd, offset, count in fill.spans(start, end):
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            try:
-                sent = await loop.sendfile(transport, file, offset, count)
-            except NotImplementedError:
-                if offset == start:
-                    return False
-                raise
-        served.inc(sent)
-        if sent != count:
-            raise FillFailed(f"{fill.key}: file shorter than announced at byte {offset + sent}")
-    return True
-
-
-def _abort(request: web.Request, response: web.StreamResponse, why: str) -> web.StreamResponse:
-    """Cut the connection mid-body: the client sees an incomplete response, never a clean end.
-
-    aiohttp's own ``write_eof`` then fails on the closed transport, so no chunked terminator
-    can be sent after this.
-    """
-    log.error("aborting response mid-body", extra={"path": request.path, "error": why})
-    if request.transport is not None:
-        request.transport.abort()
     return response
