@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from yarl import URL
 
 from proxy import __version__, keys
 from proxy.cache import Cache
@@ -19,8 +20,10 @@ from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.cluster.usage import SharedUsage
 from proxy.config import Settings
+from proxy.credentials import admin_token, cluster_secret
 from proxy.fill import FillContext, FillPolicy
 from proxy.fills import Fills
+from proxy.guard import Guard
 from proxy.index import Index
 from proxy.memory import MemoryTier
 from proxy.metrics import Metrics
@@ -43,6 +46,16 @@ def make_coordinator(settings: Settings) -> Coordinator:
     return RedisCoordinator(settings.redis_url.get_secret_value(), node, settings.redis_prefix)
 
 
+def make_guard(settings: Settings) -> Guard:
+    """The door of the control API and /v1/status: the admin token, or none with --insecure-no-auth."""
+    token = admin_token(settings)
+    if token is None:
+        log.warning("--insecure-no-auth: the control API and /v1/status answer WITHOUT A TOKEN to anyone who "
+                    "reaches the port; use it for local development only")
+    names = [URL(settings.advertised()).host or "", settings.host]
+    return Guard(token, names)
+
+
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None) -> web.Application:
     store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
@@ -56,13 +69,15 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     if settings.memory_cache_bytes > 0:
         memory = MemoryTier(settings.memory_cache_bytes, settings.memory_cache_ttl,
                             settings.memory_cache_max_blob_bytes)
-    peers = Peers(settings.peer_mode, coordinator, memory)
+    internal = not settings.embedded and settings.peer_mode != "off"
+    peers = Peers(settings.peer_mode, coordinator, memory, cluster_secret(settings) if internal else None)
 
     app = web.Application(client_max_size=1 << 20)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = metrics
     app[keys.FILLS] = fills
     app[keys.COORDINATOR] = coordinator
+    guard = app[keys.GUARD] = make_guard(settings)
     app[keys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
                             prefer_peers=settings.peer_mode != "off")
     app[keys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
@@ -76,8 +91,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     if coordinator.shared:
         app[keys.CACHE].announce_readers = shared_usage.ensure
     status.peers = membership.peers
-    app.router.add_get("/v1/status", app[keys.STATUS].handle)
-    app.router.add_get(BLOB_ROUTE, peers.serve_blob)
+    app.router.add_get("/v1/status", guard.wrap(app[keys.STATUS].handle))
+    if internal:  # the internal endpoint exists only where peers call it
+        app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     for frontend in frontends:
         frontend.setup(app)
     app.cleanup_ctx.append(_upstream_session)

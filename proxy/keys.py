@@ -12,6 +12,7 @@ from proxy.cluster.port import Coordinator
 from proxy.cluster.usage import SharedUsage
 from proxy.config import Settings
 from proxy.fills import Fills
+from proxy.guard import Guard
 from proxy.metrics import Metrics
 from proxy.serving import ServeOptions
 from proxy.status import Status
@@ -30,3 +31,4 @@ STATUS = web.AppKey("status", Status)
 MEMBERSHIP = web.AppKey("membership", Membership)
 CONTROL: web.AppKey[Control] = web.AppKey("control")
 SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)
+GUARD = web.AppKey("guard", Guard)
