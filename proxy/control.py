@@ -196,10 +196,10 @@ class Control:
         return web.json_response([j.to_json() for j in self.jobs.all()])
 
     async def get_job(self, request: web.Request) -> web.Response:
+        wait = query_number(request, "wait", low=0.0, high=MAX_JOB_WAIT, default=0.0)
         job = self.jobs.get(request.match_info["id"])
         if job is None:
             return _error(404, "no such job on this node")
-        wait = query_number(request, "wait", low=0.0, high=MAX_JOB_WAIT, default=0.0)
         if wait > 0 and not job.finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(job.finished.wait(), wait)

@@ -151,8 +151,9 @@ class CountingRelay:
         body = await request.read()
         if self.tamper is not None and request.method == "PUT" and body:
             body = self.tamper(body)
+            dropped = ("content-length", "content-md5")
             headers = {k: v for k, v in headers.items()
-                       if k.lower() not in ("content-length", "content-md5") and not k.lower().startswith("x-amz-checksum")}
+                       if k.lower() not in dropped and not k.lower().startswith("x-amz-checksum")}
         async with self._session.request(
                 request.method, URL(self.target + request.raw_path, encoded=True), headers=headers,
                 data=body or None, allow_redirects=False,
