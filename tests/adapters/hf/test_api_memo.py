@@ -17,8 +17,8 @@ from tests.conftest import ServerFactory
 from tests.fakes.fake_hub import FakeHub
 
 
-async def test_unique_large_bodies_are_not_remembered(aiohttp_server: ServerFactory, make_settings: Callable[..., Settings],
-                                                      hub: FakeHub) -> None:
+async def test_unique_large_bodies_are_not_remembered(
+        aiohttp_server: ServerFactory, make_settings: Callable[..., Settings], hub: FakeHub) -> None:
     commit = hub.create("org/model").commit({"config.json": b"{}"})
     settings = make_settings(hf_endpoint=str(hub.hub_url))
     fronts = frontends(settings)
