@@ -149,6 +149,19 @@ class Settings(BaseSettings):
             return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
         return value
 
+    @field_validator("admin_token", "cluster_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("admin_token", "cluster_secret")
+    @classmethod
+    def _bearer_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        if value is not None and not (text.isascii() and text.isprintable() and " " not in text):
+            raise ValueError("must be printable ASCII without spaces (it is sent as a Bearer token)")
+        return value
+
     @model_validator(mode="after")
     def _check_security(self) -> Settings:
         if self.s3_allow_writes and self.s3_client_keys is None and self.s3_client_keys_file is None:

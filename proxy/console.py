@@ -30,6 +30,7 @@ EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
 class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
+        self.status = status
 
 
 def add_commands(sub: Any) -> None:
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     except Refused as exc:
         print(f"modelmanager: the proxy refused: {exc}", file=sys.stderr)
+        if exc.status == 401:
+            print("modelmanager: pass the admin token (--admin-token, $MODELMANAGER_ADMIN_TOKEN), or --cache-dir "
+                  "of the proxy's volume where it generated one", file=sys.stderr)
         return EXIT_FAILED
 
 

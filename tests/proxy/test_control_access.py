@@ -141,3 +141,13 @@ async def test_insecure_no_auth_is_loud_and_still_stops_dns_rebinding(
 def test_the_opt_out_and_a_token_exclude_each_other(make_settings: Callable[..., Settings]) -> None:
     with pytest.raises(ValidationError, match="exclude each other"):
         make_settings(insecure_no_auth=True)
+
+
+@pytest.mark.parametrize("token", ["with space", "t\xe9st", "tab\there"])
+def test_tokens_that_cannot_be_sent_as_bearer_are_settings_errors(make_settings: Callable[..., Settings],
+                                                                  token: str) -> None:
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        make_settings(admin_token=token)
+    with pytest.raises(ValidationError, match="printable ASCII"):
+        make_settings(cluster_secret=token)
+    assert make_settings(admin_token="").admin_token is None, "an empty variable is no token (one is generated)"
