@@ -60,7 +60,7 @@ def s3_frontend(settings: Settings) -> S3Frontend | None:
         client_keys=ClientKeys.parse(keys_text, settings.s3_client_keys_file),
         list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
         virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
-        write_through=settings.s3_write_through))
+        write_through=settings.s3_write_through, allow_writes=settings.s3_allow_writes))
 
 
 def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> list[Catalog]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from yarl import URL
 
 from proxy import __version__, appkeys
 from proxy.cluster.claims import SharedUsage
@@ -20,6 +21,8 @@ from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
 from proxy.connections import ConnectionGuard, default_limit
+from proxy.control.guard import Guard
+from proxy.credentials import admin_token, cluster_secret
 from proxy.fill.registry import Fills
 from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
@@ -45,6 +48,16 @@ def make_coordinator(settings: Settings) -> Coordinator:
     return RedisCoordinator(settings.redis_url.get_secret_value(), node, settings.redis_prefix)
 
 
+def make_guard(settings: Settings) -> Guard:
+    """The door of the control API and /v1/status: the admin token, or none with --insecure-no-auth."""
+    token = admin_token(settings)
+    if token is None:
+        log.warning("--insecure-no-auth: the control API and /v1/status answer WITHOUT A TOKEN to anyone who "
+                    "reaches the port; use it for local development only")
+    names = [URL(settings.advertised()).host or "", settings.host]
+    return Guard(token, names)
+
+
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None) -> web.Application:
     store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
@@ -58,15 +71,17 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     if settings.memory_cache_bytes > 0:
         memory = MemoryTier(settings.memory_cache_bytes, settings.memory_cache_ttl,
                             settings.memory_cache_max_blob_bytes)
-    peers = Peers(settings.peer_mode, coordinator, memory)
+    internal = not settings.embedded and settings.peer_mode != "off"
+    peers = Peers(settings.peer_mode, coordinator, memory, cluster_secret(settings) if internal else None)
 
-    guard = ConnectionGuard(settings.max_connections or default_limit(), settings.body_idle_timeout, metrics)
-    app = web.Application(client_max_size=1 << 20, middlewares=[guard.middleware])
-    app[appkeys.CONNECTIONS] = guard
+    connections = ConnectionGuard(settings.max_connections or default_limit(), settings.body_idle_timeout, metrics)
+    app = web.Application(client_max_size=1 << 20, middlewares=[connections.middleware])
+    app[appkeys.CONNECTIONS] = connections
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = metrics
     app[appkeys.FILLS] = fills
     app[appkeys.COORDINATOR] = coordinator
+    guard = app[appkeys.GUARD] = make_guard(settings)
     app[appkeys.CACHE] = Cache(store, index, fills, metrics, clock, memory, coordinator,
                             prefer_peers=settings.peer_mode != "off")
     app[appkeys.SERVE_OPTIONS] = ServeOptions(sendfile=settings.sendfile,
@@ -80,8 +95,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     if coordinator.shared:
         app[appkeys.CACHE].announce_readers = shared_usage.ensure
     status.peers = membership.peers
-    app.router.add_get("/v1/status", app[appkeys.STATUS].handle)
-    app.router.add_get(BLOB_ROUTE, peers.serve_blob)
+    app.router.add_get("/v1/status", guard.wrap(app[appkeys.STATUS].handle))
+    if internal:  # the internal endpoint exists only where peers call it
+        app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     core = app[appkeys.CORE] = Core(app[appkeys.CACHE], metrics, app[appkeys.SERVE_OPTIONS],
                                    lambda: app[appkeys.UPSTREAM_SESSION])
     for frontend in frontends:

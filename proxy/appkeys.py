@@ -11,6 +11,7 @@ from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator
 from proxy.config import Settings
 from proxy.connections import ConnectionGuard
+from proxy.control.guard import Guard
 from proxy.fill.registry import Fills
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
@@ -34,3 +35,4 @@ MEMBERSHIP = web.AppKey("membership", Membership)
 CONTROL: web.AppKey[Control] = web.AppKey("control")
 SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)
 CONNECTIONS = web.AppKey("connections", ConnectionGuard)
+GUARD = web.AppKey("guard", Guard)

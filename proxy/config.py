@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "MODELMANAGER_"
@@ -100,8 +100,12 @@ class Settings(BaseSettings):
     s3_virtual_host_suffix: str | None = Field(None, description="Domain for virtual-hosted addressing on "
                                                "--s3-port: `Host: <bucket>.<suffix>` names the bucket.")
     s3_write_through: bool = Field(True, description="Forward PutObject and multipart uploads to the "
-                                   "upstream and cache the uploaded bytes. Off: writes are refused with "
-                                   "NotImplemented.")
+                                   "upstream and cache the uploaded bytes (only with --s3-allow-writes). "
+                                   "Off: writes are refused with NotImplemented.")
+    s3_allow_writes: bool = Field(False, description="Let S3 clients write (PutObject, multipart uploads) "
+                                  "through the proxy, with the proxy's upstream credentials. Needs "
+                                  "--s3-client-keys or --s3-client-keys-file. Off (the default): the S3 API "
+                                  "is read-only and every write is refused with AccessDenied.")
     upstream_connect_timeout: float = Field(10.0, gt=0, description="Seconds to connect to an upstream.")
     upstream_read_timeout: float = Field(30.0, gt=0, description="Seconds an upstream may stay silent "
                                          "mid-body before the connection is dropped and the fill resumed.")
@@ -116,16 +120,26 @@ class Settings(BaseSettings):
                                          "explicitly) is written at most this often per blob; eviction orders "
                                          "blobs by it.")
     prefetch_concurrency: int = Field(4, ge=1, le=64, description="Files a prefetch job fetches at once.")
-    watch_interval: float = Field(300.0, gt=0, description="Default seconds between upstream checks of a "
-                                  "watched URL (per watch: `interval`).")
+    watch_interval: float = Field(300.0, ge=10, le=86400, description="Default seconds between upstream "
+                                  "checks of a watched URL (per watch: `interval`, 10 to 86400).")
     watch_sync_interval: float = Field(10.0, gt=0, description="Cluster mode: seconds between re-reads of "
                                        "the watch records on the volume, to pick up watches other pods "
                                        "added, removed or switched.")
-    watch_grace: float = Field(3600.0, ge=0, description="Default seconds the version a watch switched away "
-                               "from stays pinned (per watch: `grace`).")
+    watch_grace: float = Field(3600.0, ge=0, le=30 * 86400, description="Default seconds the version a "
+                               "watch switched away from stays pinned (per watch: `grace`, at most 30 days).")
     admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "
-                                          "/v1/jobs, /v1/pins, /v1/watches) requires. Unset: the control API "
-                                          "is open to whoever reaches the port (logged at start-up).")
+                                          "/v1/jobs, /v1/pins, /v1/watches, /v1/evict) and /v1/status require. "
+                                          "Unset: a random token is generated at first start into "
+                                          "<cache-dir>/admin-token (mode 0600) and used; the CLI reads it "
+                                          "from there.")
+    insecure_no_auth: bool = Field(False, description="Local development only: the control API and "
+                                   "/v1/status answer without a token (logged loudly at start-up). They "
+                                   "still refuse cross-site browser requests and Host names other than IP "
+                                   "addresses and localhost.")
+    cluster_secret: SecretStr | None = Field(None, description="Cluster mode: the secret pods present to "
+                                             "each other on the internal blob endpoint (/_mm/v1/blobs, peer "
+                                             "hops). Unset: generated at first start into "
+                                             "<cache-dir>/cluster-secret (mode 0600) on the shared volume.")
     offline: bool = Field(False, description="Serve only what is cached and never connect to an upstream: "
                           "HF clients get 5xx answers that make them fall back to their local cache, S3 "
                           "clients ServiceUnavailable, /v1/fetch 502.")
@@ -162,6 +176,28 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple)):
             return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
         return value
+
+    @field_validator("admin_token", "cluster_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("admin_token", "cluster_secret")
+    @classmethod
+    def _bearer_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        if value is not None and not (text.isascii() and text.isprintable() and " " not in text):
+            raise ValueError("must be printable ASCII without spaces (it is sent as a Bearer token)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.s3_allow_writes and self.s3_client_keys is None and self.s3_client_keys_file is None:
+            raise ValueError("--s3-allow-writes needs --s3-client-keys or --s3-client-keys-file: "
+                             "anonymous clients may never write with the proxy's credentials")
+        if self.insecure_no_auth and self.admin_token is not None:
+            raise ValueError("--insecure-no-auth and --admin-token exclude each other")
+        return self
 
     @property
     def embedded(self) -> bool:

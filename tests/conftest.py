@@ -17,6 +17,9 @@ from proxy.config import ENV_PREFIX, Settings
 from tests.fakes.fake_http import FakeUpstream
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+ADMIN_TOKEN = "test-admin-token"
+"""The admin token every test proxy runs with (tests of the control API send it, see tests/control.py)."""
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +39,7 @@ def cache_dir(tmp_path: Path) -> Path:
 def make_settings(cache_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"cache_dir": cache_dir, "node_id": "test-node", "http_allow": ("127.0.0.1",),
-                                  "log_level": "warning"}
+                                  "log_level": "warning", "admin_token": ADMIN_TOKEN}
         values.update(overrides)
         return Settings(**values)
 

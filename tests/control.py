@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import Proxy
+from tests.conftest import ADMIN, Proxy
 
 
 async def call(proxy: Proxy, method: str, path: str, body: dict[str, Any] | None = None,
                expect: int | None = None, **params: str) -> Any:
-    async with proxy.session.request(method, proxy.server.make_url(path), json=body, params=params) as r:
+    """A control API call with the admin token."""
+    async with proxy.session.request(method, proxy.server.make_url(path), json=body, params=params,
+                                     headers=ADMIN) as r:
         data = await r.json()
         if expect is not None:
             assert r.status == expect, data

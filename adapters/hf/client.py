@@ -12,8 +12,8 @@ from yarl import URL
 
 from adapters.hf import wire
 from adapters.hf.files import FileInfo
-from adapters.hf.repo import ResolveTarget, is_commit, quote_path, quote_revision
-from proxy.errors import UpstreamUnavailable
+from adapters.hf.repo import ResolveTarget, check_origin_form, is_commit, quote_path, quote_revision
+from proxy.errors import InvalidKey, UpstreamUnavailable
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, Validators
 
 MAX_HOPS = 10
@@ -38,7 +38,16 @@ class HubClient:
         self.endpoint = endpoint
 
     def url(self, raw_path_qs: str) -> URL:
-        return URL(str(self.endpoint).rstrip("/") + raw_path_qs, encoded=True)
+        """The Hub URL of a path and query (percent-encoded as received): built from the parts of
+        ``--hf-endpoint`` and a checked origin-form path, so no request can change the host."""
+        raw_path, _, query = raw_path_qs.partition("?")
+        base = self.endpoint
+        url = URL.build(scheme=base.scheme, host=base.raw_host or "", port=base.explicit_port,
+                        path=base.raw_path.rstrip("/") + check_origin_form(raw_path), query_string=query,
+                        encoded=True)
+        if url.origin() != base.origin():
+            raise InvalidKey("the request would leave the Hub")
+        return url
 
     def resolve_url(self, target: ResolveTarget) -> URL:
         return self.url(f"/{target.repo.resolve_prefix}/resolve/{quote_revision(target.revision)}/"

@@ -67,6 +67,24 @@ class ResolveTarget:
     path: str
 
 
+_PCHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+
+
+def check_origin_form(raw_path: str) -> str:
+    """A request path (still percent-encoded, without the query) that may be sent on to the Hub:
+    origin-form (``/...``, not ``//host...``), only RFC 3986 path characters, and no dot segment
+    or backslash, before or after percent-decoding (``/api/..%2f..`` is refused)."""
+    if not raw_path.startswith("/") or raw_path.startswith("//") or len(raw_path) > 4096:
+        raise InvalidKey("the request target must be a path on this server")
+    if not _PCHARS.fullmatch(raw_path):
+        raise InvalidKey(f"not a valid path: {raw_path[:100]!r}")
+    for segment in raw_path.split("/")[1:]:
+        decoded = unquote(segment, errors="strict")
+        if "\\" in decoded or not decoded.isprintable() or any(s in (".", "..") for s in decoded.split("/")):
+            raise InvalidKey(f"not a valid path: {raw_path[:100]!r}")
+    return raw_path
+
+
 def split_raw(raw_path: str) -> list[str]:
     """Split a raw (still percent-encoded) URL path into decoded segments, so ``%2F`` stays inside one."""
     return [unquote(s) for s in raw_path.split("?")[0].split("/")[1:]]

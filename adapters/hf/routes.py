@@ -16,9 +16,10 @@ from adapters.hf.client import ApiAnswer, HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
 from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
-from adapters.hf.state import HubState
+from adapters.hf.state import MAX_KEYED_BODY, HubState
 from adapters.hf.state import token_id as _tid
-from proxy.errors import InvalidCredentials, ProxyError, UpstreamRejected, UpstreamUnavailable
+from proxy.errors import InvalidCredentials, InvalidKey, ProxyError, UpstreamRejected, UpstreamUnavailable
+from proxy.memo import memo_key
 from proxy.read.core import Core, ReadPolicy
 from proxy.singleflight import SingleFlight
 from proxy.upstream import Frontend
@@ -141,8 +142,10 @@ class HfFrontend:
     # -- api --------------------------------------------------------------------------------
 
     async def api(self, request: web.Request) -> web.StreamResponse:
-        segments = split_raw(request.raw_path)[1:]
         try:
+            if not request.raw_path.startswith("/api/"):  # absolute-form (http://host/api/...) or //host/api
+                raise InvalidKey("the request target must be a path on this server")
+            segments = split_raw(request.raw_path)[1:]
             if segments[:1] == ["agent-harnesses"]:
                 return wire.error(404, None, "Not Found")
             target = parse_api(segments)
@@ -163,14 +166,14 @@ class HfFrontend:
         token = bearer(request)
         body = await request.read() if request.method == "POST" else None
         raw_path = held_path(self.state, target, request.raw_path)
-        key = (_tid(token), request.method, raw_path, body)
-        ttl = self._ttl(target)
+        key = memo_key(_tid(token), request.method, raw_path, body)
+        ttl = 0.0 if body is not None and len(body) > MAX_KEYED_BODY else self._ttl(target)
         if ttl != 0.0 and (cached := self.state.api.fresh(key, ttl)) is not None:
             return cached, False
         client = self.client()
         content_type = request.headers.get("Content-Type")
         try:
-            answer = await self.flights.run(("api", *key), lambda: client.api(
+            answer = await self.flights.run(("api", key), lambda: client.api(
                 request.method, raw_path, token, data=body, content_type=content_type))
         except UpstreamUnavailable:
             if (last := self.state.api.last(key)) is None:

@@ -4,59 +4,41 @@ API answers. In memory, per node; the durable truth (file bytes and their metada
 Access decisions are keyed by (repo, token hash): a file cached from a private or gated repo is
 served only to a token the Hub accepted for that repo within ``access_ttl`` seconds (or, while the
 Hub is unreachable, to a token it accepted last time). Tokens themselves are never stored or logged.
+
+Every memo is bounded by bytes and by ``RETAIN`` (``proxy.memo``); API answers are keyed by a hash
+of (token id, method, path, body), and bodies over ``MAX_KEYED_BODY`` are never keyed at all.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from adapters.hf.client import ApiAnswer
 from adapters.hf.files import FileInfo
 from adapters.hf.repo import RepoRef
 from proxy.errors import UpstreamRejected
+from proxy.memo import Memo
 
-V = TypeVar("V")
+RETAIN = 24 * 3600.0
+"""Seconds anything is remembered at most; what is older is asked of the Hub again (or, while the
+Hub is unreachable, no longer served from memory)."""
+API_BYTES = 64 << 20
+"""Memory for API answers; one answer larger than ``MAX_API_ANSWER`` is not kept."""
+MAX_API_ANSWER = 8 << 20
+MAX_KEYED_BODY = 64 << 10
+"""POST bodies larger than this (e.g. a huge ``paths-info`` list) are never answered from memory."""
+SMALL_BYTES = 16 << 20
+"""Memory for each of the revision, file and access memos."""
 
 
 def token_id(token: str | None) -> str:
-    return "anonymous" if token is None else hashlib.sha256(token.encode()).hexdigest()[:32]
+    return "anonymous" if token is None else hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class Stamped(Generic[V]):
-    value: V
-    at: float
-
-
-class Memo(Generic[V]):
-    """A bounded LRU of time-stamped values; ``fresh`` within a TTL, ``last`` regardless of age."""
-
-    def __init__(self, clock: Callable[[], float], limit: int = 100_000) -> None:
-        self._clock = clock
-        self._limit = limit
-        self._items: OrderedDict[Hashable, Stamped[V]] = OrderedDict()
-
-    def put(self, key: Hashable, value: V) -> None:
-        self._items[key] = Stamped(value, self._clock())
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
-
-    def last(self, key: Hashable) -> V | None:
-        item = self._items.get(key)
-        return None if item is None else item.value
-
-    def fresh(self, key: Hashable, ttl: float | None) -> V | None:
-        """``ttl`` None: values never go stale (immutable facts)."""
-        item = self._items.get(key)
-        if item is None or (ttl is not None and self._clock() - item.at >= ttl):
-            return None
-        self._items.move_to_end(key)
-        return item.value
+def api_answer_size(answer: ApiAnswer) -> int:
+    return len(answer.body) + sum(len(k) + len(v) for k, v in answer.headers.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +48,12 @@ class Access:
 
 
 class HubState:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.revisions: Memo[str] = Memo(clock)  # (repo, revision) -> commit
-        self.files: Memo[FileInfo] = Memo(clock)  # (repo, commit, path) -> FileInfo (immutable)
-        self.access: Memo[Access] = Memo(clock)  # (repo, token id) -> decision
-        self.api: Memo[ApiAnswer] = Memo(clock, limit=10_000)  # (token id, method, raw path, body) -> answer
+    def __init__(self, clock: Callable[[], float], retain: float = RETAIN) -> None:
+        self.revisions: Memo[str] = Memo(clock, SMALL_BYTES, retain, len)  # (repo, revision) -> commit
+        self.files: Memo[FileInfo] = Memo(clock, SMALL_BYTES, retain, _file_size)  # (repo, commit, path) -> FileInfo
+        self.access: Memo[Access] = Memo(clock, SMALL_BYTES, retain, _access_size)  # (repo, token id) -> decision
+        self.api: Memo[ApiAnswer] = Memo(clock, API_BYTES, retain, api_answer_size, MAX_API_ANSWER)
+        """memo_key(token id, method, raw path, body) -> answer."""
         self.held: dict[tuple[RepoRef, str], str] = {}
         """(repo, branch) -> the commit served as the branch's head while a watch pre-warms the next one."""
 
@@ -82,3 +65,11 @@ class HubState:
 
     def deny(self, repo: RepoRef, token: str | None, rejection: UpstreamRejected) -> None:
         self.access.put((repo, token_id(token)), Access(False, rejection))
+
+
+def _file_size(info: FileInfo) -> int:
+    return len(info.path) + len(info.repo.id) + 256
+
+
+def _access_size(access: Access) -> int:
+    return len(access.rejection.body) if access.rejection is not None else 0

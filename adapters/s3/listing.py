@@ -5,18 +5,20 @@ The upstream's XML is passed through byte for byte: keys, ``encoding-type=url`` 
 continuation tokens, and ETags are exactly what S3 said, so a listing's ETag and Size always equal
 what HEAD and GET return for the same version. Identical concurrent listings share one upstream
 request; an entry older than the TTL is fetched again, and served stale if the upstream is down.
+Listings are kept in a ``proxy.memo.Memo``: at most ``MAX_MEMO_BYTES`` in all and ``RETAIN`` seconds
+each, keyed by (method, bucket, hash of the query), so no client input grows memory unbounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.s3.upstream import S3Upstream, read_body, rejection
 from proxy.errors import UpstreamUnavailable
+from proxy.memo import Memo, memo_key
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,9 @@ LIST_PARAMS = frozenset({"list-type", "prefix", "delimiter", "max-keys", "contin
 """Query parameters of the listing calls; anything else on a bucket GET is a call we do not serve."""
 BUCKET_SUBRESOURCES = frozenset({"location"})
 MAX_LISTING_BYTES = 16 << 20
+MAX_MEMO_BYTES = 64 << 20
+RETAIN = 3600.0
+"""Seconds a listing is kept at most (served stale within them while the upstream is down)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +40,22 @@ class Listing:
     fetched_at: float
 
 
-ListingKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
+ListingKey = tuple[str, str | None, bytes]
 
 
 class ListingCache:
-    def __init__(self, upstream: S3Upstream, ttl: float, clock: Callable[[], float], max_entries: int = 4096) -> None:
+    def __init__(self, upstream: S3Upstream, ttl: float, clock: Callable[[], float],
+                 max_bytes: int = MAX_MEMO_BYTES) -> None:
         self._upstream = upstream
         self._ttl = ttl
         self._clock = clock
-        self._max = max_entries
-        self._entries: OrderedDict[ListingKey, Listing] = OrderedDict()
+        self.entries: Memo[Listing] = Memo(clock, max_bytes, max(RETAIN, ttl), lambda listing: len(listing.body))
         self._inflight: dict[ListingKey, asyncio.Future[Listing]] = {}
 
     async def get(self, method: str, bucket: str | None, query: list[tuple[str, str]]) -> Listing:
-        key: ListingKey = (method, bucket, tuple(sorted(query)))
-        cached = self._entries.get(key)
+        key: ListingKey = (method, bucket, memo_key(*(f"{k}={v}" for k, v in sorted(query))))
+        cached = self.entries.last(key)
         if cached is not None and self._clock() - cached.fetched_at < self._ttl:
-            self._entries.move_to_end(key)
             return cached
         if (running := self._inflight.get(key)) is not None:
             return await asyncio.shield(running)
@@ -74,19 +78,12 @@ class ListingCache:
             del self._inflight[key]
         future.set_result(listing)
         if listing.status == 200 and listing is not cached:
-            self._store(key, listing)
+            self.entries.put(key, listing)
         return listing
-
-    def _store(self, key: ListingKey, listing: Listing) -> None:
-        self._entries[key] = listing
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
     def forget(self, bucket: str) -> None:
         """Drop a bucket's cached listings (after a write through the proxy)."""
-        for key in [k for k in self._entries if k[1] == bucket]:
-            del self._entries[key]
+        self.entries.discard(lambda key: isinstance(key, tuple) and key[1] == bucket)
 
     async def _fetch(self, method: str, bucket: str | None, query: list[tuple[str, str]]) -> Listing:
         response = await self._upstream.request(method, bucket, None, query)

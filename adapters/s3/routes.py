@@ -5,6 +5,10 @@ Every request is authenticated (SigV4, when client keys are configured), address
 (``Core.serve``); bucket-level reads through ``ListingCache``; PutObject through
 ``adapters.s3.writes``; multipart uploads through ``adapters.s3.multipart``. Anything else is
 answered with S3's ``NotImplemented``.
+
+The API is read-only unless ``--s3-allow-writes`` is set *and* client keys are configured: a
+write (any method but GET and HEAD) is refused with ``AccessDenied`` before anything reaches the
+upstream, so an anonymous client can never write with the proxy's credentials.
 """
 
 from __future__ import annotations
@@ -45,6 +49,12 @@ class S3Options:
     port: int | None = None
     """The dedicated S3 port (path-style at the root); None: only ``/s3/`` on the main port."""
     write_through: bool = True
+    allow_writes: bool = False
+    """Writes are forwarded only when this is set (and then only for authenticated clients)."""
+
+    @property
+    def writable(self) -> bool:
+        return self.allow_writes and not self.client_keys.open
 
 
 class S3Frontend:
@@ -81,7 +91,10 @@ class S3Frontend:
             app.on_shutdown.append(self._stop_site)
         app.on_shutdown.append(self._stop_warmer)
         if self.options.client_keys.open:
-            log.warning("the S3 API is open: no --s3-client-keys configured, requests are not authenticated")
+            log.warning("the S3 API is open for reads: no --s3-client-keys configured, requests are not "
+                        "authenticated (writes are refused)")
+            if self.options.allow_writes:
+                log.warning("--s3-allow-writes is ignored: no client keys are configured")
 
     # -- the dedicated port: a second site sharing this app's core --------------------------
 
@@ -129,6 +142,9 @@ class S3Frontend:
         query = _forwarded_query(signed)
         names = {name for name, _ in query}
         method = request.method
+        if method not in ("GET", "HEAD") and not self.options.writable:
+            raise wire.S3Fault(wire.ACCESS_DENIED, "this proxy's S3 API is read-only (writes need "
+                               "--s3-allow-writes and client keys)")
         if is_multipart(names) and not self.options.write_through:
             raise wire.S3Fault(wire.NOT_IMPLEMENTED, "writes are turned off on this proxy")
         if target.bucket is not None and target.key is None and method == "GET" and is_multipart(names):

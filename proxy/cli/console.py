@@ -2,7 +2,10 @@
 unwatch, jobs. ``prefetch`` follows its job with a progress bar on a terminal (rich) and with one
 plain line per change otherwise (logs, CI).
 
-Exit status: 0 done; 1 the job failed or the proxy refused the request; 3 the proxy is unreachable.
+The admin token is ``--admin-token``, else ``$MODELMANAGER_ADMIN_TOKEN``, else the token the proxy
+generated on its cache volume (``<--cache-dir>/admin-token``, readable where the volume is mounted,
+e.g. ``kubectl exec``). Exit status: 0 done; 1 the job failed or the proxy refused the request; 3 the
+proxy is unreachable.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import asyncio
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+
+from proxy.credentials import ADMIN_TOKEN, read_secret
 
 COMMANDS = ("prefetch", "pin", "unpin", "watch", "unwatch", "jobs")
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -24,6 +30,7 @@ EXIT_FAILED, EXIT_UNREACHABLE = 1, 3
 class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
+        self.status = status
 
 
 def add_commands(sub: Any) -> None:
@@ -32,7 +39,12 @@ def add_commands(sub: Any) -> None:
         parser.add_argument("--server", default=os.environ.get("MODELMANAGER_SERVER", DEFAULT_SERVER),
                             help="The proxy's URL (default: $MODELMANAGER_SERVER or %(default)s).")
         parser.add_argument("--admin-token", default=os.environ.get("MODELMANAGER_ADMIN_TOKEN"),
-                            help="The proxy's --admin-token (default: $MODELMANAGER_ADMIN_TOKEN).")
+                            help="The proxy's admin token (default: $MODELMANAGER_ADMIN_TOKEN, else the "
+                            "one the proxy generated in --cache-dir).")
+        parser.add_argument("--cache-dir", type=Path,
+                            default=Path(os.environ.get("MODELMANAGER_CACHE_DIR", ".modelmanager-cache")),
+                            help="The proxy's cache volume, to read its generated admin token from "
+                            "(default: $MODELMANAGER_CACHE_DIR or %(default)s).")
         return parser
 
     p = command("prefetch", "Fetch a URL (repo, prefix or file) into the cache, showing progress.")
@@ -63,11 +75,15 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     except Refused as exc:
         print(f"modelmanager: the proxy refused: {exc}", file=sys.stderr)
+        if exc.status == 401:
+            print("modelmanager: pass the admin token (--admin-token, $MODELMANAGER_ADMIN_TOKEN), or --cache-dir "
+                  "of the proxy's volume where it generated one", file=sys.stderr)
         return EXIT_FAILED
 
 
 async def _run(args: argparse.Namespace) -> int:
-    headers = {"Authorization": f"Bearer {args.admin_token}"} if args.admin_token else {}
+    token = args.admin_token or read_secret(args.cache_dir, ADMIN_TOKEN)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession(base_url=args.server.rstrip("/") + "/", headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)) as api:
         if args.command == "prefetch":

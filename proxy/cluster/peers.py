@@ -8,18 +8,23 @@ says the key is a hit, so a peer never decides access. A redirect changes the UR
 whose requests are signed over the URL (S3 SigV4) never allow one (``redirect_ok``), and
 requests with credentials are not redirected either (clients drop them across hosts); those use
 proxy mode or are served locally. The internal endpoint serves only blobs held in memory, by
-digest, with a single byte range.
+digest, with a single byte range, and is mounted only in cluster mode with peer hops on; every
+call to it must carry ``Authorization: Bearer <cluster secret>`` (``proxy.credentials``), so a
+client that learnt a digest (from a log line, a Redis key or an ETag) cannot read private bytes
+through it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from typing import Literal
 
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout, web
 
 from proxy.cluster.port import Coordinator, Node
+from proxy.control.guard import bearer_token
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable, InvalidDigest, MalformedRange, RangeNotSatisfiable
 from proxy.read.memory import MemoryTier
@@ -34,8 +39,11 @@ BLOB_ROUTE = "/_mm/v1/blobs/{digest}"
 
 
 class Peers:
-    def __init__(self, mode: PeerMode, coordinator: Coordinator, memory: MemoryTier | None) -> None:
+    def __init__(self, mode: PeerMode, coordinator: Coordinator, memory: MemoryTier | None,
+                 secret: str | None = None) -> None:
         self.mode = mode
+        self.secret = secret
+        """The cluster secret pods present to each other; None: the internal endpoint refuses every call."""
         self.coordinator = coordinator
         self.memory = memory
         self.session: ClientSession | None = None
@@ -68,7 +76,10 @@ class Peers:
         if self.session is None:
             return None
         url = f"{node.url.rstrip('/')}{BLOB_ROUTE.format(digest=digest.hex)}"
-        headers = {HOP_HEADER: "1", "Range": f"bytes={rng.start}-{rng.end - 1}"}
+        if self.secret is None:
+            return None
+        headers = {HOP_HEADER: "1", "Range": f"bytes={rng.start}-{rng.end - 1}",
+                   "Authorization": f"Bearer {self.secret}"}
         try:
             response = await self.session.get(url, headers=headers, timeout=ClientTimeout(sock_connect=1, sock_read=10))
         except (ClientError, OSError, TimeoutError) as exc:
@@ -81,6 +92,10 @@ class Peers:
 
     async def serve_blob(self, request: web.Request) -> web.StreamResponse:
         """The internal endpoint: a blob from this pod's memory tier (never from disk, never a hop)."""
+        given = bearer_token(request.headers.get("Authorization"))
+        if (self.secret is None or given is None
+                or not hmac.compare_digest(given.encode("ascii"), self.secret.encode("ascii"))):
+            return web.Response(status=401, text="the internal endpoint needs the cluster secret")
         try:
             digest = Digest(request.match_info["digest"])
         except InvalidDigest:

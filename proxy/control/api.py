@@ -6,16 +6,16 @@
     GET    /v1/watches    POST /v1/watches {"url", "interval", "grace"}   DELETE /v1/watches?url=
     POST   /v1/evict      one eviction pass now
 
-With ``--admin-token`` set every call needs ``Authorization: Bearer <token>``; without it the
-control API is open to whoever reaches the port (a warning is logged at start-up). Answers are
-JSON; errors are ``{"error": message}`` with a 4xx/5xx status.
+Every call passes ``proxy.control.guard`` first: ``Authorization: Bearer <admin token>`` (the token of
+``--admin-token`` or the one generated on the cache volume; none only with ``--insecure-no-auth``),
+no cross-site browser requests, JSON bodies only, every number bounded. Answers are JSON; errors
+are ``{"error": message}`` with a 4xx/5xx status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,10 +27,11 @@ from proxy import appkeys
 from proxy.config import Settings
 from proxy.control.catalog import Catalog, Catalogs, Snapshot, SnapshotFile
 from proxy.control.eviction import EvictionReport, Evictor
+from proxy.control.guard import Refused, number, query_number, read_json
 from proxy.control.jobs import Job, Jobs
 from proxy.control.pins import Pin, Pins
 from proxy.control.urls import ModelUrl, parse_url
-from proxy.control.watches import Watches
+from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL, Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
 from proxy.read.core import Core
 from proxy.storage.records import RecordStore
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 EVICTION_LEASE = "control:eviction"
 EVICTION_LEASE_TTL = 600.0
 """Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
+
+MAX_JOB_WAIT = 30.0
+"""Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 
 CatalogFactory = Callable[[Callable[[], ClientSession]], Sequence[Catalog]]
 
@@ -68,6 +72,7 @@ class Control:
         self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
                                                                                  "watches"), cache.metrics, self._clock)
         app[appkeys.CONTROL] = self
+        self._door = app[appkeys.GUARD]
         self._coordinator = app[appkeys.COORDINATOR]
         status = app[appkeys.STATUS]
         status.quota_bytes = lambda: s.disk_quota_bytes or None
@@ -89,8 +94,6 @@ class Control:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def _start(self, app: web.Application) -> None:
-        if self.settings.admin_token is None:
-            log.warning("--admin-token is unset: the control API (/v1/prefetch, /v1/pins, ...) is open")
         await asyncio.get_running_loop().run_in_executor(None, self.pins.all)  # fills pins.known
         if self.settings.offline:
             await self._hold_pins()
@@ -157,13 +160,11 @@ class Control:
     def _guard(self, handler: Callable[[web.Request], Awaitable[web.Response]]
                ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def guarded(request: web.Request) -> web.Response:
-            expected = self.settings.admin_token
-            if expected is not None:
-                given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-                if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-                    return _error(401, "the control API needs Authorization: Bearer <admin token>")
             try:
+                self._door.check(request)
                 return await handler(request)
+            except Refused as exc:
+                return exc.response()
             except UpstreamRejected as exc:
                 return _error(exc.status, f"upstream answered {exc.status}: {exc.body[:200].decode(errors='replace')}")
             except (InvalidKey, ValueError, KeyError, TypeError) as exc:
@@ -176,8 +177,8 @@ class Control:
         return guarded
 
     async def prefetch(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        url = parse_url(body["url"])
+        body = await read_json(request)
+        url = parse_url(_required_str(body, "url"))
         catalog = self._online(url)
         allow, ignore = _patterns(body, "allow_patterns"), _patterns(body, "ignore_patterns")
         token = _optional_str(body, "token")
@@ -196,10 +197,10 @@ class Control:
         return web.json_response([j.to_json() for j in self.jobs.all()])
 
     async def get_job(self, request: web.Request) -> web.Response:
+        wait = query_number(request, "wait", low=0.0, high=MAX_JOB_WAIT, default=0.0)
         job = self.jobs.get(request.match_info["id"])
         if job is None:
             return _error(404, "no such job on this node")
-        wait = min(float(request.query.get("wait", "0")), 30.0)
         if wait > 0 and not job.finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(job.finished.wait(), wait)
@@ -210,8 +211,8 @@ class Control:
         return web.json_response([p.to_json() for p in pins])
 
     async def add_pin(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        url = parse_url(body["url"])
+        body = await read_json(request)
+        url = parse_url(_required_str(body, "url"))
         snapshot = await self._online(url).snapshot(url, _optional_str(body, "token"))
         pin = await self._pin(url, snapshot)
         return web.json_response(pin.to_json(), status=201)
@@ -227,13 +228,11 @@ class Control:
         return web.json_response([w.to_json() for w in self.watches.all()])
 
     async def add_watch(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        url = parse_url(body["url"])
+        body = await read_json(request)
+        url = parse_url(_required_str(body, "url"))
         self._online(url)
-        interval = float(body.get("interval") or self.settings.watch_interval)
-        grace = float(body["grace"]) if body.get("grace") is not None else self.settings.watch_grace
-        if interval <= 0 or grace < 0:
-            raise ValueError("interval must be > 0 and grace >= 0")
+        interval = number(body, "interval", low=MIN_INTERVAL, high=MAX_INTERVAL, default=self.settings.watch_interval)
+        grace = number(body, "grace", low=0.0, high=MAX_GRACE, default=self.settings.watch_grace)
         watch = await self.watches.add(url, interval, grace)
         return web.json_response(watch.to_json(), status=201)
 
@@ -263,19 +262,19 @@ class Control:
         return pin
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    return body
-
-
 def _patterns(body: dict[str, Any], name: str) -> list[str]:
     value = body.get(name) or []
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         raise ValueError(f"{name} must be a list of strings")
+    return value
+
+
+def _required_str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string")
     return value
 
 

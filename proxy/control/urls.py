@@ -6,6 +6,9 @@
 
 The parser checks shape only (names, no dot segments, printable); each adapter's catalog checks
 the rest (allow lists, whether the repo exists).
+
+``redact`` is the one function that takes credentials out of URLs and of the cache keys made from
+them (``http:<url>``) before they leave the process: log lines, ``/v1/status``, metrics.
 """
 
 from __future__ import annotations
@@ -23,6 +26,24 @@ _TYPE_PREFIX: dict[str, RepoType] = {"datasets": "dataset", "spaces": "space"}
 _PREFIX_OF: dict[RepoType, str] = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+REDACTED = "REDACTED"
+SECRET_PARAMS = ("x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+                 "x-goog-credential", "signature", "sig", "token", "access_token", "api_key", "apikey",
+                 "key-pair-id", "policy", "googleaccessid", "password", "secret")
+"""Query parameters whose values are credentials (SigV4, GCS, CloudFront, Azure SAS, tokens), any case."""
+_SECRET_PARAM = re.compile(r"(?i)((?:[?&;]|%3F|%26)(?:" + "|".join(re.escape(p) for p in SECRET_PARAMS)
+                           + r")(?:=|%3D))(?:[^&;#%\s\"'<>]|%(?!26|23))*")
+_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s\"'<>]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of credential query parameters and URL user-info replaced by
+    ``REDACTED``; everything else (host, path, other parameters) is kept for the operator."""
+    if "=" not in text and "@" not in text and "%3D" not in text.upper():
+        return text
+    return _USERINFO.sub(rf"\1{REDACTED}@", _SECRET_PARAM.sub(rf"\1{REDACTED}", text))
 
 
 class InvalidUrl(InvalidKey):

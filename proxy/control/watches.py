@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +33,11 @@ from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 
 log = logging.getLogger(__name__)
+
+MIN_INTERVAL = 10.0
+MAX_INTERVAL = 86400.0
+"""Bounds of a watch's ``interval`` in seconds (a record outside them is clamped when loaded)."""
+MAX_GRACE = 30 * 86400.0
 
 
 @dataclass
@@ -62,7 +68,9 @@ class Watch:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Watch:
-        return cls(parse_url(data["url"]), float(data["interval"]), float(data["grace"]), data.get("version"),
+        interval = _clamp(float(data["interval"]), MIN_INTERVAL, MAX_INTERVAL)
+        grace = _clamp(float(data["grace"]), 0.0, MAX_GRACE)
+        return cls(parse_url(data["url"]), interval, grace, data.get("version"),
                    bool(data.get("public", False)), switched_at=data.get("switched_at"),
                    switches=int(data.get("switches", 0)))
 
@@ -262,3 +270,8 @@ def _fixed(snapshot: Snapshot) -> Callable[[], Awaitable[tuple[Snapshot, tuple[S
         return snapshot, files
 
     return listing
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    """``value`` within [low, high]; NaN becomes ``high`` (the least work for the upstream)."""
+    return high if math.isnan(value) else min(max(value, low), high)

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line, and one access line per request."""
+"""Structured logs: one JSON object per line, and one access line per request.
+
+Every line passes ``proxy.control.urls.redact`` (the message, string fields, tracebacks): presigned
+signatures, tokens in query strings and URL passwords never reach the log.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from yarl import URL
 
+from proxy.control.urls import redact
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -23,11 +29,11 @@ class JsonFormatter(logging.Formatter):
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
-        data.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        data.update({k: _redacted(v) for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(data, default=str)
 
 
@@ -35,7 +41,11 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extra = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
-        return base + ("  " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else "")
+        return redact(base + ("  " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else ""))
+
+
+def _redacted(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else redact(str(value)) if isinstance(value, Exception) else value
 
 
 REPEAT_WINDOW = 10.0

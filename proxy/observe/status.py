@@ -19,6 +19,9 @@ The document is built for additions: readers ignore keys they do not know, and f
       ]
     }
 
+Keys and URLs pass ``proxy.urls.redact`` (no presigned signatures or tokens), and the document is
+served only with the admin token (``proxy.control.guard``).
+
 ``quota_bytes`` is null when no disk quota is configured. The cache volume is shared by every
 pod, so its size sits at the top; traffic and fills are per pod.
 """
@@ -35,6 +38,7 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.config import Settings
+from proxy.control.urls import redact
 from proxy.fill.registry import Fills
 from proxy.fill.state import Fill
 from proxy.observe.metrics import PREFIX, Metrics
@@ -82,7 +86,7 @@ class Usage:
 def fill_status(fill: Fill, now: float) -> JsonObject:
     """One in-flight fill; ``now`` is ``time.monotonic()`` (a fill's start is monotonic)."""
     elapsed = max(0.0, now - fill.started)
-    return {"key": fill.key, "state": fill.state.value, "written": fill.written, "size": fill.size,
+    return {"key": redact(fill.key), "state": fill.state.value, "written": fill.written, "size": fill.size,
             "elapsed_seconds": round(elapsed, 3),
             "bytes_per_second": round(fill.written / elapsed, 1) if elapsed > 0 else None}
 
@@ -141,7 +145,8 @@ class Status:
         usage = await self.usage.get()
         return {"schema": SCHEMA, "generated_at": self.clock(), "node_id": self.settings.node_id,
                 "cache": {**usage, "quota_bytes": self.quota_bytes()},
-                "pinned": self.pinned(),
+                "pinned": [{**p, "url": redact(p["url"])} if isinstance(p.get("url"), str) else p
+                           for p in self.pinned()],
                 "nodes": [self.node(), *await self.peers()]}
 
     async def handle(self, request: web.Request) -> web.Response:

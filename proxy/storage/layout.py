@@ -19,6 +19,9 @@
                                  one pin record (a URL at a version, the key prefixes it keeps)
       watches/<sha256(id) hex>.json
                                  one watched URL (interval, grace, the version it serves)
+      admin-token                the control API's bearer token, when --admin-token is unset
+      cluster-secret             what pods present to each other (cluster mode, --cluster-secret unset)
+                                 both generated at first start, mode 0600 (see proxy/credentials.py)
 
 Every rename goes from ``tmp/`` to ``blobs/`` or ``index/`` on the same filesystem, so each commit
 is atomic; a reader sees either nothing or a complete file. Nothing under ``blobs/`` or ``index/``
@@ -37,6 +40,7 @@ from proxy.digest import Digest
 from proxy.errors import InvalidKey
 
 CONTROL_KINDS = ("pins", "watches")
+SECRET_NAMES = ("admin-token", "cluster-secret")
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
@@ -69,6 +73,12 @@ class Layout:
         if kind not in CONTROL_KINDS:
             raise InvalidKey(f"not a control record kind: {kind!r}")
         return self.root / kind / f"{hashlib.sha256(record_id.encode()).hexdigest()}.json"
+
+    def secret(self, name: str) -> Path:
+        """A secret the proxy generated for itself (``admin-token`` or ``cluster-secret``)."""
+        if name not in SECRET_NAMES:
+            raise InvalidKey(f"not a secret name: {name!r}")
+        return self.root / name
 
     def fill_tmp(self, text: str) -> Path | None:
         """``text`` as a fill temp file path of some node, or None if it names anything else

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from proxy.credentials import ADMIN_TOKEN, read_secret
 from tests.fakes.fake_http import FakeUpstream
 
 BIN = Path(sys.executable).parent / "modelmanager"
@@ -112,6 +113,7 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
 class Pod:
     def __init__(self, name: str, cache: Path, redis_url: str, upstream_host: str, extra: tuple[str, ...]) -> None:
         self.name = name
+        self.cache = cache
         self.port = free_port()
         self.url = URL(f"http://127.0.0.1:{self.port}")
         self.argv = [str(BIN), "serve", "--port", str(self.port), "--cache-dir", str(cache), "--node-id", name,
@@ -129,6 +131,13 @@ class Pod:
 
     def fetch_url(self, upstream_url: URL | str) -> URL:
         return (self.url / "v1" / "fetch").with_query(url=str(upstream_url))
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """The Authorization header of the admin token the pods generated on their shared volume."""
+        token = read_secret(self.cache, ADMIN_TOKEN)
+        assert token is not None, "a pod that started has generated the admin token"
+        return {"Authorization": f"Bearer {token}"}
 
     async def signal(self, sig: int) -> int:
         assert self.proc is not None

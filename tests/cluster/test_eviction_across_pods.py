@@ -20,7 +20,7 @@ MiB = 1 << 20
 
 
 async def evict(session: aiohttp.ClientSession, pod: Pod) -> dict[str, Any]:
-    async with session.post(pod.url / "v1" / "evict") as r:
+    async with session.post(pod.url / "v1" / "evict", headers=pod.admin) as r:
         assert r.status == 200, await r.text()
         report: dict[str, Any] = await r.json()
         return report

@@ -13,7 +13,7 @@ async def test_status_on_any_pod_lists_every_pod(start_pods: PodFactory, session
     want = sorted(p.name for p in pods)
 
     async def listed(url: URL) -> tuple[list[str], list[bool]]:
-        async with session.get(url / "v1" / "status") as r:
+        async with session.get(url / "v1" / "status", headers=pods[0].admin) as r:
             doc = await r.json()
         return sorted(n["node_id"] for n in doc["nodes"]), [n["self"] for n in doc["nodes"]]
 

@@ -8,6 +8,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from proxy.credentials import CLUSTER_SECRET, read_secret
+from proxy.digest import Digest
 from tests.cluster.conftest import PodFactory
 from tests.fakes.fake_http import FakeUpstream
 
@@ -50,3 +52,14 @@ async def test_memory_hit_then_one_peer_hop(start_pods: PodFactory, upstream: tu
         assert await r.read() == body
     assert await other.metric(session, HOPS, f'mode="{mode}"') == 2
     assert fake.count("/hot.bin") == 1
+
+    # the internal endpoint the hop used answers only to pods: they share the generated cluster secret
+    internal = holder.url / "_mm" / "v1" / "blobs" / Digest.of(body).hex
+    secret = read_secret(holder.cache, CLUSTER_SECRET)
+    assert secret is not None
+    for refused in ({}, {"Authorization": secret}, {"Authorization": "Bearer wrong"}):
+        async with session.get(internal, headers=refused) as r:
+            assert r.status == 401
+            assert body not in await r.read()
+    async with session.get(internal, headers={"Authorization": f"Bearer {secret}"}) as r:
+        assert (r.status, await r.read()) == (200, body)

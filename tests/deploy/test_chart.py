@@ -143,10 +143,27 @@ def test_secret_values_go_to_the_chart_secret_not_the_configmap() -> None:
     docs, _ = render({"secrets": {"hfToken": "hf_secret", "s3ClientKeys": "team:pw", "adminToken": "adm"},
                       "redis": {"enabled": False, "url": "redis://:pw@redis:6379/0"}})
     secret = one(docs, "Secret")["stringData"]
+    generated = secret.pop("MODELMANAGER_CLUSTER_SECRET")
     assert secret == {"MODELMANAGER_HF_TOKEN": "hf_secret", "MODELMANAGER_S3_CLIENT_KEYS": "team:pw",
                       "MODELMANAGER_ADMIN_TOKEN": "adm", "MODELMANAGER_REDIS_URL": "redis://:pw@redis:6379/0"}
+    assert re.fullmatch(r"[A-Za-z0-9]{43}", generated)
     assert "pw" not in yaml.safe_dump(one(docs, "ConfigMap"))
     assert "hf_secret" not in yaml.safe_dump(one(docs, "Deployment"))
+
+
+def test_admin_token_and_cluster_secret_are_generated_into_the_secret() -> None:
+    docs, notes = render({})
+    secret = one(docs, "Secret")["stringData"]
+    token, cluster = secret["MODELMANAGER_ADMIN_TOKEN"], secret["MODELMANAGER_CLUSTER_SECRET"]
+    assert re.fullmatch(r"[A-Za-z0-9]{43}", token)
+    assert re.fullmatch(r"[A-Za-z0-9]{43}", cluster)
+    assert token != cluster
+    again = one(render({})[0], "Secret")["stringData"]
+    assert again["MODELMANAGER_ADMIN_TOKEN"] != token, "each install gets its own token"
+    assert token not in yaml.safe_dump(find(docs, "Deployment"))
+    assert "MODELMANAGER_ADMIN_TOKEN" in notes, "the notes say how to read the token"
+    given = one(render({"secrets": {"adminToken": "mine", "clusterSecret": "ours"}})[0], "Secret")["stringData"]
+    assert (given["MODELMANAGER_ADMIN_TOKEN"], given["MODELMANAGER_CLUSTER_SECRET"]) == ("mine", "ours")
 
 
 @pytest.mark.parametrize("values", ["default-values.yaml", "external-redis-values.yaml"])

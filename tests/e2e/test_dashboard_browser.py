@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium against ``modelmanager serve``, with a throttled download in flight.
 
 Chromium is Debian's (``make browser`` installs it); Playwright drives it. The page's screenshot is
-saved to ``test-artifacts/dashboard.png``.
+saved to ``test-artifacts/dashboard.png``. The page gets the admin token the proxy generated on its
+volume through the URL fragment, as an operator would open it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from playwright.async_api import async_playwright
 from yarl import URL
 
+from proxy.credentials import ADMIN_TOKEN, read_secret
 from tests.deploy.tools import missing
 from tests.e2e.test_cli import free_port, wait_healthy
 from tests.fakes.fake_http import FakeUpstream
@@ -37,7 +39,7 @@ def chromium() -> str:
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[URL]:
+async def served(tmp_path: Path) -> AsyncIterator[tuple[URL, str]]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         str(BIN), "serve", "--port", str(port), "--cache-dir", str(tmp_path / "cache"), "--node-id", "ui-node",
@@ -45,18 +47,22 @@ async def served(tmp_path: Path) -> AsyncIterator[URL]:
     url = URL(f"http://127.0.0.1:{port}")
     try:
         await wait_healthy(url, proc)
-        yield url
+        token = read_secret(tmp_path / "cache", ADMIN_TOKEN)
+        assert token is not None
+        yield url, token
     finally:
         proc.terminate()
         await proc.wait()
 
 
-async def test_dashboard_shows_a_fill_progressing(served: URL, upstream: tuple[FakeUpstream, URL]) -> None:
+async def test_dashboard_shows_a_fill_progressing(served: tuple[URL, str], upstream: tuple[FakeUpstream, URL]
+                                                  ) -> None:
     browser_path = chromium()
+    served_url, token = served
     fake, base = upstream
     body = os.urandom(SIZE)
     fake.add("/slow/model.safetensors", body, rate=RATE, chunk=32 * 1024)
-    fetch = (served / "v1/fetch").with_query(url=str(base / "slow/model.safetensors"))
+    fetch = (served_url / "v1/fetch").with_query(url=str(base / "slow/model.safetensors"))
 
     async def download() -> bytes:
         async with aiohttp.ClientSession() as session, session.get(fetch) as response:
@@ -69,9 +75,11 @@ async def test_dashboard_shows_a_fill_progressing(served: URL, upstream: tuple[F
                                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 860})
-            response = await page.goto(str(served / ""))  # `/` from a browser is the dashboard
+            response = await page.goto(f"{served_url}/#token={token}")  # `/` from a browser is the dashboard
             assert response is not None
             assert response.status == 200
+            await page.wait_for_function("() => location.hash === ''", timeout=15_000)
+            assert token not in page.url, "the page takes the token out of its address"
             row = page.locator("#fills tr[data-fill-key]")
             await row.first.wait_for(timeout=15_000)
             assert "/slow/model.safetensors" in await row.first.locator("td.key").inner_text()

@@ -2,7 +2,8 @@
 
 The relay sits between the proxy and the real server, forwards every request byte for byte (the
 Host header included, so a signature-checking upstream still verifies it), records each request,
-and can hold object bodies after their first chunk until a gate opens.
+can hold object bodies after their first chunk until a gate opens, and can store other bytes than
+it was sent (``tamper``), as a broken upstream path would.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +125,8 @@ class CountingRelay:
     gate: asyncio.Event | None = None
     """When set (not yet open), object GET bodies pause after their first chunk until it is set."""
     bodies_done: int = 0
+    tamper: Callable[[bytes], bytes] | None = None
+    """When set, object PUT bodies are replaced by what it returns (and their checksum headers dropped)."""
     _session: aiohttp.ClientSession | None = None
 
     def app(self) -> web.Application:
@@ -146,6 +149,11 @@ class CountingRelay:
             self._session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         body = await request.read()
+        if self.tamper is not None and request.method == "PUT" and body:
+            body = self.tamper(body)
+            dropped = ("content-length", "content-md5")
+            headers = {k: v for k, v in headers.items()
+                       if k.lower() not in dropped and not k.lower().startswith("x-amz-checksum")}
         async with self._session.request(
                 request.method, URL(self.target + request.raw_path, encoded=True), headers=headers,
                 data=body or None, allow_redirects=False,

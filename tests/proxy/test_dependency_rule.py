@@ -21,7 +21,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.upstream",  # the ports: Source, Fetched, FetchRequest, ObjectMeta, Frontend
     "proxy.errors",  # domain errors and outcomes, rendered by each adapter's error table
     "proxy.digest",  # Checksum
-    "proxy.singleflight",  # one helper for coalescing upstream metadata calls
+    "proxy.singleflight", "proxy.memo",  # one helper for coalescing upstream metadata calls
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
     "proxy.control.urls",  # model URLs of the control API (until each adapter parses its own)
     "proxy.observe.logs",  # the access log of S3's dedicated site

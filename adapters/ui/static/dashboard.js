@@ -1,4 +1,6 @@
 // Model Manager dashboard: polls GET /v1/status every second and renders it. No build step.
+// /v1/status needs the admin token: open /ui#token=<token> (the fragment never leaves the browser),
+// or type it when asked; it is kept in this tab's sessionStorage and sent as a Bearer header.
 "use strict";
 
 const POLL_MS = 1000;
@@ -132,18 +134,49 @@ function render(status) {
   renderNodes(status.nodes);
 }
 
+const TOKEN_KEY = "modelmanager-admin-token";
+
+function takeTokenFromFragment() {
+  const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+
+function askForToken() {
+  if ($("login").style.display === "block") return;
+  $("login").style.display = "block";
+  $("token").focus();
+}
+
+$("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("login").style.display = "none";
+});
+
 async function poll() {
   try {
-    const response = await fetch("/v1/status", { cache: "no-store", headers: { Accept: "application/json" } });
+    const headers = { Accept: "application/json" };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    const response = await fetch("/v1/status", { cache: "no-store", headers });
+    if (response.status === 401) {
+      if (token) sessionStorage.removeItem(TOKEN_KEY);
+      askForToken();
+      throw new Error("the admin token is missing or wrong");
+    }
     if (!response.ok) throw new Error("GET /v1/status: HTTP " + response.status);
     render(await response.json());
     $("error").style.display = "none";
   } catch (err) {
-    $("error").textContent = "Cannot reach the proxy: " + err.message;
+    $("error").textContent = "Cannot show the status: " + err.message;
     $("error").style.display = "block";
   } finally {
     setTimeout(poll, POLL_MS);
   }
 }
 
+takeTokenFromFragment();
 poll();

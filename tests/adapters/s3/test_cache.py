@@ -81,8 +81,9 @@ async def test_if_match_naming_a_newer_version_revalidates_at_once(s3: S3Proxy, 
     assert await asyncio.to_thread(got["Body"].read) == b"version two!"
 
 
-async def test_put_object_writes_through_and_the_next_read_is_a_hit(s3: S3Proxy, direct: Client,
-                                                                    bucket: str) -> None:
+async def test_put_object_writes_through_and_the_next_read_is_a_hit(
+        start_s3: Callable[..., Awaitable[S3Proxy]], direct: Client, bucket: str) -> None:
+    s3 = await start_s3(s3_allow_writes=True)
     body = os.urandom(2 * MiB + 1)
     client = s3.client()
     put = await asyncio.to_thread(client.put_object, Bucket=bucket, Key="adapters/lora.safetensors", Body=body,

@@ -20,6 +20,12 @@ MiB = 1 << 20
 FORCE_MULTIPART = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB, max_concurrency=4)
 
 
+@pytest.fixture
+async def s3(start_s3: Callable[..., Awaitable[S3Proxy]]) -> S3Proxy:
+    """These tests write: writes are turned on explicitly (the S3 API is read-only by default)."""
+    return await start_s3(s3_allow_writes=True)
+
+
 def cached(s3: S3Proxy, bucket: str, key: str) -> bool:
     return s3.proxy.app[appkeys.CACHE].index.get(f"s3:{bucket}/{key}") is not None
 
@@ -159,7 +165,7 @@ async def test_upload_part_with_a_wrong_secret_never_reaches_upstream(s3: S3Prox
 
 async def test_multipart_is_refused_when_writes_are_off(start_s3: Callable[..., Awaitable[S3Proxy]],
                                                       bucket: str) -> None:
-    s3 = await start_s3(s3_write_through=False)
+    s3 = await start_s3(s3_allow_writes=True, s3_write_through=False)
     with pytest.raises(ClientError) as exc:
         await asyncio.to_thread(s3.client().create_multipart_upload, Bucket=bucket, Key="x.bin")
     assert exc.value.response["Error"]["Code"] == "NotImplemented"

@@ -38,7 +38,8 @@ async def test_resigned_requests_pass_a_signature_checking_upstream(
     assert exc.value.response["Error"]["Code"] == "403", "the upstream really checks signatures"
 
     proxy = await start_proxy(s3_upstream_endpoint=seaweed.url, s3_upstream_access_key_id=ACCESS_KEY,
-                              s3_upstream_secret_access_key=SECRET_KEY, s3_client_keys="client:clientsecret")
+                              s3_upstream_secret_access_key=SECRET_KEY, s3_client_keys="client:clientsecret",
+                              s3_allow_writes=True)
     client = make_client(str(proxy.server.make_url("/s3")), access_key="client", secret_key="clientsecret")
     listing = await asyncio.to_thread(client.list_objects_v2, Bucket="models", Prefix="m/")
     assert sorted(e["Key"] for e in listing["Contents"]) == sorted(keys)

@@ -17,7 +17,7 @@ from proxy import appkeys
 from proxy.__main__ import frontends
 from proxy.app import make_app
 from proxy.config import Settings
-from tests.conftest import Proxy, ServerFactory
+from tests.conftest import ADMIN, Proxy, ServerFactory
 from tests.fakes.fake_http import FakeUpstream
 from tests.fakes.fake_hub import FakeHub
 
@@ -100,7 +100,7 @@ async def test_status_shows_a_fill_in_flight_then_traffic_and_cache_size(
     async with proxy.session.get(proxy.fetch_url(base / "big.bin")) as download:
         assert download.status == 200
         first = await download.content.readexactly(1)
-        async with proxy.session.get(status_url) as r:
+        async with proxy.session.get(status_url, headers=ADMIN) as r:
             assert r.status == 200
             assert r.headers["Cache-Control"] == "no-store"
             during = await r.json()
@@ -148,7 +148,7 @@ async def test_status_extension_points_are_in_the_document(proxy: Proxy) -> None
         return [{"node_id": "peer-1", "self": False, "fills": []}]
 
     status.peers = peers
-    async with proxy.session.get(proxy.server.make_url("/v1/status")) as r:
+    async with proxy.session.get(proxy.server.make_url("/v1/status"), headers=ADMIN) as r:
         doc = await r.json()
     assert doc["cache"]["quota_bytes"] == 10 << 30
     assert doc["pinned"] == [{"source": "hf", "repo": "org/model", "revision": "main"}]

@@ -1,0 +1,31 @@
+"""The internal blob endpoint (``/_mm/v1/blobs/{digest}``) does not exist outside cluster mode with
+peer hops, so a client that learnt a digest cannot read a cached blob by it (the cluster side,
+with its secret, is tested in tests/cluster/test_memory_tier.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+
+import pytest
+from yarl import URL
+
+from proxy.digest import Digest
+from tests.conftest import Proxy
+from tests.fakes.fake_http import FakeUpstream
+
+
+@pytest.mark.parametrize("peer_mode", ["off", "proxy"])
+async def test_embedded_mode_has_no_internal_endpoint(start_proxy: Callable[..., Awaitable[Proxy]],
+                                                       upstream: tuple[FakeUpstream, URL], peer_mode: str) -> None:
+    fake, base = upstream
+    body = os.urandom(100_000)
+    fake.add("/private.bin", body)
+    proxy = await start_proxy(memory_cache_bytes=1 << 20, peer_mode=peer_mode)
+    for _ in range(2):  # miss, then a hit that takes the blob into the memory tier
+        async with proxy.session.get(proxy.fetch_url(base / "private.bin")) as r:
+            assert await r.read() == body
+    internal = proxy.server.make_url(f"/_mm/v1/blobs/{Digest.of(body).hex}")
+    async with proxy.session.get(internal) as r:
+        assert r.status == 404
+        assert body not in await r.read()
