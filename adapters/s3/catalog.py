@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from adapters.s3.listing import MAX_LISTING_BYTES
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, cache_key, read_body, rejection
+from adapters.s3.urls import GRAMMAR, S3Url
 from proxy.control.catalog import Snapshot, SnapshotFile
-from proxy.control.urls import ModelUrl, S3Url
+from proxy.control.urls import ModelUrl
 from proxy.errors import UpstreamUnavailable
 
 MAX_PAGES = 10_000
@@ -33,8 +34,7 @@ class S3Catalog:
         self._upstream = upstream
         self._revalidate_after = revalidate_after
 
-    def handles(self, url: ModelUrl) -> bool:
-        return isinstance(url, S3Url)
+    grammar = GRAMMAR
 
     def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
         """S3 keys are not versioned through the proxy: nothing to hold (see the module docstring)."""

@@ -18,7 +18,7 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -29,7 +29,7 @@ from proxy.control.catalog import Catalog, Catalogs, Snapshot, SnapshotFile
 from proxy.control.eviction import EvictionReport, Evictor
 from proxy.control.jobs import Job, Jobs
 from proxy.control.pins import Pin, Pins
-from proxy.control.urls import ModelUrl, parse_url
+from proxy.control.urls import ModelUrl
 from proxy.control.watches import Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
 from proxy.storage.records import RecordStore
@@ -40,7 +40,7 @@ EVICTION_LEASE = "control:eviction"
 EVICTION_LEASE_TTL = 600.0
 """Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
 
-CatalogFactory = Callable[[Callable[[], ClientSession]], Sequence[Catalog]]
+CatalogFactory = Callable[[Callable[[], ClientSession]], Catalogs]
 
 
 class Control:
@@ -55,7 +55,7 @@ class Control:
 
     def setup(self, app: web.Application) -> None:
         s, cache = self.settings, app[appkeys.CACHE]
-        self.catalogs = Catalogs(self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION]))
+        self.catalogs = self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION])
         self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))
         shared = app[appkeys.SHARED_USAGE]
         self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
@@ -113,7 +113,7 @@ class Control:
         pins = await asyncio.get_running_loop().run_in_executor(None, self.pins.all)
         for pin in pins:  # oldest first, so the newest pin of a URL wins
             with contextlib.suppress(ProxyError):
-                url = parse_url(pin.url)
+                url = self.catalogs.parse(pin.url)
                 self.catalogs.for_url(url).hold(url, pin.version, pin.public)
 
     async def _evict_loop(self) -> None:
@@ -176,7 +176,7 @@ class Control:
 
     async def prefetch(self, request: web.Request) -> web.Response:
         body = await _json(request)
-        url = parse_url(body["url"])
+        url = self.catalogs.parse(body["url"])
         catalog = self._online(url)
         allow, ignore = _patterns(body, "allow_patterns"), _patterns(body, "ignore_patterns")
         token = _optional_str(body, "token")
@@ -210,13 +210,13 @@ class Control:
 
     async def add_pin(self, request: web.Request) -> web.Response:
         body = await _json(request)
-        url = parse_url(body["url"])
+        url = self.catalogs.parse(body["url"])
         snapshot = await self._online(url).snapshot(url, _optional_str(body, "token"))
         pin = await self._pin(url, snapshot)
         return web.json_response(pin.to_json(), status=201)
 
     async def remove_pin(self, request: web.Request) -> web.Response:
-        url = str(parse_url(request.query.get("url", "")))
+        url = str(self.catalogs.parse(request.query.get("url", "")))
         gone = await asyncio.get_running_loop().run_in_executor(None, self.pins.remove, url, None)
         if not gone:
             return _error(404, f"no pin of {url}")
@@ -227,7 +227,7 @@ class Control:
 
     async def add_watch(self, request: web.Request) -> web.Response:
         body = await _json(request)
-        url = parse_url(body["url"])
+        url = self.catalogs.parse(body["url"])
         self._online(url)
         interval = float(body.get("interval") or self.settings.watch_interval)
         grace = float(body["grace"]) if body.get("grace") is not None else self.settings.watch_grace
@@ -237,7 +237,7 @@ class Control:
         return web.json_response(watch.to_json(), status=201)
 
     async def remove_watch(self, request: web.Request) -> web.Response:
-        url = str(parse_url(request.query.get("url", "")))
+        url = str(self.catalogs.parse(request.query.get("url", "")))
         if not await self.watches.remove(url):
             return _error(404, f"{url} is not watched")
         return web.json_response({"url": url, "removed": True})

@@ -27,7 +27,7 @@ from typing import Any
 from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
 from proxy.control.jobs import Jobs
 from proxy.control.pins import Pin, Pins
-from proxy.control.urls import ModelUrl, parse_url
+from proxy.control.urls import ModelUrl
 from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 
@@ -61,8 +61,8 @@ class Watch:
                 "switches": self.switches, "last_error": self.last_error, "job": self.job}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Watch:
-        return cls(parse_url(data["url"]), float(data["interval"]), float(data["grace"]), data.get("version"),
+    def from_json(cls, data: dict[str, Any], parse: Callable[[str], ModelUrl]) -> Watch:
+        return cls(parse(data["url"]), float(data["interval"]), float(data["grace"]), data.get("version"),
                    bool(data.get("public", False)), switched_at=data.get("switched_at"),
                    switches=int(data.get("switches", 0)))
 
@@ -120,7 +120,7 @@ class Watches:
         loaded = []
         for data in records:
             try:
-                watch = Watch.from_json(data)
+                watch = Watch.from_json(data, self._catalogs.parse)
                 self._catalogs.for_url(watch.url)
             except Exception as exc:
                 log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
