@@ -16,7 +16,7 @@ from adapters.hf.client import ApiAnswer, HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
 from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
-from adapters.hf.state import HubState
+from adapters.hf.state import HubState, api_key
 from adapters.hf.state import token_id as _tid
 from proxy import appkeys
 from proxy.errors import ProxyError, UpstreamRejected, UpstreamUnavailable
@@ -160,7 +160,7 @@ class HfFrontend:
         token = bearer(request)
         body = await request.read() if request.method == "POST" else None
         raw_path = held_path(self.state, target, request.raw_path)
-        key = (_tid(token), request.method, raw_path, body)
+        key = api_key(_tid(token), request.method, raw_path, body)
         ttl = self._ttl(target)
         if ttl != 0.0 and (cached := self.state.api.fresh(key, ttl)) is not None:
             return cached, False

@@ -4,59 +4,67 @@ API answers. In memory, per node; the durable truth (file bytes and their metada
 Access decisions are keyed by (repo, token hash): a file cached from a private or gated repo is
 served only to a token the Hub accepted for that repo within ``access_ttl`` seconds (or, while the
 Hub is unreachable, to a token it accepted last time). Tokens themselves are never stored or logged.
+
+Every memo is a ``proxy.memo.Memo``: ``fresh`` within a TTL (None: immutable facts), ``last``
+regardless of age (stale-if-error). API answers are keyed by a hash of the request body, and
+answers to bodies over ``MAX_MEMO_BODY`` are not remembered.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import NamedTuple
 
 from adapters.hf.client import ApiAnswer
 from adapters.hf.files import FileInfo
 from adapters.hf.repo import RepoRef
 from proxy.errors import UpstreamRejected
+from proxy.memo import Memo
 
-V = TypeVar("V")
+MAX_ENTRIES = 100_000
+MAX_API_ENTRIES = 10_000
+MAX_API_BYTES = 256 << 20
+"""What the remembered API answers (repo info, tree pages) of one node may hold in all."""
+MAX_MEMO_BODY = 64 << 10
+"""The largest POST body (a paths-info request) whose answer is remembered."""
 
 
 def token_id(token: str | None) -> str:
     return "anonymous" if token is None else hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class Stamped(Generic[V]):
-    value: V
-    at: float
+class ApiKey(NamedTuple):
+    """One API request, as remembered: the body by its hash and size, never the body itself."""
+
+    token: str
+    method: str
+    raw_path: str
+    body_sha256: str | None
+    body_size: int
 
 
-class Memo(Generic[V]):
-    """A bounded LRU of time-stamped values; ``fresh`` within a TTL, ``last`` regardless of age."""
+def api_key(token: str, method: str, raw_path: str, body: bytes | None) -> ApiKey:
+    """``token``: a ``token_id``."""
+    digest = None if body is None else hashlib.sha256(body).hexdigest()
+    return ApiKey(token, method, raw_path, digest, len(body or b""))
 
-    def __init__(self, clock: Callable[[], float], limit: int = 100_000) -> None:
-        self._clock = clock
-        self._limit = limit
-        self._items: OrderedDict[Hashable, Stamped[V]] = OrderedDict()
 
-    def put(self, key: Hashable, value: V) -> None:
-        self._items[key] = Stamped(value, self._clock())
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
+class ApiAnswers(Memo[ApiKey, ApiAnswer]):
+    """Remembered API answers, bounded in entries and bytes; never those to large request bodies."""
 
-    def last(self, key: Hashable) -> V | None:
-        item = self._items.get(key)
-        return None if item is None else item.value
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(clock, max_entries=MAX_API_ENTRIES, max_bytes=MAX_API_BYTES, sizeof=_answer_size)
 
-    def fresh(self, key: Hashable, ttl: float | None) -> V | None:
-        """``ttl`` None: values never go stale (immutable facts)."""
-        item = self._items.get(key)
-        if item is None or (ttl is not None and self._clock() - item.at >= ttl):
-            return None
-        self._items.move_to_end(key)
-        return item.value
+    def put(self, key: ApiKey, value: ApiAnswer) -> list[tuple[ApiKey, ApiAnswer]]:
+        if key.body_size > MAX_MEMO_BODY:
+            return []
+        return super().put(key, value)
+
+
+def _answer_size(answer: ApiAnswer) -> int:
+    return len(answer.body) + sum(len(k) + len(v) for k, v in answer.headers.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +75,13 @@ class Access:
 
 class HubState:
     def __init__(self, clock: Callable[[], float]) -> None:
-        self.revisions: Memo[str] = Memo(clock)  # (repo, revision) -> commit
-        self.files: Memo[FileInfo] = Memo(clock)  # (repo, commit, path) -> FileInfo (immutable)
-        self.access: Memo[Access] = Memo(clock)  # (repo, token id) -> decision
-        self.api: Memo[ApiAnswer] = Memo(clock, limit=10_000)  # (token id, method, raw path, body) -> answer
+        self.revisions: Memo[tuple[RepoRef, str], str] = Memo(clock, max_entries=MAX_ENTRIES)
+        """(repo, revision) -> commit"""
+        self.files: Memo[tuple[RepoRef, str, str], FileInfo] = Memo(clock, max_entries=MAX_ENTRIES)
+        """(repo, commit, path) -> FileInfo (immutable)"""
+        self.access: Memo[tuple[RepoRef, str], Access] = Memo(clock, max_entries=MAX_ENTRIES)
+        """(repo, token id) -> decision"""
+        self.api = ApiAnswers(clock)
         self.held: dict[tuple[RepoRef, str], str] = {}
         """(repo, branch) -> the commit served as the branch's head while a watch pre-warms the next one."""
 
