@@ -26,4 +26,4 @@ def test_wheel_includes_the_dashboard_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     [wheel] = (tmp_path / "dist").glob("modelmanager-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"adapters/ui/static/dashboard.html", "adapters/ui/static/dashboard.js", "proxy/status.py"} <= names
+    assert {"adapters/ui/static/dashboard.html", "adapters/ui/static/dashboard.js", "proxy/observe/status.py"} <= names
