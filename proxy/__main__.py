@@ -14,11 +14,14 @@ from aiohttp import ClientSession, web
 from yarl import URL
 
 from adapters.hf import HfFrontend
+from adapters.hf import urls as hf_urls
 from adapters.hf.catalog import HfCatalog
 from adapters.http import HttpFrontend
+from adapters.http import urls as http_urls
 from adapters.http.catalog import HttpCatalog
 from adapters.http.target import HostAllowList
 from adapters.s3 import S3Frontend, S3Options
+from adapters.s3 import urls as s3_urls
 from adapters.s3.auth import ClientKeys
 from adapters.s3.catalog import S3Catalog
 from adapters.s3.sigv4 import Credentials
@@ -28,7 +31,7 @@ from proxy.app import make_app
 from proxy.cli import commands
 from proxy.config import Settings
 from proxy.control.api import Control
-from proxy.control.catalog import Catalog
+from proxy.control.catalog import Catalog, Catalogs
 from proxy.upstream import Frontend
 
 log = logging.getLogger("modelmanager")
@@ -63,15 +66,16 @@ def s3_frontend(settings: Settings) -> S3Frontend | None:
         write_through=settings.s3_write_through, allow_writes=settings.s3_allow_writes))
 
 
-def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> list[Catalog]:
-    """Each adapter's catalog, for prefetch, pins and watches (``proxy.control.catalog``)."""
+def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> Catalogs:
+    """Each configured adapter's catalog, for prefetch, pins and watches (``proxy.control.catalog``),
+    and the URL grammar of every adapter (the URL of one not configured here is refused, not invalid)."""
     found: list[Catalog] = [HttpCatalog(HostAllowList(settings.http_allow), settings.http_revalidate_after, session)]
     for front in fronts:
         if isinstance(front, HfFrontend):
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
             found.append(S3Catalog(front.upstream, front.options.revalidate_after))
-    return found
+    return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR))
 
 
 def build_app(settings: Settings) -> web.Application:

@@ -7,13 +7,19 @@ domain errors in ``proxy.errors`` and never return wire responses from here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+import aiohttp
 from aiohttp import web
 
 from proxy.digest import Checksum
+from proxy.errors import UpstreamUnavailable
+
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+"""What a dropped, refused or timed-out upstream connection raises."""
 
 if TYPE_CHECKING:
     from proxy.read.core import Core
@@ -90,6 +96,30 @@ class Fetched(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ResponseBody:
+    """``Fetched`` over an open aiohttp response, for every adapter: the body as it arrives.
+    ``upstream`` names the upstream in the error raised when the body is cut short."""
+
+    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta, upstream: str) -> None:
+        self._response = response
+        self._upstream = upstream
+        self.meta = meta
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except NETWORK_ERRORS as exc:
+            raise UpstreamUnavailable(f"{self._upstream} body interrupted: {exc!r}") from exc
+
+    async def close(self) -> None:
+        self._response.close()
+
+
+if TYPE_CHECKING:
+    _: type[Fetched] = ResponseBody
 
 
 class Source(Protocol):

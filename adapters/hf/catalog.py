@@ -19,8 +19,9 @@ from adapters.hf.client import HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
 from adapters.hf.repo import RepoRef, is_commit, quote_revision
 from adapters.hf.routes import HfFrontend
+from adapters.hf.urls import GRAMMAR, HfUrl
 from proxy.control.catalog import Snapshot, SnapshotFile
-from proxy.control.urls import HfUrl, ModelUrl
+from proxy.control.urls import ModelUrl
 from proxy.errors import UpstreamUnavailable
 
 MAX_PAGES = 1000
@@ -31,8 +32,7 @@ class HfCatalog:
         self._frontend = frontend
         self._session = session
 
-    def handles(self, url: ModelUrl) -> bool:
-        return isinstance(url, HfUrl)
+    grammar = GRAMMAR
 
     def _client(self) -> HubClient:
         return HubClient(self._session(), self._frontend.endpoint)

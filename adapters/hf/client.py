@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -14,11 +13,11 @@ from adapters.hf import wire
 from adapters.hf.files import FileInfo
 from adapters.hf.repo import ResolveTarget, check_origin_form, is_commit, quote_path, quote_revision
 from proxy.errors import InvalidKey, UpstreamUnavailable
-from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, Validators
+from proxy.read.ranges import ContentRange
+from proxy.upstream import NETWORK_ERRORS, Fetched, FetchRequest, NotModified, ObjectMeta, ResponseBody, Validators
 
 MAX_HOPS = 10
 MAX_API_BODY = 64 * 1024 * 1024
-_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 def _etag_value(value: str | None) -> str | None:
@@ -73,7 +72,7 @@ class HubClient:
                             url = target_url  # e.g. a rename or /api/resolve-cache hop
                             continue
                     return _file_info(target, r.headers, r.status)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 raise UpstreamUnavailable(f"Hub unreachable: {exc!r}") from exc
         raise UpstreamUnavailable("too many redirects from the Hub")
 
@@ -88,7 +87,7 @@ class HubClient:
                 if r.status >= 500 or r.status == 429:
                     raise UpstreamUnavailable(f"Hub answered {r.status} to {method} {raw_path_qs.split('?')[0]}")
                 return ApiAnswer(r.status, r.headers, body)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             raise UpstreamUnavailable(f"Hub unreachable: {exc!r}") from exc
 
 
@@ -115,22 +114,6 @@ def _file_info(target: ResolveTarget, headers: Mapping[str, str], status: int) -
     return FileInfo(target.repo, commit, target.path, int(size_text), oid, lfs, content_type)
 
 
-class HubFetched:
-    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
-        self._response = response
-        self.meta = meta
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamUnavailable(f"Hub body interrupted: {exc!r}") from exc
-
-    async def close(self) -> None:
-        self._response.close()
-
-
 class HubFileSource:
     """One file at one commit. Its bytes never change, so resumes need no validator; the fill
     verifies them against the LFS sha256 or the git blob sha1 anyway."""
@@ -151,7 +134,7 @@ class HubFileSource:
             # aiohttp drops Authorization when a redirect leaves the Hub's origin (the LFS CDN)
             response = await self._client.session.get(self._client.resolve_url(target), headers=headers,
                                                       max_redirects=MAX_HOPS)
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             raise UpstreamUnavailable(f"Hub unreachable: {exc!r}") from exc
         try:
             if response.status >= 400:
@@ -159,11 +142,12 @@ class HubFileSource:
             expected = 206 if request.offset else 200
             if response.status != expected:
                 raise UpstreamUnavailable(f"Hub answered {response.status} where {expected} was expected")
-            if request.offset and not response.headers.get("Content-Range", "").startswith(f"bytes {request.offset}-"):
+            resumed = ContentRange.parse(response.headers.get("Content-Range"))
+            if request.offset and (resumed is None or resumed.start != request.offset):
                 raise UpstreamUnavailable("Hub resumed at another offset")
         except BaseException:
             response.close()
             raise
         meta = ObjectMeta(size=info.size, content_type=info.content_type, validators=Validators(etag=info.etag),
                           checksums=info.checksums(), immutable=True, attributes=info.attributes())
-        return HubFetched(response, meta)
+        return ResponseBody(response, meta, "Hub")

@@ -15,7 +15,8 @@ API_PLURAL: dict[RepoType, str] = {"model": "models", "dataset": "datasets", "sp
 FROM_PREFIX: dict[str, RepoType] = {"datasets": "dataset", "spaces": "space"}
 FROM_PLURAL: dict[str, RepoType] = {v: k for k, v in API_PLURAL.items()}
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+"""One part of a repo id (the namespace or the name)."""
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
@@ -30,7 +31,7 @@ class RepoRef:
 
     def __post_init__(self) -> None:
         parts = self.id.split("/")
-        if not 1 <= len(parts) <= 2 or not all(_NAME.fullmatch(p) and ".." not in p for p in parts):
+        if not 1 <= len(parts) <= 2 or not all(NAME.fullmatch(p) and ".." not in p for p in parts):
             raise InvalidKey(f"not a repo id: {self.id[:100]!r}")
 
     @property

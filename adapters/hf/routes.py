@@ -16,10 +16,9 @@ from adapters.hf.client import ApiAnswer, HubClient, HubFileSource
 from adapters.hf.files import FileInfo, content_key
 from adapters.hf.held import held_path
 from adapters.hf.repo import ApiTarget, ResolveTarget, is_commit, parse_api, parse_resolve, split_raw
-from adapters.hf.state import MAX_KEYED_BODY, HubState
+from adapters.hf.state import HubState, api_key
 from adapters.hf.state import token_id as _tid
 from proxy.errors import InvalidCredentials, InvalidKey, ProxyError, UpstreamRejected, UpstreamUnavailable
-from proxy.memo import memo_key
 from proxy.read.core import Core, ReadPolicy
 from proxy.singleflight import SingleFlight
 from proxy.upstream import Frontend
@@ -166,8 +165,8 @@ class HfFrontend:
         token = bearer(request)
         body = await request.read() if request.method == "POST" else None
         raw_path = held_path(self.state, target, request.raw_path)
-        key = memo_key(_tid(token), request.method, raw_path, body)
-        ttl = 0.0 if body is not None and len(body) > MAX_KEYED_BODY else self._ttl(target)
+        key = api_key(_tid(token), request.method, raw_path, body)
+        ttl = self._ttl(target)
         if ttl != 0.0 and (cached := self.state.api.fresh(key, ttl)) is not None:
             return cached, False
         client = self.client()

@@ -5,8 +5,9 @@ Access decisions are keyed by (repo, token hash): a file cached from a private o
 served only to a token the Hub accepted for that repo within ``access_ttl`` seconds (or, while the
 Hub is unreachable, to a token it accepted last time). Tokens themselves are never stored or logged.
 
-Every memo is bounded by bytes and by ``RETAIN`` (``proxy.memo``); API answers are keyed by a hash
-of (token id, method, path, body), and bodies over ``MAX_KEYED_BODY`` are never keyed at all.
+Every memo is a ``proxy.memo.Memo``: ``fresh`` within a TTL (None: immutable facts), ``last``
+regardless of age (stale-if-error). API answers are keyed by a hash of the request body, and
+answers to bodies over ``MAX_MEMO_BODY`` are not remembered.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from adapters.hf.client import ApiAnswer
 from adapters.hf.files import FileInfo
@@ -21,23 +23,50 @@ from adapters.hf.repo import RepoRef
 from proxy.errors import UpstreamRejected
 from proxy.memo import Memo
 
-RETAIN = 24 * 3600.0
-"""Seconds anything is remembered at most; what is older is asked of the Hub again (or, while the
-Hub is unreachable, no longer served from memory)."""
-API_BYTES = 64 << 20
-"""Memory for API answers; one answer larger than ``MAX_API_ANSWER`` is not kept."""
-MAX_API_ANSWER = 8 << 20
-MAX_KEYED_BODY = 64 << 10
-"""POST bodies larger than this (e.g. a huge ``paths-info`` list) are never answered from memory."""
-SMALL_BYTES = 16 << 20
-"""Memory for each of the revision, file and access memos."""
+MAX_ENTRIES = 100_000
+MAX_API_ENTRIES = 10_000
+MAX_API_BYTES = 256 << 20
+"""What the remembered API answers (repo info, tree pages) of one node may hold in all."""
+MAX_MEMO_BODY = 64 << 10
+RETAIN = 86400.0
+"""Seconds anything is remembered at most (also what stale-if-error may serve when the Hub is down)."""
+"""The largest POST body (a paths-info request) whose answer is remembered."""
 
 
 def token_id(token: str | None) -> str:
-    return "anonymous" if token is None else hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return "anonymous" if token is None else hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def api_answer_size(answer: ApiAnswer) -> int:
+class ApiKey(NamedTuple):
+    """One API request, as remembered: the body by its hash and size, never the body itself."""
+
+    token: str
+    method: str
+    raw_path: str
+    body_sha256: str | None
+    body_size: int
+
+
+def api_key(token: str, method: str, raw_path: str, body: bytes | None) -> ApiKey:
+    """``token``: a ``token_id``."""
+    digest = None if body is None else hashlib.sha256(body).hexdigest()
+    return ApiKey(token, method, raw_path, digest, len(body or b""))
+
+
+class ApiAnswers(Memo[ApiKey, ApiAnswer]):
+    """Remembered API answers, bounded in entries and bytes; never those to large request bodies."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(clock, max_entries=MAX_API_ENTRIES, max_bytes=MAX_API_BYTES, sizeof=_answer_size,
+                         ttl=RETAIN)
+
+    def put(self, key: ApiKey, value: ApiAnswer) -> list[tuple[ApiKey, ApiAnswer]]:
+        if key.body_size > MAX_MEMO_BODY:
+            return []
+        return super().put(key, value)
+
+
+def _answer_size(answer: ApiAnswer) -> int:
     return len(answer.body) + sum(len(k) + len(v) for k, v in answer.headers.items())
 
 
@@ -48,12 +77,14 @@ class Access:
 
 
 class HubState:
-    def __init__(self, clock: Callable[[], float], retain: float = RETAIN) -> None:
-        self.revisions: Memo[str] = Memo(clock, SMALL_BYTES, retain, len)  # (repo, revision) -> commit
-        self.files: Memo[FileInfo] = Memo(clock, SMALL_BYTES, retain, _file_size)  # (repo, commit, path) -> FileInfo
-        self.access: Memo[Access] = Memo(clock, SMALL_BYTES, retain, _access_size)  # (repo, token id) -> decision
-        self.api: Memo[ApiAnswer] = Memo(clock, API_BYTES, retain, api_answer_size, MAX_API_ANSWER)
-        """memo_key(token id, method, raw path, body) -> answer."""
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.revisions: Memo[tuple[RepoRef, str], str] = Memo(clock, max_entries=MAX_ENTRIES, ttl=RETAIN)
+        """(repo, revision) -> commit"""
+        self.files: Memo[tuple[RepoRef, str, str], FileInfo] = Memo(clock, max_entries=MAX_ENTRIES, ttl=RETAIN)
+        """(repo, commit, path) -> FileInfo (immutable)"""
+        self.access: Memo[tuple[RepoRef, str], Access] = Memo(clock, max_entries=MAX_ENTRIES, ttl=RETAIN)
+        """(repo, token id) -> decision"""
+        self.api = ApiAnswers(clock)
         self.held: dict[tuple[RepoRef, str], str] = {}
         """(repo, branch) -> the commit served as the branch's head while a watch pre-warms the next one."""
 
@@ -65,11 +96,3 @@ class HubState:
 
     def deny(self, repo: RepoRef, token: str | None, rejection: UpstreamRejected) -> None:
         self.access.put((repo, token_id(token)), Access(False, rejection))
-
-
-def _file_size(info: FileInfo) -> int:
-    return len(info.path) + len(info.repo.id) + 256
-
-
-def _access_size(access: Access) -> int:
-    return len(access.rejection.body) if access.rejection is not None else 0

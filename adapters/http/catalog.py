@@ -8,8 +8,9 @@ import aiohttp
 
 from adapters.http.target import HostAllowList, cache_key, parse_target
 from adapters.http.upstream import HttpSource
+from adapters.http.urls import GRAMMAR, HttpUrl
 from proxy.control.catalog import Snapshot, SnapshotFile
-from proxy.control.urls import HttpUrl, ModelUrl
+from proxy.control.urls import ModelUrl
 from proxy.errors import Forbidden
 
 VERSION = "latest"
@@ -23,8 +24,7 @@ class HttpCatalog:
         self._revalidate_after = revalidate_after
         self._session = session
 
-    def handles(self, url: ModelUrl) -> bool:
-        return isinstance(url, HttpUrl)
+    grammar = GRAMMAR
 
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, HttpUrl)

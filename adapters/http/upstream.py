@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
@@ -12,27 +9,20 @@ from yarl import URL
 from adapters.http.checksums import checksums_from
 from adapters.http.target import HostAllowList, cache_key
 from proxy.errors import Forbidden, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
-from proxy.upstream import NOT_MODIFIED, Fetched, FetchRequest, NotModified, ObjectMeta, Validators
+from proxy.read.ranges import ContentRange
+from proxy.upstream import (
+    NETWORK_ERRORS,
+    NOT_MODIFIED,
+    Fetched,
+    FetchRequest,
+    NotModified,
+    ObjectMeta,
+    ResponseBody,
+    Validators,
+)
 
 MAX_REDIRECTS = 10
 MAX_ERROR_BODY = 64 * 1024
-_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-
-
-class HttpFetched:
-    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
-        self._response = response
-        self.meta = meta
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamUnavailable(f"upstream body interrupted: {exc!r}") from exc
-
-    async def close(self) -> None:
-        self._response.close()
 
 
 class HttpSource:
@@ -69,7 +59,7 @@ class HttpSource:
             self._allow.check(url)
             try:
                 response = await self._session.get(url, headers=headers, allow_redirects=False)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 raise UpstreamUnavailable(f"cannot reach {url.host}: {exc!r}") from exc
             if response.status not in (301, 302, 303, 307, 308) or "Location" not in response.headers:
                 return response
@@ -91,29 +81,21 @@ class HttpSource:
             raise UpstreamRejected(status, body, response.headers.get("Content-Type", "text/plain"))
         meta = _meta(response.headers, status)
         if request.offset:
-            start = _range_start(response.headers.get("Content-Range"))
-            if status != 206 or start != request.offset:
+            resumed = ContentRange.parse(response.headers.get("Content-Range"))
+            if status != 206 or resumed is None or resumed.start != request.offset:
                 raise UpstreamChanged(f"upstream did not resume at byte {request.offset} (status {status})")
         elif status == 206:
             raise UpstreamUnavailable("upstream answered 206 to a request without Range")
         encoding = response.headers.get("Content-Encoding", "identity").lower()
         if encoding not in ("identity", ""):
             raise UpstreamUnavailable(f"upstream sent Content-Encoding {encoding} despite Accept-Encoding: identity")
-        return HttpFetched(response, meta)
-
-
-def _range_start(content_range: str | None) -> int | None:
-    if not content_range or not content_range.startswith("bytes "):
-        return None
-    span = content_range[6:].split("/")[0]
-    first = span.split("-")[0]
-    return int(first) if first.isdigit() else None
+        return ResponseBody(response, meta, "upstream")
 
 
 def _total(headers: CIMultiDictProxy[str], status: int) -> int | None:
     if status == 206:
-        total = headers.get("Content-Range", "").rpartition("/")[2]
-        return int(total) if total.isdigit() else None
+        answered = ContentRange.parse(headers.get("Content-Range"))
+        return answered.size if answered is not None else None
     length = headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
 

@@ -9,13 +9,14 @@ prefetch, and until that fill commits its readers tail the new version as it lan
 from __future__ import annotations
 
 import hashlib
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from adapters.s3.listing import MAX_LISTING_BYTES
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, cache_key, read_body, rejection
+from adapters.s3.urls import GRAMMAR, S3Url
+from adapters.s3.xmldoc import NotXml, fields, parse, tag
 from proxy.control.catalog import Snapshot, SnapshotFile
-from proxy.control.urls import ModelUrl, S3Url
+from proxy.control.urls import ModelUrl
 from proxy.errors import UpstreamUnavailable
 
 MAX_PAGES = 10_000
@@ -33,8 +34,7 @@ class S3Catalog:
         self._upstream = upstream
         self._revalidate_after = revalidate_after
 
-    def handles(self, url: ModelUrl) -> bool:
-        return isinstance(url, S3Url)
+    grammar = GRAMMAR
 
     def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
         """S3 keys are not versioned through the proxy: nothing to hold (see the module docstring)."""
@@ -82,19 +82,15 @@ class S3Catalog:
 
 def _parse(body: bytes) -> tuple[list[Listed], str | None]:
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
+        root = parse(body)
+    except NotXml as exc:
         raise UpstreamUnavailable(f"S3 listing is not XML: {exc}") from exc
     page = []
     for node in root:
-        if _tag(node) != "Contents":
+        if tag(node) != "Contents":
             continue
-        fields = {_tag(child): child.text or "" for child in node}
-        page.append(Listed(fields.get("Key", ""), fields.get("ETag", ""), int(fields.get("Size", "0") or 0)))
-    fields = {_tag(child): child.text or "" for child in root}
-    token = fields.get("NextContinuationToken") if fields.get("IsTruncated") == "true" else None
+        entry = fields(node)
+        page.append(Listed(entry.get("Key", ""), entry.get("ETag", ""), int(entry.get("Size", "0") or 0)))
+    top = fields(root)
+    token = top.get("NextContinuationToken") if top.get("IsTruncated") == "true" else None
     return page, token or None
-
-
-def _tag(node: ET.Element) -> str:
-    return node.tag.rpartition("}")[2]

@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Collection
-from xml.sax.saxutils import unescape
 
 import aiohttp
 from aiohttp import web
@@ -33,6 +31,7 @@ from adapters.s3 import auth, wire
 from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, read_body, rejection
 from adapters.s3.writes import WRITE_CHUNK, forwarded_headers, plain_body
+from adapters.s3.xmldoc import NotXml, fields, parse, tag
 from proxy.read.core import Core
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,6 @@ REPLY_PREFIXES = ("x-amz-checksum-", "x-amz-server-side-encryption")
 MAX_COMPLETE_BODY = 4 << 20
 """10,000 parts with checksums stay well under this."""
 MAX_REPLY = 16 << 20
-_COMPLETED = re.compile(rb"<CompleteMultipartUploadResult[\s>]")
-_ETAG = re.compile(rb"<ETag>([^<]*)</ETag>")
 
 Query = list[tuple[str, str]]
 
@@ -108,19 +105,41 @@ class MultipartUploads:
             raise wire.S3Fault(wire.MISSING_CONTENT_LENGTH)
         if length > MAX_COMPLETE_BODY:
             raise wire.S3Fault(wire.MALFORMED_XML, "the part list is too large")
-        body = await request.content.readexactly(length)
+        body = await request.content.readexactly(length) if length else b""
         auth.check_payload({k.lower(): v for k, v in request.headers.items()}, body)
+        check_part_list(body)
         headers = forwarded_headers(request, COMPLETE_HEADERS)
         response = await self._upstream.request("POST", bucket, key, query, headers=headers, data=body,
                                                 payload_hash=hashlib.sha256(body).hexdigest())
         reply = await _relay(response)
-        # S3 may answer 200 and still fail (an <Error> body): only a result means a new object.
         assert isinstance(reply.body, bytes)
-        if _COMPLETED.search(reply.body):
+        completed = completion(reply.body)
+        if completed is not None:
             self._listings.forget(bucket)
-            etag = _ETAG.search(reply.body)
-            self._warmer.warm(bucket, key, unescape(etag[1].decode(), {"&quot;": '"'}) if etag else None)
+            self._warmer.warm(bucket, key, completed.get("ETag"))
         return reply
+
+
+def check_part_list(body: bytes) -> None:
+    """A CompleteMultipartUpload body: one or more ``Part`` with a ``PartNumber``, else MalformedXML."""
+    try:
+        root = parse(body)
+    except NotXml as exc:
+        raise wire.S3Fault(wire.MALFORMED_XML, f"the part list is not XML: {exc}") from exc
+    parts = list(root)
+    if tag(root) != "CompleteMultipartUpload" or not parts or any(
+            tag(part) != "Part" or not fields(part).get("PartNumber", "").strip().isdigit() for part in parts):
+        raise wire.S3Fault(wire.MALFORMED_XML, "expected CompleteMultipartUpload with numbered Part elements")
+
+
+def completion(reply: bytes) -> dict[str, str] | None:
+    """The fields of a CompleteMultipartUploadResult; None for anything else: S3 may answer 200 and
+    still fail (an ``<Error>`` body), and only a result means a new object."""
+    try:
+        root = parse(reply)
+    except NotXml:
+        return None
+    return fields(root) if tag(root) == "CompleteMultipartUploadResult" else None
 
 
 class Warmer:

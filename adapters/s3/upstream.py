@@ -8,10 +8,9 @@ Requests are path-style (``<endpoint>/<bucket>/<key>``), encoded the AWS way and
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,10 +22,19 @@ from yarl import URL
 from adapters.s3 import sigv4
 from proxy.digest import Checksum, ChecksumAlgorithm
 from proxy.errors import InvalidDigest, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
-from proxy.upstream import NOT_MODIFIED, Fetched, FetchRequest, NotModified, ObjectMeta, Validators
+from proxy.read.ranges import ContentRange
+from proxy.upstream import (
+    NETWORK_ERRORS,
+    NOT_MODIFIED,
+    Fetched,
+    FetchRequest,
+    NotModified,
+    ObjectMeta,
+    ResponseBody,
+    Validators,
+)
 
 MAX_ERROR_BODY = 64 * 1024
-_NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _MD5_ETAG = re.compile(r'"([0-9a-f]{32})"')
 PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-encoding", "content-language",
                             "expires", "x-amz-version-id", "x-amz-storage-class", "x-amz-mp-parts-count",
@@ -88,7 +96,7 @@ class S3Upstream:
             return await self._session().request(
                 method, url, headers=signed, data=data, allow_redirects=False,
                 skip_auto_headers=("Accept-Encoding", "Content-Type"))
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             raise UpstreamUnavailable(f"cannot reach the S3 upstream: {exc!r}") from exc
 
 
@@ -99,7 +107,7 @@ async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | Upst
             return UpstreamUnavailable(f"S3 upstream answered {response.status}")
         try:
             body = await response.content.read(MAX_ERROR_BODY)
-        except _NETWORK_ERRORS:
+        except NETWORK_ERRORS:
             body = b""
         return UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/xml"))
     finally:
@@ -116,25 +124,9 @@ async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
             if size > limit:
                 raise UpstreamUnavailable(f"S3 upstream response larger than {limit} bytes")
             parts.append(chunk)
-    except _NETWORK_ERRORS as exc:
+    except NETWORK_ERRORS as exc:
         raise UpstreamUnavailable(f"S3 upstream response interrupted: {exc!r}") from exc
     return b"".join(parts)
-
-
-class S3Fetched:
-    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
-        self._response = response
-        self.meta = meta
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamUnavailable(f"S3 upstream body interrupted: {exc!r}") from exc
-
-    async def close(self) -> None:
-        self._response.close()
 
 
 class S3ObjectSource:
@@ -170,7 +162,7 @@ class S3ObjectSource:
         if (status == 206) != bool(request.offset) or (request.offset and _range_start(response) != request.offset):
             response.close()
             raise UpstreamUnavailable(f"S3 upstream answered {status} with an unexpected range")
-        return S3Fetched(response, object_meta(response.headers, status))
+        return ResponseBody(response, object_meta(response.headers, status), "S3 upstream")
 
 
 def cache_key(bucket: str, key: str) -> str:
@@ -178,14 +170,14 @@ def cache_key(bucket: str, key: str) -> str:
 
 
 def _range_start(response: aiohttp.ClientResponse) -> int | None:
-    first = response.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
-    return int(first) if first.isdigit() else None
+    answered = ContentRange.parse(response.headers.get("Content-Range"))
+    return answered.start if answered is not None else None
 
 
 def object_meta(headers: CIMultiDictProxy[str], status: int) -> ObjectMeta:
     if status == 206:
-        total = headers.get("Content-Range", "").rpartition("/")[2]
-        size = int(total) if total.isdigit() else None
+        answered = ContentRange.parse(headers.get("Content-Range"))
+        size = answered.size if answered is not None else None
     else:
         length = headers.get("Content-Length")
         size = int(length) if length and length.isdigit() else None

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -30,7 +30,7 @@ from proxy.control.eviction import EvictionReport, Evictor
 from proxy.control.guard import Refused, number, query_number, read_json
 from proxy.control.jobs import Job, Jobs
 from proxy.control.pins import Pin, Pins
-from proxy.control.urls import ModelUrl, parse_url
+from proxy.control.urls import ModelUrl
 from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL, Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
 from proxy.read.core import Core
@@ -45,7 +45,7 @@ EVICTION_LEASE_TTL = 600.0
 MAX_JOB_WAIT = 30.0
 """Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 
-CatalogFactory = Callable[[Callable[[], ClientSession]], Sequence[Catalog]]
+CatalogFactory = Callable[[Callable[[], ClientSession]], Catalogs]
 
 
 class Control:
@@ -60,7 +60,7 @@ class Control:
 
     def setup(self, app: web.Application, core: Core) -> None:
         s, cache = self.settings, app[appkeys.CACHE]
-        self.catalogs = Catalogs(self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION]))
+        self.catalogs = self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION])
         self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))
         shared = app[appkeys.SHARED_USAGE]
         self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
@@ -117,7 +117,7 @@ class Control:
         pins = await asyncio.get_running_loop().run_in_executor(None, self.pins.all)
         for pin in pins:  # oldest first, so the newest pin of a URL wins
             with contextlib.suppress(ProxyError):
-                url = parse_url(pin.url)
+                url = self.catalogs.parse(pin.url)
                 self.catalogs.for_url(url).hold(url, pin.version, pin.public)
 
     async def _evict_loop(self) -> None:
@@ -178,7 +178,7 @@ class Control:
 
     async def prefetch(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        url = parse_url(_required_str(body, "url"))
+        url = self.catalogs.parse(_required_str(body, "url"))
         catalog = self._online(url)
         allow, ignore = _patterns(body, "allow_patterns"), _patterns(body, "ignore_patterns")
         token = _optional_str(body, "token")
@@ -212,13 +212,13 @@ class Control:
 
     async def add_pin(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        url = parse_url(_required_str(body, "url"))
+        url = self.catalogs.parse(_required_str(body, "url"))
         snapshot = await self._online(url).snapshot(url, _optional_str(body, "token"))
         pin = await self._pin(url, snapshot)
         return web.json_response(pin.to_json(), status=201)
 
     async def remove_pin(self, request: web.Request) -> web.Response:
-        url = str(parse_url(request.query.get("url", "")))
+        url = str(self.catalogs.parse(request.query.get("url", "")))
         gone = await asyncio.get_running_loop().run_in_executor(None, self.pins.remove, url, None)
         if not gone:
             return _error(404, f"no pin of {url}")
@@ -229,7 +229,7 @@ class Control:
 
     async def add_watch(self, request: web.Request) -> web.Response:
         body = await read_json(request)
-        url = parse_url(_required_str(body, "url"))
+        url = self.catalogs.parse(_required_str(body, "url"))
         self._online(url)
         interval = number(body, "interval", low=MIN_INTERVAL, high=MAX_INTERVAL, default=self.settings.watch_interval)
         grace = number(body, "grace", low=0.0, high=MAX_GRACE, default=self.settings.watch_grace)
@@ -237,7 +237,7 @@ class Control:
         return web.json_response(watch.to_json(), status=201)
 
     async def remove_watch(self, request: web.Request) -> web.Response:
-        url = str(parse_url(request.query.get("url", "")))
+        url = str(self.catalogs.parse(request.query.get("url", "")))
         if not await self.watches.remove(url):
             return _error(404, f"{url} is not watched")
         return web.json_response({"url": url, "removed": True})

@@ -1,9 +1,11 @@
 """The catalog port: how the core enumerates what a model URL names, without knowing any protocol.
 
-Each adapter implements ``Catalog`` for its scheme (``hf://``, ``s3://``, ``https://``): given a
-parsed URL it lists the files at one immutable version, with a ``Source`` per file whose key is
-the one the adapter's routes use (so prefetches and live requests coalesce into one fill), and it
-reports the version the upstream names now. Prefetch jobs, pins and watches use only this port.
+Each adapter implements ``Catalog`` for its schemes (``hf://``, ``s3://``, ``https://``), with the
+grammar that parses their URLs (``proxy.control.urls``). Given a parsed URL it lists the files at
+one immutable version, with a ``Source`` per file whose key is the one the adapter's routes use (so
+prefetches and live requests coalesce into one fill), and it reports the version the upstream
+names now. Prefetch jobs, pins and watches use only this port; ``Catalogs`` finds a URL's catalog
+by its scheme.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.control.urls import ModelUrl
+from proxy.control.urls import InvalidUrl, ModelUrl, UrlGrammar, split_url
 from proxy.errors import Forbidden
 from proxy.upstream import Source
 
@@ -56,7 +58,10 @@ def _folder(pattern: str) -> str:
 
 
 class Catalog(Protocol):
-    def handles(self, url: ModelUrl) -> bool: ...
+    @property
+    def grammar(self) -> UrlGrammar:
+        """The schemes this catalog lists and how their URLs parse."""
+        ...
 
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         """Resolve ``url`` to an immutable version and list its files. ``token``: the caller's
@@ -77,13 +82,31 @@ class Catalog(Protocol):
 
 
 class Catalogs:
-    """The catalogs of the configured adapters."""
+    """The catalogs of the configured adapters, by scheme, and the URL grammars of every scheme known."""
 
-    def __init__(self, catalogs: Sequence[Catalog]) -> None:
-        self._catalogs = tuple(catalogs)
+    def __init__(self, catalogs: Sequence[Catalog], known: Sequence[UrlGrammar] = ()) -> None:
+        """``known``: grammars of adapters that may not be configured here; their URLs parse, and
+        using one is refused (Forbidden) rather than called a bad URL."""
+        self._grammars: dict[str, UrlGrammar] = {}
+        self._catalogs: dict[str, Catalog] = {}
+        for grammar in known:
+            self._grammars.update(dict.fromkeys(grammar.schemes, grammar))
+        for catalog in catalogs:
+            self._grammars.update(dict.fromkeys(catalog.grammar.schemes, catalog.grammar))
+            self._catalogs.update(dict.fromkeys(catalog.grammar.schemes, catalog))
+
+    def parse(self, text: str) -> ModelUrl:
+        """Parse a model URL with its scheme's grammar; raise InvalidUrl with a message a person can act on."""
+        scheme, _ = split_url(text)
+        grammar = self._grammars.get(scheme)
+        if grammar is None:
+            known = [f"{s}://" for s in self._grammars]
+            use = ", ".join(known[:-1]) + f" or {known[-1]}" if len(known) > 1 else "".join(known)
+            raise InvalidUrl(f"unknown scheme {scheme!r}: use {use}")
+        return grammar.parse(text)
 
     def for_url(self, url: ModelUrl) -> Catalog:
-        for catalog in self._catalogs:
-            if catalog.handles(url):
-                return catalog
-        raise Forbidden(f"no adapter for {str(url).split('://')[0]}:// URLs is configured on this proxy")
+        catalog = self._catalogs.get(url.scheme)
+        if catalog is None:
+            raise Forbidden(f"no adapter for {url.scheme}:// URLs is configured on this proxy")
+        return catalog

@@ -28,7 +28,7 @@ from typing import Any
 from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
 from proxy.control.jobs import Jobs
 from proxy.control.pins import Pin, Pins
-from proxy.control.urls import ModelUrl, parse_url
+from proxy.control.urls import ModelUrl
 from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 
@@ -67,10 +67,10 @@ class Watch:
                 "switches": self.switches, "last_error": self.last_error, "job": self.job}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Watch:
+    def from_json(cls, data: dict[str, Any], parse: Callable[[str], ModelUrl]) -> Watch:
         interval = _clamp(float(data["interval"]), MIN_INTERVAL, MAX_INTERVAL)
         grace = _clamp(float(data["grace"]), 0.0, MAX_GRACE)
-        return cls(parse_url(data["url"]), interval, grace, data.get("version"),
+        return cls(parse(data["url"]), interval, grace, data.get("version"),
                    bool(data.get("public", False)), switched_at=data.get("switched_at"),
                    switches=int(data.get("switches", 0)))
 
@@ -128,7 +128,7 @@ class Watches:
         loaded = []
         for data in records:
             try:
-                watch = Watch.from_json(data)
+                watch = Watch.from_json(data, self._catalogs.parse)
                 self._catalogs.for_url(watch.url)
             except Exception as exc:
                 log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object per line, and one access line per request.
 
-Every line passes ``proxy.control.urls.redact`` (the message, string fields, tracebacks): presigned
+Every line passes ``proxy.observe.redact.redact`` (the message, string fields, tracebacks): presigned
 signatures, tokens in query strings and URL passwords never reach the log.
 """
 
@@ -18,7 +18,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from yarl import URL
 
-from proxy.control.urls import redact
+from proxy.observe.redact import redact
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 

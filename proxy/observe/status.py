@@ -38,11 +38,13 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.config import Settings
-from proxy.control.urls import redact
 from proxy.fill.registry import Fills
 from proxy.fill.state import Fill
+from proxy.memo import Memo
 from proxy.observe.metrics import PREFIX, Metrics
+from proxy.observe.redact import redact
 from proxy.read.driver import Cache
+from proxy.singleflight import SingleFlight
 
 SCHEMA = 1
 JsonObject = dict[str, Any]
@@ -58,22 +60,19 @@ class Usage:
         self._cache = cache
         self._clock = clock
         self.max_age = max_age
-        self._measured: JsonObject | None = None
-        self._walk: asyncio.Future[JsonObject] | None = None
+        self._measured: Memo[str, JsonObject] = Memo(clock, max_entries=1)
+        self._walks: SingleFlight[JsonObject] = SingleFlight()
 
     async def get(self) -> JsonObject:
-        if self._measured is not None and self._clock() - self._measured["measured_at"] < self.max_age:
-            return self._measured
-        walk = self._walk
-        if walk is None:  # one walk at a time, however many pollers
-            walk = self._walk = asyncio.get_running_loop().run_in_executor(None, self._measure)
-            walk.add_done_callback(self._walked)
-        return await asyncio.shield(walk)
+        measured = self._measured.fresh("volume", self.max_age)
+        if measured is not None:
+            return measured
+        return await self._walks.run("volume", self._walk)  # one walk at a time, however many pollers
 
-    def _walked(self, walk: asyncio.Future[JsonObject]) -> None:
-        self._walk = None
-        if not walk.cancelled() and walk.exception() is None:
-            self._measured = walk.result()
+    async def _walk(self) -> JsonObject:
+        measured = await asyncio.get_running_loop().run_in_executor(None, self._measure)
+        self._measured.put("volume", measured)
+        return measured
 
     def _measure(self) -> JsonObject:
         used = blobs = 0

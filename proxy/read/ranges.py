@@ -1,4 +1,4 @@
-"""Byte ranges: the ``Range`` header as a value (RFC 9110 §14). Pure functions, no I/O."""
+"""Byte ranges: the ``Range`` and ``Content-Range`` headers as values (RFC 9110 §14). Pure, no I/O."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from proxy.errors import MalformedRange, RangeNotSatisfiable
 
 _SPEC = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
+_CONTENT_RANGE = re.compile(r"(?i:bytes) ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)")
 _MAX_DIGITS = 19
 """More digits than any file size can have: such a position is past every end (and ``int`` of
 thousands of digits is refused by Python, so it must never be attempted)."""
@@ -69,3 +70,26 @@ class ByteRange:
         if start >= size:
             raise RangeNotSatisfiable(size)
         return cls(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRange:
+    """A 206 answer's ``Content-Range`` (RFC 9110 §14.4): bytes ``start`` to ``end`` (exclusive)."""
+
+    start: int
+    end: int
+    size: int | None
+    """The complete length; None when the sender wrote ``*`` (unknown)."""
+
+    @classmethod
+    def parse(cls, header: str | None) -> ContentRange | None:
+        """``bytes <first>-<last>/<complete-length or *>``; None when absent or anything else (an
+        unsatisfied ``bytes */<length>``, another unit, last before first, last beyond the length)."""
+        match = _CONTENT_RANGE.fullmatch(header.strip()) if header else None
+        if match is None:
+            return None
+        first, last = int(match[1]), int(match[2])
+        size = None if match[3] == "*" else int(match[3])
+        if last < first or (size is not None and last >= size):
+            return None
+        return cls(first, last + 1, size)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from adapters.hf.urls import parse as parse_hf
 from proxy.config import Settings
 from proxy.control.watches import MAX_INTERVAL, MIN_INTERVAL, Watch
 from proxy.credentials import ADMIN_TOKEN, read_secret
@@ -120,9 +121,9 @@ async def test_large_bodies_and_unbounded_waits_are_refused(proxy: Proxy) -> Non
 
 
 def test_a_stored_watch_with_a_hostile_interval_is_clamped() -> None:
-    fast = Watch.from_json({"url": "hf://org/model", "interval": 0.001, "grace": 10})
+    fast = Watch.from_json({"url": "hf://org/model", "interval": 0.001, "grace": 10}, parse_hf)
     assert fast.interval == MIN_INTERVAL
-    never = Watch.from_json({"url": "hf://org/model", "interval": math.nan, "grace": math.inf})
+    never = Watch.from_json({"url": "hf://org/model", "interval": math.nan, "grace": math.inf}, parse_hf)
     assert never.interval == MAX_INTERVAL
     assert math.isfinite(never.grace)
 

@@ -1,8 +1,10 @@
-"""``proxy.memo.Memo``: bounded by bytes and by age, whatever the keys and values."""
+"""``Memo``: bounded by entries and bytes, least recently used first; fresh within an age, last regardless."""
 
 from __future__ import annotations
 
-from proxy.memo import ENTRY_OVERHEAD, Memo, memo_key
+import pytest
+
+from proxy.memo import Memo
 
 
 class Clock:
@@ -13,38 +15,74 @@ class Clock:
         return self.now
 
 
-def test_bytes_bound_evicts_least_recently_used() -> None:
-    memo: Memo[bytes] = Memo(Clock(), max_bytes=10 * (1000 + ENTRY_OVERHEAD), retain=3600, size=len)
-    for i in range(100):
-        memo.put(i, b"x" * 1000)
-        memo.fresh(0, None)  # keep 0 in use
-    assert memo.bytes <= 10 * (1000 + ENTRY_OVERHEAD)
-    assert len(memo) == 10
-    assert memo.last(0) is not None, "the entry in use stays"
-    assert memo.last(50) is None
+def test_entries_bound_evicts_the_least_recently_used() -> None:
+    memo: Memo[str, int] = Memo(Clock(), max_entries=2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.fresh("a") == 1  # a use: b is now the least recent
+    assert memo.put("c", 3) == [("b", 2)]
+    assert (memo.last("a"), memo.last("b"), memo.last("c")) == (1, None, 3)
+    assert len(memo) == 2
 
 
-def test_too_large_values_are_not_kept() -> None:
-    memo: Memo[bytes] = Memo(Clock(), max_bytes=1 << 20, retain=3600, size=len, max_value_bytes=1000)
-    assert memo.put("small", b"x" * 1000)
-    assert not memo.put("big", b"x" * 1001)
-    assert memo.last("big") is None
+def test_last_is_not_a_use() -> None:
+    memo: Memo[str, int] = Memo(Clock(), max_entries=2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    assert memo.last("a") == 1
+    assert memo.put("c", 3) == [("a", 1)]
 
 
-def test_nothing_outlives_retain_even_when_the_memo_is_quiet() -> None:
+def test_bytes_bound_with_sizeof() -> None:
+    memo: Memo[str, bytes] = Memo(Clock(), max_entries=100, max_bytes=10, sizeof=len)
+    assert memo.put("a", b"x" * 4) == []
+    assert memo.put("b", b"y" * 4) == []
+    assert memo.size == 8
+    assert memo.put("c", b"z" * 4) == [("a", b"x" * 4)]
+    assert memo.size == 8
+    assert memo.put("huge", b"h" * 11) == [], "larger than the whole budget: not remembered"
+    assert memo.last("huge") is None
+    assert memo.size == 8
+
+
+def test_replacing_a_value_is_not_an_eviction() -> None:
+    memo: Memo[str, bytes] = Memo(Clock(), max_entries=100, max_bytes=10, sizeof=len)
+    memo.put("a", b"x" * 6)
+    assert memo.put("a", b"y" * 8) == []
+    assert (memo.last("a"), memo.size) == (b"y" * 8, 8)
+
+
+def test_fresh_within_max_age_last_regardless() -> None:
     clock = Clock()
-    memo: Memo[str] = Memo(clock, max_bytes=1 << 20, retain=60, size=len)
-    memo.put("a", "answer")
-    clock.now += 30
-    assert memo.fresh("a", 10) is None, "older than the TTL: not fresh"
-    assert memo.last("a") == "answer", "but still there for stale-if-error"
-    clock.now += 31
+    memo: Memo[str, int] = Memo(clock, max_entries=10)
+    memo.put("a", 1)
+    clock.now += 9.9
+    assert memo.fresh("a", 10.0) == 1
+    clock.now += 0.1
+    assert memo.fresh("a", 10.0) is None
+    assert memo.fresh("a", None) == 1
+    assert memo.last("a") == 1, "stale-if-error still has it"
+
+
+def test_ttl_drops_values_for_good() -> None:
+    clock = Clock()
+    memo: Memo[str, int] = Memo(clock, max_entries=10, ttl=5.0)
+    memo.put("a", 1)
+    clock.now += 5.0
     assert memo.last("a") is None
-    assert memo.bytes == 0
     assert len(memo) == 0
 
 
-def test_memo_key_is_fixed_size_and_unambiguous() -> None:
-    assert len(memo_key("t", "POST", "/api/x", b"y" * (1 << 20))) == 32
-    assert memo_key("ab", "c") != memo_key("a", "bc")
-    assert memo_key(None, "x") != memo_key("", "x")
+def test_drop_and_pop() -> None:
+    memo: Memo[tuple[str, int], int] = Memo(Clock(), max_entries=10)
+    for i in range(4):
+        memo.put(("even" if i % 2 == 0 else "odd", i), i)
+    memo.drop(lambda key: key[0] == "even")
+    assert sorted(v for k in [("odd", 1), ("odd", 3), ("even", 0)] if (v := memo.last(k)) is not None) == [1, 3]
+    assert memo.pop(("odd", 1)) == 1
+    assert memo.pop(("odd", 1)) is None
+
+
+def test_bytes_bound_needs_sizeof() -> None:
+    with pytest.raises(ValueError, match="together"):
+        Memo(Clock(), max_entries=1, max_bytes=10)

@@ -10,8 +10,8 @@ import os
 import pytest
 from yarl import URL
 
-from proxy.control.urls import redact
 from proxy.observe.logs import JsonFormatter, TextFormatter
+from proxy.observe.redact import redact
 from tests.conftest import ADMIN, Proxy
 from tests.fakes.fake_http import FakeUpstream
 

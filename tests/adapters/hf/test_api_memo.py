@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiohttp import ClientSession
 
 from adapters.hf import HfFrontend
-from adapters.hf.state import MAX_KEYED_BODY
+from adapters.hf.state import MAX_MEMO_BODY
 from proxy.__main__ import frontends
 from proxy.app import make_app
 from proxy.config import Settings
@@ -27,13 +27,13 @@ async def test_unique_large_bodies_are_not_remembered(
     url = server.make_url(f"/api/models/org/model/paths-info/{commit}")
     async with ClientSession() as session:
         for _ in range(20):
-            form = {"paths": "config.json", "pad": os.urandom(MAX_KEYED_BODY).hex()}
+            form = {"paths": "config.json", "pad": os.urandom(MAX_MEMO_BODY).hex()}
             async with session.post(url, data=form) as r:
                 assert r.status == 200
                 assert [e["path"] for e in await r.json()] == ["config.json"]
-        assert hf.state.api.bytes == 0, "large bodies are never keyed"
+        assert hf.state.api.size == 0, "large bodies are never keyed"
         for i in range(20):  # small unique bodies are remembered, within the byte budget
             async with session.post(url, data={"paths": "config.json", "n": str(i)}) as r:
                 assert r.status == 200
-    assert 0 < hf.state.api.bytes < 1 << 20
+    assert 0 < hf.state.api.size < 1 << 20
     assert len(hf.state.api) == 20
