@@ -21,9 +21,11 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.upstream",  # the ports: Source, Fetched, FetchRequest, ObjectMeta, Frontend
     "proxy.errors",  # domain errors and outcomes, rendered by each adapter's error table
     "proxy.digest",  # Checksum
-    "proxy.singleflight", "proxy.memo",  # one helper for coalescing upstream metadata calls
+    "proxy.read.ranges",  # ByteRange, ContentRange: the one parser of Range and Content-Range
+    "proxy.singleflight",  # one helper for coalescing upstream metadata calls
+    "proxy.memo",  # one bounded memo for every in-memory cache of answers
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
-    "proxy.control.urls",  # model URLs of the control API (until each adapter parses its own)
+    "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site
 })
 
