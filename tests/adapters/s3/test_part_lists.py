@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -22,6 +23,12 @@ GOOD = (b'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01
 BOMB = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
         b'<CompleteMultipartUpload><Part><ETag>&lol2;</ETag><PartNumber>1</PartNumber></Part>'
         b'</CompleteMultipartUpload>')
+
+
+@pytest.fixture
+async def s3(start_s3: Callable[..., Awaitable[S3Proxy]]) -> S3Proxy:
+    """Completing an upload is a write: writes are turned on explicitly (read-only by default)."""
+    return await start_s3(s3_allow_writes=True)
 
 
 async def complete(s3: S3Proxy, bucket: str, body: bytes, upload_id: str = "never-asked") -> tuple[int, bytes]:
