@@ -19,7 +19,6 @@ like any other.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -34,6 +33,7 @@ from adapters.s3.listing import ListingCache
 from adapters.s3.upstream import S3ObjectSource, S3Upstream, read_body, rejection
 from adapters.s3.writes import WRITE_CHUNK, forwarded_headers, plain_body
 from proxy.read.driver import Cache, Hit
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -130,23 +130,17 @@ class Warmer:
     def __init__(self, upstream: S3Upstream, cache: Callable[[], Cache]) -> None:
         self._upstream = upstream
         self._cache = cache
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("s3 warmer")
 
     def warm(self, bucket: str, key: str, etag: str | None) -> None:
-        task = asyncio.create_task(self._warm(bucket, key, etag), name=f"warm s3:{bucket}/{key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._warm(bucket, key, etag), name=f"warm s3:{bucket}/{key}")
 
     async def settle(self) -> None:
         """Wait until every fill started so far has ended."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.settle()
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
 
     async def _warm(self, bucket: str, key: str, etag: str | None) -> None:
         source = S3ObjectSource(self._upstream, bucket, key)
@@ -158,10 +152,7 @@ class Warmer:
                     resolved.close()
                     got = resolved.entry.etag
                 else:
-                    await resolved.fill.wait_finished()
-                    if resolved.fill.error is not None:
-                        raise resolved.fill.error
-                    got = resolved.fill.entry.etag if resolved.fill.entry is not None else None
+                    got = (await resolved.fill.done()).etag
                 # A fill that was already running may have been of the version before this upload.
                 if etag is None or got == etag or resolved.outcome != "coalesced":
                     break

@@ -23,7 +23,7 @@ from proxy.errors import CoordinationUnavailable, IntegrityError, UpstreamChange
 from proxy.fill.state import Fill, FillContext, FillState
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter, Expectation
-from proxy.upstream import Fetched, FetchRequest, NotModified, same_version
+from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,11 @@ class _Leader:
     async def _open(self) -> bool:
         """Open the upstream and the temp file. False: a revalidation found the entry current."""
         fill = self.fill
-        if await self._adopt():
+        meta = await self._adopt()
+        if meta is not None:
             assert self.writer is not None
-            assert fill.meta is not None
-            if fill.meta.size is None or self.writer.written < fill.meta.size:
-                self.fetched = await self._resume(self.writer.written)
+            if meta.size is None or self.writer.written < meta.size:
+                self.fetched = await self._resume(meta, self.writer.written)
         else:
             validators = fill.stale.validators if fill.stale else None
             result = await fill.source.fetch(FetchRequest(if_none_match=validators or None))
@@ -104,29 +104,27 @@ class _Leader:
             self.fetched = result
             if fill.meta is not None and not same_version(fill.meta, result.meta):
                 raise UpstreamChanged(f"{fill.key} changed upstream while its fill moved between nodes")
-            fill.meta = result.meta
-            self.writer = self.ctx.store.create(Expectation(size=fill.meta.size, checksums=fill.meta.checksums))
+            meta = result.meta
+            self.writer = self.ctx.store.create(Expectation(size=meta.size, checksums=meta.checksums))
         assert self.writer is not None
-        fill.tmp_path = self.writer.path
-        fill.written = self.writer.written
-        fill.state = FillState.STREAMING
-        fill.notify()
+        fill.streaming(meta, self.writer.path, self.writer.written)
         await self._renew(publish=True)
         return True
 
-    async def _adopt(self) -> bool:
+    async def _adopt(self) -> ObjectMeta | None:
+        """Take over a predecessor's temp file (``self.writer``); its metadata, or None: start over."""
         fill, ctx = self.fill, self.ctx
         if self.lease is None or not ctx.coordinator.shared:
-            return False
+            return None
         try:
             record = (await ctx.coordinator.state(fill.key)).record
         except CoordinationUnavailable:
-            return False
+            return None
         if record is None or record.tmp is None or record.meta is None or not record.meta.validators:
-            return False
+            return None
         path = ctx.store.layout.fill_tmp(record.tmp)
         if path is None or (fill.meta is not None and not same_version(fill.meta, record.meta)):
-            return False
+            return None
         expect = Expectation(size=record.meta.size, checksums=record.meta.checksums)
         loop = asyncio.get_running_loop()
         try:
@@ -134,17 +132,15 @@ class _Leader:
         except (OSError, IntegrityError) as exc:
             log.warning("could not adopt the previous leader's temp file; starting over",
                         extra={"key": fill.key, "path": str(path), "error": repr(exc)})
-            return False
-        fill.meta = record.meta
+            return None
         ctx.metrics.leases_taken_over.inc()
         log.info("took over fill", extra={"key": fill.key, "from_node": record.node.node_id,
                                           "offset": self.writer.written})
-        return True
+        return record.meta
 
-    async def _resume(self, offset: int) -> Fetched:
-        assert self.fill.meta is not None
-        result = await self.fill.source.fetch(FetchRequest(offset=offset, if_range=self.fill.meta.validators))
-        if isinstance(result, NotModified) or not same_version(result.meta, self.fill.meta):
+    async def _resume(self, meta: ObjectMeta, offset: int) -> Fetched:
+        result = await self.fill.source.fetch(FetchRequest(offset=offset, if_range=meta.validators))
+        if isinstance(result, NotModified) or not same_version(result.meta, meta):
             if not isinstance(result, NotModified):
                 await result.close()
             raise UpstreamChanged(f"{self.fill.key} changed upstream during the download")
@@ -176,13 +172,12 @@ class _Leader:
                 self.fetched = None
                 await asyncio.sleep(policy.backoff * 2 ** (attempt - 1))
                 await self._renew(publish=False)
-                self.fetched = await self._resume(writer.written)
+                self.fetched = await self._resume(fill.meta, writer.written)
                 metrics.upstream_resumes.inc()
 
     async def _progress(self) -> None:
         assert self.writer is not None
-        self.fill.written = self.writer.written
-        self.fill.notify()
+        self.fill.progressed(self.writer.written)
         if self.lease is None:
             return
         if time.monotonic() - self.renewed >= self.lease.ttl / 4:
@@ -249,9 +244,7 @@ class _Leader:
         entry = IndexEntry.of(fill.key, blob, fill.meta, ctx.clock())
         await self._renew(publish=False)  # fence again, right before the index write
         await asyncio.get_running_loop().run_in_executor(None, ctx.index.put, entry)
-        fill.blob, fill.entry, fill.written = blob, entry, blob.size
-        fill.state = FillState.COMMITTED
-        fill.notify()
+        fill.committed(blob, entry)
         ctx.metrics.fill_duration.observe(time.monotonic() - fill.started)
         log.info("fill committed", extra={"key": fill.key, "digest": str(blob.digest), "size": blob.size})
         if self.lease is not None:
@@ -264,9 +257,7 @@ class _Leader:
         entry = fill.stale.checked(ctx.clock())
         await self._renew(publish=False)
         await asyncio.get_running_loop().run_in_executor(None, ctx.index.put, entry)
-        fill.entry = entry
-        fill.state = FillState.NOT_MODIFIED
-        fill.notify()
+        fill.not_modified(entry)
         if self.lease is not None:
             await self._publish(FillEvent("done", self.lease.token, entry=entry, not_modified=True))
         await self._release(keep_record=False)

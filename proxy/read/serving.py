@@ -79,9 +79,7 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
         decision = evaluate(request.method, request.headers, rep)
         if isinstance(decision, NeedSize):
             assert isinstance(resolved, InFlight)
-            await resolved.fill.wait_finished()
-            if resolved.fill.error is not None:
-                raise resolved.fill.error
+            await resolved.fill.done()
             rep = representation(resolved)
             decision = evaluate(request.method, request.headers, rep)
         headers = _headers(rep, resolved.outcome, extra)
