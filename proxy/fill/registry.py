@@ -83,6 +83,10 @@ class Fills:
         """The fills in progress now (a copy: safe to keep while fills start and end)."""
         return list(self._fills.values())
 
+    async def settle(self) -> None:
+        """Wait until every fill started so far has ended and left the registry."""
+        await self._tasks.settle()
+
     async def close(self) -> None:
         """Cancel every running fill and wait for them to clean up (leaders hand their fills over)."""
         await self._tasks.close()

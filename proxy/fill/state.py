@@ -218,9 +218,9 @@ class Fill:
                 if self.state is FillState.FAILED:
                     raise FillFailed(f"fill of {self.key} failed: {self.error}") from self.error
                 want = self.blob.path if self.blob is not None else self.tmp_path
+                if want is None and self.finished:
+                    raise FillFailed(f"fill of {self.key} has no bytes to read ({self.state.value})")
                 if want != current:
-                    if want is None and self.finished:
-                        raise FillFailed(f"fill of {self.key} has no bytes to read ({self.state.value})")
                     opened = _open(want)
                     if opened < 0:
                         if self.blob is not None:
