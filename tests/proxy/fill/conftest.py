@@ -17,12 +17,14 @@ from yarl import URL
 from adapters.http.target import HostAllowList
 from adapters.http.upstream import HttpSource
 from proxy.cluster.embedded import EmbeddedCoordinator
-from proxy.cluster.port import Coordinator, Node
+from proxy.cluster.port import Coordinator, Node, key_id
+from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.fill.state import Fill, FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
+from tests.cluster.conftest import RedisServer, need_redis
 from tests.conftest import ServerFactory
 from tests.fakes.fake_http import FakeUpstream
 
@@ -88,3 +90,34 @@ async def collect(fill: Fill) -> bytes:
 def reader(fill: Fill) -> asyncio.Task[bytes]:
     """A reader of the whole object, from now until the fill ends."""
     return asyncio.create_task(collect(fill), name=f"reader of {fill.key}")
+
+
+@dataclass
+class TwoNodes:
+    """Nodes ``a`` and ``b`` on one cache volume, coordinated through a real redis-server."""
+
+    a: FillContext
+    b: FillContext
+    server: RedisServer
+
+    async def lapse(self, key: str) -> None:
+        """The key's lease expires now (what PX does when the time is up)."""
+        await self.server.command("DEL", f"mm:lease:{key_id(key)}")
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path) -> AsyncIterator[TwoNodes]:
+    need_redis()
+    server = RedisServer(tmp_path)
+    await server.start()
+    coordinators = [RedisCoordinator(server.url, Node(name, f"http://{name}:8080")) for name in ("a", "b")]
+    try:
+        for coordinator in coordinators:
+            await coordinator.start()
+        policy = FillPolicy(backoff=0.01, lease_ttl=10.0)  # leases lapse when a test says so
+        a, b = (node_context(tmp_path / "cache", c, policy) for c in coordinators)
+        yield TwoNodes(a, b, server)
+    finally:
+        for coordinator in coordinators:
+            await coordinator.close()
+        await server.kill()
