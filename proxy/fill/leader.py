@@ -12,27 +12,21 @@ request. A cancelled leader (graceful shutdown) hands over the same way, at once
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 
 from proxy.cluster.port import Lease
 from proxy.errors import CoordinationUnavailable, IntegrityError, UpstreamChanged, UpstreamUnavailable
 from proxy.fill.lease import FillLease, LeaseLost
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter, Expectation
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
 
 log = logging.getLogger(__name__)
 
-class Outcome(enum.Enum):
-    DONE = "done"  # the fill ended (committed, revalidated); failures raise
-    LOST = "lost"  # this node no longer leads: follow whoever does
-    GONE = "gone"  # the leader went away: try to lead
 
-
-async def lead(fill: Fill, ctx: FillContext, lease: Lease | None) -> Outcome:
+async def lead(fill: Fill, ctx: FillContext, lease: Lease | None) -> TurnEnd:
     """Run the fill as its leader. ``lease`` None: the coordinator is down, lead for this node alone."""
     return await _Leader(fill, ctx, lease).run()
 
@@ -45,19 +39,19 @@ class _Leader:
         self.writer: BlobWriter | None = None
         self.fetched: Fetched | None = None
 
-    async def run(self) -> Outcome:
+    async def run(self) -> TurnEnd:
         keep_tmp = False
         try:
             if await self._open():
                 await self._stream()
                 await self._commit()
-            return Outcome.DONE
+            return TurnEnd.DONE
         except LeaseLost:
             keep_tmp = True
             self.ctx.metrics.leases_lost.inc()
             log.warning("fill lease lost: stopping and leaving the temp file to the new leader",
                         extra={"key": self.fill.key, "written": self.fill.written})
-            return Outcome.LOST
+            return TurnEnd.LOST
         except asyncio.CancelledError:
             keep_tmp = await self.lease.hand_over(self.writer)
             raise

@@ -12,8 +12,8 @@ import logging
 
 from proxy.errors import CoordinationUnavailable
 from proxy.fill.follower import follow
-from proxy.fill.leader import Outcome, lead
-from proxy.fill.state import Fill, FillContext
+from proxy.fill.leader import lead
+from proxy.fill.state import Fill, FillContext, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.tasks import OwnedTasks
 from proxy.upstream import Source
@@ -33,9 +33,9 @@ async def run_fill(fill: Fill, ctx: FillContext) -> None:
             if lease is not None or alone:
                 if lease is not None:
                     ctx.metrics.leases_acquired.inc()
-                if await lead(fill, ctx, lease) is Outcome.DONE:
+                if await lead(fill, ctx, lease) is TurnEnd.DONE:
                     return
-            elif await follow(fill, ctx) is Outcome.DONE:
+            elif await follow(fill, ctx) is TurnEnd.DONE:
                 return
     except BaseException as exc:
         ended = fill.finished  # e.g. cancelled while announcing its commit: the outcome stands

@@ -38,6 +38,14 @@ class FillState(enum.Enum):
     FAILED = "failed"
 
 
+class TurnEnd(enum.Enum):
+    """How this node's turn at a fill ended, leading or following: what ``run_fill`` does next."""
+
+    DONE = "done"  # the fill ended (committed, revalidated); failures raise
+    LOST = "lost"  # this node no longer leads: follow whoever does
+    GONE = "gone"  # the leader went away: try to lead
+
+
 @dataclass(frozen=True, slots=True)
 class FillPolicy:
     retries: int = 5

@@ -14,8 +14,8 @@ from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.events import Subscription
 from proxy.cluster.port import FillEvent, Node
 from proxy.errors import IntegrityError
-from proxy.fill.leader import Outcome, lead
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.fill.leader import lead
+from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
 from tests.proxy.fill.conftest import Upstream, counted, node_context, read_until, temp_files
 
 MiB = 1 << 20
@@ -38,7 +38,7 @@ async def drain(subscription: Subscription) -> list[FillEvent]:
     return events
 
 
-async def run_lead(fill: Fill, ctx: FillContext) -> Outcome:
+async def run_lead(fill: Fill, ctx: FillContext) -> TurnEnd:
     lease = await ctx.coordinator.try_lead(fill.key, ctx.policy.lease_ttl)
     assert lease is not None
     return await lead(fill, ctx, lease)
@@ -52,7 +52,7 @@ async def test_the_leader_commits_the_upstream_bytes_exactly(ctx: FillContext, u
     upstream.fake.add("/model.bin", BODY)
     fill = Fill(upstream.source("/model.bin"), None)
     events = ctx.coordinator.subscribe(fill.key)
-    assert await run_lead(fill, ctx) is Outcome.DONE
+    assert await run_lead(fill, ctx) is TurnEnd.DONE
     assert fill.state is FillState.COMMITTED
     assert fill.blob is not None
     assert fill.entry is not None
@@ -74,7 +74,7 @@ async def test_a_dropped_connection_is_resumed_with_a_range_request(ctx: FillCon
     cut = MiB + 12345
     upstream.fake.add("/model.bin", BODY, drops=1, drop_after=cut)
     fill = Fill(upstream.source("/model.bin"), None)
-    assert await run_lead(fill, ctx) is Outcome.DONE
+    assert await run_lead(fill, ctx) is TurnEnd.DONE
     assert fill.blob is not None
     assert fill.blob.path.read_bytes() == BODY
     first, second = upstream.fake.gets("/model.bin")
@@ -111,13 +111,13 @@ async def test_a_revalidation_that_finds_the_copy_current_refreshes_its_entry(
     ctx = node_context(tmp_path / "cache", EmbeddedCoordinator(Node("a", "http://a:8080")), clock=clock)
     upstream.fake.add("/model.bin", BODY)
     first = Fill(upstream.source("/model.bin"), None)
-    assert await run_lead(first, ctx) is Outcome.DONE
+    assert await run_lead(first, ctx) is TurnEnd.DONE
     stale = ctx.index.get(first.key)
     assert stale is not None
     assert stale.checked_at == 1000.0
     clock.now = 2000.0
     again = Fill(upstream.source("/model.bin"), stale)
-    assert await run_lead(again, ctx) is Outcome.DONE
+    assert await run_lead(again, ctx) is TurnEnd.DONE
     assert again.state is FillState.NOT_MODIFIED
     assert await again.done() == ctx.index.get(first.key)
     assert again.entry is not None
@@ -139,7 +139,7 @@ async def test_a_leader_that_lost_its_lease_stops_and_leaves_its_temp_file(
     clock.now += 3600  # the lease lapses ...
     assert await coordinator.try_lead(fill.key, 10.0) is not None  # ... and another leader takes it
     gate.set()
-    assert await leading is Outcome.LOST
+    assert await leading is TurnEnd.LOST
     assert fill.state is FillState.STREAMING
     assert ctx.index.get(fill.key) is None
     assert blobs(ctx) == []
