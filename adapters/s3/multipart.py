@@ -19,7 +19,6 @@ like any other.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection
@@ -33,6 +32,7 @@ from adapters.s3.upstream import S3ObjectSource, S3Upstream, read_body, rejectio
 from adapters.s3.writes import WRITE_CHUNK, forwarded_headers, plain_body
 from adapters.s3.xmldoc import NotXml, fields, parse, tag
 from proxy.read.core import Core
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -149,23 +149,17 @@ class Warmer:
     def __init__(self, upstream: S3Upstream, core: Callable[[], Core]) -> None:
         self._upstream = upstream
         self._core = core
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("s3 warmer")
 
     def warm(self, bucket: str, key: str, etag: str | None) -> None:
-        task = asyncio.create_task(self._warm(bucket, key, etag), name=f"warm s3:{bucket}/{key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._warm(bucket, key, etag), name=f"warm s3:{bucket}/{key}")
 
     async def settle(self) -> None:
         """Wait until every fill started so far has ended."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.settle()
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.close()
 
     async def _warm(self, bucket: str, key: str, etag: str | None) -> None:
         source = S3ObjectSource(self._upstream, bucket, key)

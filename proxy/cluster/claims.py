@@ -17,6 +17,7 @@ from proxy.cluster.port import Coordinator
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable
 from proxy.read.readers import Readers
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +31,16 @@ class SharedUsage:
         self._interval = interval
         self._published = -1
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("blobs in use")
 
     async def start(self) -> None:
         if self._coordinator.shared:
-            self._task = asyncio.create_task(self._refresh(), name="blobs in use")
+            self._tasks.start(self._refresh(), name="blobs in use")
 
     async def close(self) -> None:
         """Stop refreshing and withdraw this pod's claims (a pod that dies instead: they expire)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._tasks.close()
+        if self._coordinator.shared:
             with contextlib.suppress(CoordinationUnavailable):
                 await self._coordinator.announce_in_use(set(), ttl=3 * self._interval)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from proxy.cluster.port import Coordinator
 from proxy.errors import CoordinationUnavailable
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,21 @@ class Membership:
         self._coordinator = coordinator
         self._summary = summary
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("membership")
 
     async def start(self) -> None:
         """Announce once before the pod starts listening (peers see it as soon as it serves), then
         every interval."""
         if self._coordinator.shared:
             await self._announce()
-            self._task = asyncio.create_task(self._beat(), name="membership")
+            self._tasks.start(self._beat(), name="membership")
 
     async def _announce(self) -> None:
         with contextlib.suppress(CoordinationUnavailable):
             await self._coordinator.announce(self._summary(), ttl=3 * self._interval)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._tasks.close()
 
     async def _beat(self) -> None:
         while True:

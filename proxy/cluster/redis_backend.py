@@ -35,6 +35,7 @@ from proxy.cluster.events import EventHub, Subscription
 from proxy.cluster.port import Coordinator, FillEvent, FillRecord, Lease, LeaseState, Node, key_id
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class RedisCoordinator:
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
         self._hub = EventHub()
-        self._listener: asyncio.Task[None] | None = None
+        self._tasks = OwnedTasks("redis coordinator")
         self._down_until = 0.0
         self._backoff = 0.0
 
@@ -115,13 +116,10 @@ class RedisCoordinator:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen(), name="redis events")
+        self._tasks.start(self._listen(), name="redis events")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await self._tasks.close()
         await self._client.aclose()
         await self._listen_client.aclose()
 

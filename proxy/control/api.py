@@ -35,6 +35,7 @@ from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL, Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
 from proxy.read.core import Core
 from proxy.storage.records import RecordStore
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Control:
         self.settings = settings
         self._catalog_factory = catalogs
         self._clock = clock
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops = OwnedTasks("control loops")
         self._evicting = asyncio.Lock()
 
     def setup(self, app: web.Application, core: Core) -> None:
@@ -99,16 +100,12 @@ class Control:
             await self._hold_pins()
         await self.watches.restore(check=not self.settings.offline)
         if self._coordinator.shared and not self.settings.offline:
-            self._loops.append(asyncio.create_task(self._watch_sync_loop(), name="watch sync"))
+            self._loops.start(self._watch_sync_loop(), name="watch sync")
         if self.settings.disk_quota_bytes:
-            self._loops.append(asyncio.create_task(self._evict_loop(), name="eviction"))
+            self._loops.start(self._evict_loop(), name="eviction")
 
     async def _stop(self, app: web.Application) -> None:
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loops.close()
         await self.watches.close()
         await self.jobs.close()
 

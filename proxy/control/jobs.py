@@ -9,7 +9,6 @@ their state lives in memory on the node that runs them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -21,6 +20,7 @@ from proxy.control.catalog import Snapshot, SnapshotFile
 from proxy.fill.state import Fill, FillState
 from proxy.observe.metrics import Metrics
 from proxy.read.driver import Cache, Hit
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Jobs:
         self._concurrency = concurrency
         self._on_finished = on_finished
         self._jobs: dict[str, Job] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("prefetch jobs")
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -82,9 +82,7 @@ class Jobs:
         job = Job(secrets.token_hex(8), url, pin)
         self._jobs[job.id] = job
         self._forget_old()
-        task = asyncio.create_task(self._run(job, listing), name=f"prefetch {url}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._run(job, listing), name=f"prefetch {url}")
         return job
 
     async def _run(self, job: Job, listing: Callable[[], Awaitable[tuple[Snapshot, tuple[SnapshotFile, ...]]]]
@@ -133,10 +131,7 @@ class Jobs:
             fill = resolved.fill
             job.active[file.path] = fill
             try:
-                await fill.wait_finished()
-                if fill.state is FillState.FAILED:
-                    assert fill.error is not None
-                    raise fill.error
+                await fill.done()
                 return fill.written, True
             finally:
                 job.active.pop(file.path, None)
@@ -147,8 +142,4 @@ class Jobs:
             del self._jobs[job.id]
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()

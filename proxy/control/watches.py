@@ -31,6 +31,7 @@ from proxy.control.pins import Pin, Pins
 from proxy.control.urls import ModelUrl
 from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
+from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Watches:
         self._metrics = metrics
         self._clock = clock
         self._watches: dict[str, Watch] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks = OwnedTasks("watches")
 
     def get(self, url: str) -> Watch | None:
         return self._watches.get(url)
@@ -170,17 +171,13 @@ class Watches:
     async def _stop(self, url: str) -> Watch | None:
         """Stop running ``url``'s watch on this pod and release its hold (its record is untouched)."""
         watch = self._watches.pop(url, None)
-        task = self._tasks.pop(url, None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.stop(url)
         if watch is not None:
             self._catalogs.for_url(watch.url).hold(watch.url, None, False)
         return watch
 
     def _start(self, watch: Watch) -> None:
-        self._tasks[watch.id] = asyncio.create_task(self._loop(watch.id), name=f"watch {watch.id}")
+        self._tasks.start(self._loop(watch.id), name=f"watch {watch.id}", key=watch.id)
 
     async def _loop(self, url: str) -> None:
         while (watch := self._watches.get(url)) is not None:
@@ -252,13 +249,7 @@ class Watches:
         await asyncio.get_running_loop().run_in_executor(None, self._records.put, watch.id, watch.to_json())
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()
 
 
 def _fixed(snapshot: Snapshot) -> Callable[[], Awaitable[tuple[Snapshot, tuple[SnapshotFile, ...]]]]:

@@ -24,8 +24,7 @@ from proxy.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from proxy.fill.leader import Outcome
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.fill.state import Fill, FillContext, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobInfo
 from proxy.upstream import same_version
@@ -36,20 +35,20 @@ _ERRORS: dict[str, type[ProxyError]] = {cls.__name__: cls for cls in (
     IntegrityError, UpstreamChanged, UpstreamUnavailable, FillFailed)}
 
 
-async def follow(fill: Fill, ctx: FillContext) -> Outcome:
+async def follow(fill: Fill, ctx: FillContext) -> TurnEnd:
     """Follow the key's leader until the fill ends (DONE; failures raise) or the leader is GONE."""
     subscription = ctx.coordinator.subscribe(fill.key)
     counted = False
     try:
         while True:
             if await _committed(fill, ctx):
-                return Outcome.DONE
+                return TurnEnd.DONE
             try:
                 state = await ctx.coordinator.state(fill.key)
             except CoordinationUnavailable:
-                return Outcome.GONE
+                return TurnEnd.GONE
             if not state.held:
-                return Outcome.GONE
+                return TurnEnd.GONE
             if state.record is not None:
                 _mirror(fill, ctx, state.record)
             if not counted:
@@ -57,7 +56,7 @@ async def follow(fill: Fill, ctx: FillContext) -> Outcome:
                 counted = True
             while (event := await subscription.get(ctx.policy.catch_up)) is not None:
                 if _apply(fill, ctx, event):
-                    return Outcome.DONE if event.kind == "done" else Outcome.GONE
+                    return TurnEnd.DONE if event.kind == "done" else TurnEnd.GONE
     finally:
         subscription.close()
 
@@ -84,27 +83,15 @@ def _mirror(fill: Fill, ctx: FillContext, record: FillRecord) -> None:
         return
     if fill.meta is not None and not same_version(fill.meta, record.meta):
         raise UpstreamChanged(f"{fill.key} changed upstream while its fill moved between nodes")
-    fill.meta = record.meta
     tmp = ctx.store.layout.fill_tmp(record.tmp) if record.tmp else None
-    if tmp is not None and tmp != fill.tmp_path:
-        fill.tmp_path, fill.written = tmp, record.written
-    elif tmp is not None:
-        fill.written = max(fill.written, record.written)
-    if fill.state is FillState.PENDING:
-        fill.state = FillState.STREAMING
-    fill.notify()
+    fill.streaming(record.meta, tmp, record.written)
 
 
 def _finish(fill: Fill, ctx: FillContext, entry: IndexEntry, not_modified: bool) -> None:
-    fill.entry = entry
     if not_modified:
-        fill.state = FillState.NOT_MODIFIED
+        fill.not_modified(entry)
     else:
-        fill.meta = fill.meta or entry.meta()
-        fill.blob = BlobInfo(entry.digest, entry.size, ctx.store.layout.blob(entry.digest))
-        fill.written = entry.size
-        fill.state = FillState.COMMITTED
-    fill.notify()
+        fill.committed(BlobInfo(entry.digest, entry.size, ctx.store.layout.blob(entry.digest)), entry)
 
 
 async def _committed(fill: Fill, ctx: FillContext) -> bool:

@@ -1,8 +1,8 @@
 """Leading a fill: download from upstream into a temp file on the volume, under a lease.
 
-The leader holds the key's lease and renews it as bytes land (a stalled leader loses it). It
-tells followers where its temp file is and how far it got (the fill record, progress events).
-It fences its commit: right before the blob is committed and again right before the index
+The leader holds the key's lease (``proxy.fill.lease``) and renews it as bytes land (a stalled
+leader loses it). It tells followers where its temp file is and how far it got (the fill record,
+progress events). It fences its commit: right before the blob is committed and again right before the index
 record is written, the coordinator checks atomically that its token is still the current one;
 a leader that lost the lease stops, commits nothing and leaves its temp file to its successor.
 A successor adopts that file (``BlobWriter`` re-hashes the prefix) and resumes with a Range
@@ -12,37 +12,21 @@ request. A cancelled leader (graceful shutdown) hands over the same way, at once
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
-import enum
 import logging
 import time
 
-from proxy.cluster.port import FillEvent, FillRecord, Lease
-from proxy.errors import CoordinationUnavailable, IntegrityError, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.cluster.port import Lease
+from proxy.errors import CoordinationUnavailable, IntegrityError, UpstreamChanged, UpstreamUnavailable
+from proxy.fill.lease import FillLease, LeaseLost
+from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter, Expectation
-from proxy.upstream import Fetched, FetchRequest, NotModified, same_version
+from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
 
 log = logging.getLogger(__name__)
 
-PROGRESS_STEP = 1 << 20
-"""Followers hear of progress at least every this many bytes."""
-REJECTED_BODY_LIMIT = 64 * 1024
 
-
-class Outcome(enum.Enum):
-    DONE = "done"  # the fill ended (committed, revalidated); failures raise
-    LOST = "lost"  # this node no longer leads: follow whoever does
-    GONE = "gone"  # the leader went away: try to lead
-
-
-class LeaseLost(Exception):
-    """Another node holds the lease now; stop without committing."""
-
-
-async def lead(fill: Fill, ctx: FillContext, lease: Lease | None) -> Outcome:
+async def lead(fill: Fill, ctx: FillContext, lease: Lease | None) -> TurnEnd:
     """Run the fill as its leader. ``lease`` None: the coordinator is down, lead for this node alone."""
     return await _Leader(fill, ctx, lease).run()
 
@@ -51,30 +35,28 @@ class _Leader:
     def __init__(self, fill: Fill, ctx: FillContext, lease: Lease | None) -> None:
         self.fill = fill
         self.ctx = ctx
-        self.lease = lease
+        self.lease = FillLease(fill, ctx, lease)
         self.writer: BlobWriter | None = None
         self.fetched: Fetched | None = None
-        self.published = 0
-        self.renewed = time.monotonic()
 
-    async def run(self) -> Outcome:
+    async def run(self) -> TurnEnd:
         keep_tmp = False
         try:
             if await self._open():
                 await self._stream()
                 await self._commit()
-            return Outcome.DONE
+            return TurnEnd.DONE
         except LeaseLost:
             keep_tmp = True
             self.ctx.metrics.leases_lost.inc()
             log.warning("fill lease lost: stopping and leaving the temp file to the new leader",
                         extra={"key": self.fill.key, "written": self.fill.written})
-            return Outcome.LOST
+            return TurnEnd.LOST
         except asyncio.CancelledError:
-            keep_tmp = await self._hand_over()
+            keep_tmp = await self.lease.hand_over(self.writer)
             raise
         except BaseException as exc:
-            await self._announce_failure(exc)
+            await self.lease.failed(exc)
             raise
         finally:
             if self.writer is not None and self.fill.state is not FillState.COMMITTED:
@@ -90,11 +72,11 @@ class _Leader:
     async def _open(self) -> bool:
         """Open the upstream and the temp file. False: a revalidation found the entry current."""
         fill = self.fill
-        if await self._adopt():
+        meta = await self._adopt()
+        if meta is not None:
             assert self.writer is not None
-            assert fill.meta is not None
-            if fill.meta.size is None or self.writer.written < fill.meta.size:
-                self.fetched = await self._resume(self.writer.written)
+            if meta.size is None or self.writer.written < meta.size:
+                self.fetched = await self._resume(meta, self.writer.written)
         else:
             validators = fill.stale.validators if fill.stale else None
             result = await fill.source.fetch(FetchRequest(if_none_match=validators or None))
@@ -104,29 +86,27 @@ class _Leader:
             self.fetched = result
             if fill.meta is not None and not same_version(fill.meta, result.meta):
                 raise UpstreamChanged(f"{fill.key} changed upstream while its fill moved between nodes")
-            fill.meta = result.meta
-            self.writer = self.ctx.store.create(Expectation(size=fill.meta.size, checksums=fill.meta.checksums))
+            meta = result.meta
+            self.writer = self.ctx.store.create(Expectation(size=meta.size, checksums=meta.checksums))
         assert self.writer is not None
-        fill.tmp_path = self.writer.path
-        fill.written = self.writer.written
-        fill.state = FillState.STREAMING
-        fill.notify()
-        await self._renew(publish=True)
+        fill.streaming(meta, self.writer.path, self.writer.written)
+        await self.lease.renew(self.writer, publish=True)
         return True
 
-    async def _adopt(self) -> bool:
+    async def _adopt(self) -> ObjectMeta | None:
+        """Take over a predecessor's temp file (``self.writer``); its metadata, or None: start over."""
         fill, ctx = self.fill, self.ctx
-        if self.lease is None or not ctx.coordinator.shared:
-            return False
+        if self.lease.held is None or not ctx.coordinator.shared:
+            return None
         try:
             record = (await ctx.coordinator.state(fill.key)).record
         except CoordinationUnavailable:
-            return False
+            return None
         if record is None or record.tmp is None or record.meta is None or not record.meta.validators:
-            return False
+            return None
         path = ctx.store.layout.fill_tmp(record.tmp)
         if path is None or (fill.meta is not None and not same_version(fill.meta, record.meta)):
-            return False
+            return None
         expect = Expectation(size=record.meta.size, checksums=record.meta.checksums)
         loop = asyncio.get_running_loop()
         try:
@@ -134,17 +114,15 @@ class _Leader:
         except (OSError, IntegrityError) as exc:
             log.warning("could not adopt the previous leader's temp file; starting over",
                         extra={"key": fill.key, "path": str(path), "error": repr(exc)})
-            return False
-        fill.meta = record.meta
+            return None
         ctx.metrics.leases_taken_over.inc()
         log.info("took over fill", extra={"key": fill.key, "from_node": record.node.node_id,
                                           "offset": self.writer.written})
-        return True
+        return record.meta
 
-    async def _resume(self, offset: int) -> Fetched:
-        assert self.fill.meta is not None
-        result = await self.fill.source.fetch(FetchRequest(offset=offset, if_range=self.fill.meta.validators))
-        if isinstance(result, NotModified) or not same_version(result.meta, self.fill.meta):
+    async def _resume(self, meta: ObjectMeta, offset: int) -> Fetched:
+        result = await self.fill.source.fetch(FetchRequest(offset=offset, if_range=meta.validators))
+        if isinstance(result, NotModified) or not same_version(result.meta, meta):
             if not isinstance(result, NotModified):
                 await result.close()
             raise UpstreamChanged(f"{self.fill.key} changed upstream during the download")
@@ -162,7 +140,8 @@ class _Leader:
                 async for chunk in self.fetched.chunks():
                     await writer.write(chunk)
                     metrics.upstream_bytes.inc(len(chunk))
-                    await self._progress()
+                    fill.progressed(writer.written)
+                    await self.lease.progressed(writer)
                 if fill.meta.size is not None and writer.written < fill.meta.size:
                     raise UpstreamUnavailable(f"upstream body ended at {writer.written} of {fill.meta.size} bytes")
                 return
@@ -175,68 +154,9 @@ class _Leader:
                 await self.fetched.close()
                 self.fetched = None
                 await asyncio.sleep(policy.backoff * 2 ** (attempt - 1))
-                await self._renew(publish=False)
-                self.fetched = await self._resume(writer.written)
+                await self.lease.renew(writer, publish=False)
+                self.fetched = await self._resume(fill.meta, writer.written)
                 metrics.upstream_resumes.inc()
-
-    async def _progress(self) -> None:
-        assert self.writer is not None
-        self.fill.written = self.writer.written
-        self.fill.notify()
-        if self.lease is None:
-            return
-        if time.monotonic() - self.renewed >= self.lease.ttl / 4:
-            await self._renew(publish=True)
-        elif self.writer.written - self.published >= PROGRESS_STEP:
-            await self._publish(FillEvent("progress", self.lease.token, self._record()))
-            self.published = self.writer.written
-
-    # -- the lease -----------------------------------------------------------------------------
-
-    def _record(self) -> FillRecord:
-        assert self.lease is not None
-        writer = self.writer
-        return FillRecord(self.lease.token, self.ctx.coordinator.node, str(writer.path) if writer else None,
-                          writer.written if writer else 0, self.fill.meta)
-
-    async def _renew(self, *, publish: bool) -> None:
-        """Extend the lease and store the fill record; raise LeaseLost if another node leads now."""
-        if self.lease is None:
-            return
-        record = self._record()
-        try:
-            held = await self.ctx.coordinator.renew(self.lease, record)
-            if not held:
-                held = await self._reacquire(record)
-        except CoordinationUnavailable:
-            held = True  # nobody can take over while the coordinator is down: carry on
-        if not held:
-            raise LeaseLost(self.fill.key)
-        self.renewed = time.monotonic()
-        if publish:
-            await self._publish(FillEvent("progress", self.lease.token, record))
-            self.published = record.written
-
-    async def _reacquire(self, record: FillRecord) -> bool:
-        """The lease expired (e.g. a slow upstream) but nobody took over: lead again, new token."""
-        assert self.lease is not None
-        coordinator = self.ctx.coordinator
-        lease = await coordinator.try_lead(self.fill.key, self.lease.ttl)
-        if lease is None:
-            return False
-        self.lease = lease
-        self.ctx.metrics.leases_acquired.inc()
-        return await coordinator.renew(lease, FillRecord(lease.token, record.node, record.tmp, record.written,
-                                                         record.meta))
-
-    async def _publish(self, event: FillEvent) -> None:
-        with contextlib.suppress(CoordinationUnavailable):
-            await self.ctx.coordinator.publish(self.fill.key, event)
-
-    async def _release(self, *, keep_record: bool) -> None:
-        if self.lease is not None:
-            with contextlib.suppress(CoordinationUnavailable):
-                await self.ctx.coordinator.release(self.lease, keep_record=keep_record)
 
     # -- the end -------------------------------------------------------------------------------
 
@@ -244,55 +164,21 @@ class _Leader:
         fill, ctx, writer = self.fill, self.ctx, self.writer
         assert writer is not None
         assert fill.meta is not None
-        await self._renew(publish=False)  # fence: a leader that lost the lease keeps its temp file
+        await self.lease.renew(writer, publish=False)  # fence: a leader that lost the lease keeps its temp file
         blob = await writer.commit()
         entry = IndexEntry.of(fill.key, blob, fill.meta, ctx.clock())
-        await self._renew(publish=False)  # fence again, right before the index write
+        await self.lease.renew(writer, publish=False)  # fence again, right before the index write
         await asyncio.get_running_loop().run_in_executor(None, ctx.index.put, entry)
-        fill.blob, fill.entry, fill.written = blob, entry, blob.size
-        fill.state = FillState.COMMITTED
-        fill.notify()
+        fill.committed(blob, entry)
         ctx.metrics.fill_duration.observe(time.monotonic() - fill.started)
         log.info("fill committed", extra={"key": fill.key, "digest": str(blob.digest), "size": blob.size})
-        if self.lease is not None:
-            await self._publish(FillEvent("done", self.lease.token, entry=entry))
-        await self._release(keep_record=False)
+        await self.lease.ended(entry)
 
     async def _not_modified(self) -> None:
         fill, ctx = self.fill, self.ctx
         assert fill.stale is not None
         entry = fill.stale.checked(ctx.clock())
-        await self._renew(publish=False)
+        await self.lease.renew(None, publish=False)
         await asyncio.get_running_loop().run_in_executor(None, ctx.index.put, entry)
-        fill.entry = entry
-        fill.state = FillState.NOT_MODIFIED
-        fill.notify()
-        if self.lease is not None:
-            await self._publish(FillEvent("done", self.lease.token, entry=entry, not_modified=True))
-        await self._release(keep_record=False)
-
-    async def _announce_failure(self, exc: BaseException) -> None:
-        if self.lease is None:
-            return
-        rejected = None
-        if isinstance(exc, UpstreamRejected):
-            rejected = {"status": exc.status, "content_type": exc.content_type, "headers": list(exc.headers),
-                        "body": base64.b64encode(exc.body[:REJECTED_BODY_LIMIT]).decode()}
-        await self._publish(FillEvent("failed", self.lease.token, error=str(exc), error_type=type(exc).__name__,
-                                      rejected=rejected))
-        await self._release(keep_record=False)
-
-    async def _hand_over(self) -> bool:
-        """Cancelled (shutdown): give the lease up now so a follower takes over without waiting for
-        it to expire. True: the temp file is kept for the successor."""
-        if self.lease is None or not self.ctx.coordinator.shared:
-            return False
-        keep = self.writer is not None and self.fill.meta is not None
-        with contextlib.suppress(TimeoutError, CoordinationUnavailable):
-            async with asyncio.timeout(2.0):
-                if keep:
-                    await self.ctx.coordinator.renew(self.lease, self._record())
-                await self.ctx.coordinator.release(self.lease, keep_record=keep)
-                await self.ctx.coordinator.publish(self.fill.key, FillEvent("released", self.lease.token))
-        log.info("fill handed over", extra={"key": self.fill.key, "written": self.fill.written})
-        return keep
+        fill.not_modified(entry)
+        await self.lease.ended(entry, not_modified=True)

@@ -8,14 +8,14 @@ node that does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from proxy.errors import CoordinationUnavailable
 from proxy.fill.follower import follow
-from proxy.fill.leader import Outcome, lead
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.fill.leader import lead
+from proxy.fill.state import Fill, FillContext, TurnEnd
 from proxy.storage.index import IndexEntry
+from proxy.tasks import OwnedTasks
 from proxy.upstream import Source
 
 log = logging.getLogger(__name__)
@@ -33,27 +33,27 @@ async def run_fill(fill: Fill, ctx: FillContext) -> None:
             if lease is not None or alone:
                 if lease is not None:
                     ctx.metrics.leases_acquired.inc()
-                if await lead(fill, ctx, lease) is Outcome.DONE:
+                if await lead(fill, ctx, lease) is TurnEnd.DONE:
                     return
-            elif await follow(fill, ctx) is Outcome.DONE:
+            elif await follow(fill, ctx) is TurnEnd.DONE:
                 return
     except BaseException as exc:
-        fill.error = exc
-        fill.state = FillState.FAILED
-        ctx.metrics.fills_failed.inc()
+        ended = fill.finished  # e.g. cancelled while announcing its commit: the outcome stands
+        if not ended:
+            fill.failed(exc)
+            ctx.metrics.fills_failed.inc()
         if not isinstance(exc, asyncio.CancelledError):
-            log.warning("fill failed", extra={"key": fill.key, "error": repr(exc)})
+            log.warning("fill raised after it ended" if ended else "fill failed",
+                        extra={"key": fill.key, "error": repr(exc)})
         if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
             raise
-    finally:
-        fill.notify()
 
 
 class Fills:
     def __init__(self, ctx: FillContext) -> None:
         self.ctx = ctx
         self._fills: dict[str, Fill] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = OwnedTasks("fills")
 
     def get(self, key: str) -> Fill | None:
         return self._fills.get(key)
@@ -64,9 +64,7 @@ class Fills:
             raise RuntimeError(f"a fill for {source.key} is already running")
         fill = Fill(source, stale)
         self._fills[fill.key] = fill
-        task = asyncio.create_task(self._own(fill), name=f"fill {fill.key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._own(fill), name=f"fill {fill.key}")
         return fill
 
     async def _own(self, fill: Fill) -> None:
@@ -85,10 +83,10 @@ class Fills:
         """The fills in progress now (a copy: safe to keep while fills start and end)."""
         return list(self._fills.values())
 
+    async def settle(self) -> None:
+        """Wait until every fill started so far has ended and left the registry."""
+        await self._tasks.settle()
+
     async def close(self) -> None:
         """Cancel every running fill and wait for them to clean up (leaders hand their fills over)."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()

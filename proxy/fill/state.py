@@ -38,6 +38,14 @@ class FillState(enum.Enum):
     FAILED = "failed"
 
 
+class TurnEnd(enum.Enum):
+    """How this node's turn at a fill ended, leading or following: what ``run_fill`` does next."""
+
+    DONE = "done"  # the fill ended (committed, revalidated); failures raise
+    LOST = "lost"  # this node no longer leads: follow whoever does
+    GONE = "gone"  # the leader went away: try to lead
+
+
 @dataclass(frozen=True, slots=True)
 class FillPolicy:
     retries: int = 5
@@ -65,7 +73,20 @@ class FillContext:
     clock: Callable[[], float] = time.time
 
 
+class IllegalTransition(RuntimeError):
+    """A fill was told to move where its state cannot go (e.g. anything after it ended)."""
+
+
 class Fill:
+    """One key's fill as this node sees it. Its fields are read by anyone and changed only by the
+    transition methods below (by whoever runs the fill: ``proxy.fill.leader``, ``proxy.fill.follower``,
+    ``proxy.fill.registry``); each transition wakes every waiting reader.
+
+    PENDING -> STREAMING (-> STREAMING, the bytes moved) -> COMMITTED; PENDING -> COMMITTED (a
+    follower that only saw the end); PENDING -> NOT_MODIFIED; any of PENDING, STREAMING -> FAILED.
+    COMMITTED, NOT_MODIFIED and FAILED are final.
+    """
+
     def __init__(self, source: Source, stale: IndexEntry | None) -> None:
         self.key = source.key
         self.source = source
@@ -91,19 +112,77 @@ class Fill:
             return self.written
         return self.meta.size if self.meta else None
 
+    # -- transitions ---------------------------------------------------------------------------
+
+    def streaming(self, meta: ObjectMeta, tmp_path: Path | None = None, written: int = 0) -> None:
+        """The upstream's metadata is known and the bytes land in ``tmp_path``, ``written`` of them so
+        far. A new ``tmp_path`` (the fill moved to another temp file, e.g. after a takeover) starts
+        over at ``written``; the same one only moves ``written`` forward (announcements may arrive
+        out of order); None keeps the file, if any, that was announced before."""
+        self._leave(FillState.PENDING, FillState.STREAMING, to=FillState.STREAMING)
+        self.meta = meta
+        if tmp_path is not None and tmp_path != self.tmp_path:
+            self.tmp_path, self.written = tmp_path, written
+        elif tmp_path is not None:
+            self.written = max(self.written, written)
+        self.state = FillState.STREAMING
+        self._notify()
+
+    def progressed(self, written: int) -> None:
+        """``written`` bytes of the temp file are on disk now."""
+        self._leave(FillState.STREAMING, to=FillState.STREAMING)
+        if written < self.written:
+            raise IllegalTransition(f"fill of {self.key}: written cannot go back from {self.written} to {written}")
+        self.written = written
+        self._notify()
+
+    def committed(self, blob: BlobInfo, entry: IndexEntry) -> None:
+        """Verified and committed: the bytes are ``blob``, recorded in the index as ``entry``."""
+        self._leave(FillState.PENDING, FillState.STREAMING, to=FillState.COMMITTED)
+        self.meta = self.meta or entry.meta()
+        self.blob, self.entry, self.written = blob, entry, blob.size
+        self.state = FillState.COMMITTED
+        self._notify()
+
+    def not_modified(self, entry: IndexEntry) -> None:
+        """A revalidation found the cached version current; ``entry`` is its refreshed index entry."""
+        self._leave(FillState.PENDING, FillState.STREAMING, to=FillState.NOT_MODIFIED)
+        self.entry = entry
+        self.state = FillState.NOT_MODIFIED
+        self._notify()
+
+    def failed(self, error: BaseException) -> None:
+        """The fill ended without a result; readers get ``error``."""
+        self._leave(FillState.PENDING, FillState.STREAMING, to=FillState.FAILED)
+        self.error = error
+        self.state = FillState.FAILED
+        self._notify()
+
+    def _leave(self, *allowed: FillState, to: FillState) -> None:
+        if self.state not in allowed:
+            raise IllegalTransition(f"fill of {self.key}: cannot go from {self.state.value} to {to.value}")
+
+    def _notify(self) -> None:
+        """Wake every reader: state, ``written``, ``tmp_path`` or ``blob`` changed."""
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    # -- waiting and reading -------------------------------------------------------------------
+
     async def ready(self) -> None:
         """Wait until the upstream's metadata is known or the fill has ended."""
         while self.state is FillState.PENDING:
             await self._changed.wait()
 
-    async def wait_finished(self) -> None:
+    async def done(self) -> IndexEntry:
+        """Wait until the fill has ended; raise its error, or return the index entry it committed
+        (or found current)."""
         while not self.finished:
             await self._changed.wait()
-
-    def notify(self) -> None:
-        """Wake every reader: state, ``written``, ``tmp_path`` or ``blob`` changed."""
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+        if self.error is not None:
+            raise self.error
+        assert self.entry is not None
+        return self.entry
 
     def _readable(self, end: int | None) -> int:
         """How far a reader whose range ends at ``end`` (None: end of file) may read now."""
@@ -147,9 +226,9 @@ class Fill:
                 if self.state is FillState.FAILED:
                     raise FillFailed(f"fill of {self.key} failed: {self.error}") from self.error
                 want = self.blob.path if self.blob is not None else self.tmp_path
+                if want is None and self.finished:
+                    raise FillFailed(f"fill of {self.key} has no bytes to read ({self.state.value})")
                 if want != current:
-                    if want is None and self.finished:
-                        raise FillFailed(f"fill of {self.key} has no bytes to read ({self.state.value})")
                     opened = _open(want)
                     if opened < 0:
                         if self.blob is not None:

@@ -128,11 +128,8 @@ class Core:
         async with self._cache.resolve(source, max_age) as resolved:
             if isinstance(resolved, Hit):
                 return Prefetched(resolved.outcome, Cached.of(resolved.entry))
-            fill = resolved.fill
-            await fill.wait_finished()
-            if fill.error is not None:
-                raise fill.error
-            return Prefetched(resolved.outcome, Cached.of(fill.entry) if fill.entry is not None else None)
+            entry = await resolved.fill.done()
+            return Prefetched(resolved.outcome, Cached.of(entry))
 
     @asynccontextmanager
     async def write_through(self, size: int) -> AsyncIterator[Upload]:

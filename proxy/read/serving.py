@@ -82,9 +82,7 @@ async def _evaluate(request: web.Request, resolved: Resolved) -> tuple[Represent
     rep = representation(resolved)
     decision = evaluate(request.method, request.headers, rep)
     if isinstance(decision, conditional.NeedSize) and isinstance(resolved, InFlight):
-        await resolved.fill.wait_finished()
-        if resolved.fill.error is not None:
-            raise resolved.fill.error
+        await resolved.fill.done()
         rep = representation(resolved)
         decision = evaluate(request.method, request.headers, rep)
     return rep, decision

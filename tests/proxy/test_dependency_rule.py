@@ -24,6 +24,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.read.ranges",  # ByteRange, ContentRange: the one parser of Range and Content-Range
     "proxy.singleflight",  # one helper for coalescing upstream metadata calls
     "proxy.memo",  # one bounded memo for every in-memory cache of answers
+    "proxy.tasks",  # OwnedTasks: background work owned, logged and cancelled on close
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
     "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site

@@ -149,7 +149,7 @@ async def test_client_disconnect_does_not_stop_the_fill(proxy: Proxy, upstream: 
     fill = proxy.app[appkeys.FILLS].get(f"http:{base / 'd.bin'}")
     assert fill is not None
     gate.set()
-    await fill.wait_finished()
+    await fill.done()
     assert fill.error is None
     status, got, headers = await get(proxy, base / "d.bin")
     assert (status, got, headers["X-Cache"]) == (200, body, "hit")
