@@ -6,6 +6,7 @@ Precedence: command-line flag, then environment variable, then the default writt
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -119,6 +120,10 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Serve only what is cached and never connect to an upstream: "
                           "HF clients get 5xx answers that make them fall back to their local cache, S3 "
                           "clients ServiceUnavailable, /v1/fetch 502.")
+    workers: int = Field(1, ge=0, le=1024, description="Worker processes serving this node's ports "
+                         "(SO_REUSEPORT). 0: one per CPU core this process may use. Above 1, `serve` runs a "
+                         "small supervisor; the workers share fills through a node-local coordinator (or "
+                         "Redis) and their metrics are aggregated. See docs/serving.md.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
                            "Off: read and write in user space.")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "
@@ -138,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    def worker_count(self) -> int:
+        """``workers`` with 0 resolved to the CPU cores this process may run on."""
+        return self.workers or len(os.sched_getaffinity(0))
 
     def advertised(self) -> str:
         return self.advertise_url or f"http://{self.host}:{self.port}"

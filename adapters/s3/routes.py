@@ -30,6 +30,7 @@ from proxy.observe.logs import AccessLogger
 from proxy.read import serving
 from proxy.read.conditional import Representation
 from proxy.read.driver import Hit, Resolved
+from proxy.workers import env as workers_env
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class S3Options:
     port: int | None = None
     """The dedicated S3 port (path-style at the root); None: only ``/s3/`` on the main port."""
     write_through: bool = True
+    reuse_port: bool = False
+    """Bind the dedicated port with SO_REUSEPORT (a worker of ``--workers N``: the workers share it)."""
 
 
 class S3Frontend:
@@ -92,7 +95,7 @@ class S3Frontend:
         self._runner = web.AppRunner(site_app, access_log_class=AccessLogger,
                                      access_log=logging.getLogger("modelmanager.access"))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.host, self.options.port)
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_port=self.options.reuse_port)
         await site.start()
         self.bound_port = self._runner.addresses[0][1]
         log.info("S3 API listening", extra={"host": self.options.host, "port": self.bound_port})
@@ -227,4 +230,4 @@ def from_settings(settings: Settings) -> S3Frontend | None:
         client_keys=auth.ClientKeys.parse(keys_text, settings.s3_client_keys_file),
         list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
         virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
-        write_through=settings.s3_write_through))
+        write_through=settings.s3_write_through, reuse_port=workers_env.current() is not None))

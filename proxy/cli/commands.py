@@ -27,6 +27,8 @@ from proxy.storage.gc import collect_garbage
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
 from proxy.storage.records import RecordStore
+from proxy.workers import env as workers_env
+from proxy.workers import supervisor, worker
 
 log = logging.getLogger("modelmanager")
 
@@ -75,8 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(settings: Settings, build_app: AppFactory) -> int:
+def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> int:
     configure(settings.log_level, settings.log_format)
+    worker_env = workers_env.current()
+    if worker_env is None and settings.worker_count() > 1:
+        return supervisor.run(settings, argv)  # it starts the workers: this same command, once per core
+    if worker_env is not None:
+        settings = worker.prepare(settings, worker_env)
     if not settings.http_allow:
         log.warning("--http-allow is empty: /v1/fetch refuses every upstream host")
     if settings.event_loop == "uvloop":
@@ -84,12 +91,17 @@ def _serve(settings: Settings, build_app: AppFactory) -> int:
 
         uvloop.install()
     app = build_app(settings)
+    listening = _listening
+    if worker_env is not None:
+        worker.tag(app, worker_env.index)
+        listening = worker.Lifeline(worker_env).listening
     log.info("starting", extra={"version": __version__, "host": settings.host, "port": settings.port,
                                 "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
                                 "mode": "embedded" if settings.embedded else "cluster",
                                 "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
     web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                access_log=logging.getLogger("modelmanager.access"), print=_listening, shutdown_timeout=10)
+                access_log=logging.getLogger("modelmanager.access"), print=listening, shutdown_timeout=10,
+                reuse_port=worker_env is not None)
     return 0
 
 
@@ -158,7 +170,7 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
         print(f"modelmanager: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return _serve(settings, build_app)
+        return _serve(settings, build_app, sys.argv[1:] if argv is None else argv)
     if args.command == "ls":
         return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)
     return _gc(settings, args.dry_run, args.grace)
