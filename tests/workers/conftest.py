@@ -13,10 +13,21 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.cluster.conftest import BIN, Lines
+from tests.cluster.conftest import BIN, STARTUP, Lines
 from tests.fakes.fake_http import FakeUpstream
 
 NODE = "node-a"
+
+
+class Log(Lines):
+    async def wait_count(self, text: str, count: int, proc: asyncio.subprocess.Process) -> None:
+        """Wait until ``count`` lines contain ``text``."""
+        async with asyncio.timeout(STARTUP):
+            while sum(text in line for line in self.lines) < count:
+                if proc.returncode is not None or self._task.done():
+                    raise AssertionError(f"process ended before {count} x {text!r}:\n" + self.tail())
+                self._changed.clear()
+                await self._changed.wait()
 
 
 class Supervised:
@@ -27,14 +38,14 @@ class Supervised:
                      "--node-id", NODE, "--http-allow", upstream_host, "--log-level", "info", *extra]
         self.workers = workers
         self.proc: asyncio.subprocess.Process | None = None
-        self.output: Lines | None = None
+        self.output: Log | None = None
         self.url = URL("http://127.0.0.1")
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.DEVNULL,
                                                          stderr=asyncio.subprocess.PIPE)
         assert self.proc.stderr is not None
-        self.output = Lines(self.proc.stderr)
+        self.output = Log(self.proc.stderr)
         await self.output.wait_for('"listening"', self.proc)
         port = self.logged("listening")[-1]["port"]
         self.url = URL(f"http://127.0.0.1:{port}")
@@ -54,9 +65,11 @@ class Supervised:
         """The process id of worker ``worker`` as last (re)started."""
         return int(str([r for r in self.logged("worker started") if r["worker"] == worker][-1]["pid"]))
 
-    async def wait_log(self, text: str) -> None:
-        assert self.output is not None and self.proc is not None
-        await self.output.wait_for(text, self.proc)
+    async def wait_log(self, text: str, count: int = 1) -> None:
+        """Wait until ``count`` log lines contain ``text``."""
+        assert self.output is not None
+        assert self.proc is not None
+        await self.output.wait_count(text, count, self.proc)
 
     def fetch_url(self, upstream_url: URL | str) -> URL:
         return (self.url / "v1" / "fetch").with_query(url=str(upstream_url))
