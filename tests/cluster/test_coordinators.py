@@ -68,14 +68,14 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         clock = Clock()
         node_local = CoordinatorServer(str(tmp_path / "coordinator.sock"), clock)
         await node_local.start()
-        a, b = LocalCoordinator(node_local.path, A), LocalCoordinator(node_local.path, B)
-        await a.start()
-        await b.start()
+        wa, wb = LocalCoordinator(node_local.path, A), LocalCoordinator(node_local.path, B)
+        await wa.start()
+        await wb.start()
         try:
-            yield Pair(a, b, clock, None)
+            yield Pair(wa, wb, clock, None)
         finally:
-            await a.close()
-            await b.close()
+            await wa.close()
+            await wb.close()
             await node_local.close()
         return
     need_redis()
