@@ -91,17 +91,15 @@ def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> in
 
         uvloop.install()
     app = build_app(settings)
-    listening = _listening
+    sites: dict[str, Any] = {"print": _listening}
     if worker_env is not None:
-        worker.tag(app, worker_env.index)
-        listening = worker.Lifeline(worker_env).listening
+        sites = worker.wire(app, worker_env)  # a worker of several: SO_REUSEPORT, its sibling socket
     log.info("starting", extra={"version": __version__, "host": settings.host, "port": settings.port,
                                 "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
                                 "mode": "embedded" if settings.embedded else "cluster",
                                 "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
     web.run_app(app, host=settings.host, port=settings.port, access_log_class=AccessLogger,
-                access_log=logging.getLogger("modelmanager.access"), print=listening, shutdown_timeout=10,
-                reuse_port=worker_env is not None)
+                access_log=logging.getLogger("modelmanager.access"), shutdown_timeout=10, **sites)
     return 0
 
 

@@ -25,9 +25,16 @@ class WorkerEnv:
     s3_port: int | None
     socket: str | None
     """The node-local coordinator's Unix socket; None when the workers use Redis."""
+    rundir: str = ""
+    """The supervisor's private directory: each worker also listens on ``w<index>.sock`` there."""
+
+    def sibling_socket(self, index: int) -> str:
+        """Where worker ``index`` answers its siblings (``proxy.workers.siblings``)."""
+        return f"{self.rundir}/w{index}.sock"
 
     def to_environ(self) -> dict[str, str]:
-        env = {"INDEX": str(self.index), "COUNT": str(self.count), "FD": str(self.fd), "PORT": str(self.port)}
+        env = {"INDEX": str(self.index), "COUNT": str(self.count), "FD": str(self.fd), "PORT": str(self.port),
+               "DIR": self.rundir}
         if self.s3_port is not None:
             env["S3_PORT"] = str(self.s3_port)
         if self.socket is not None:
@@ -41,7 +48,8 @@ class WorkerEnv:
         s3_port = environ.get(PREFIX + "S3_PORT")
         return cls(index=int(environ[PREFIX + "INDEX"]), count=int(environ[PREFIX + "COUNT"]),
                    fd=int(environ[PREFIX + "FD"]), port=int(environ[PREFIX + "PORT"]),
-                   s3_port=int(s3_port) if s3_port is not None else None, socket=environ.get(PREFIX + "SOCKET"))
+                   s3_port=int(s3_port) if s3_port is not None else None, socket=environ.get(PREFIX + "SOCKET"),
+                   rundir=environ.get(PREFIX + "DIR", ""))
 
 
 def current() -> WorkerEnv | None:

@@ -139,7 +139,7 @@ class Supervisor:
         mine, theirs = socket.socketpair()
         with mine:
             env = WorkerEnv(index, self.count, theirs.fileno(), self.port, self.s3_port,
-                            self.server.path if self.server is not None else None)
+                            self.server.path if self.server is not None else None, str(self.rundir))
             environ = {**os.environ, **env.to_environ(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
             try:
                 proc = await asyncio.create_subprocess_exec(

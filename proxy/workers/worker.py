@@ -7,11 +7,13 @@ import logging
 import os
 import signal
 import socket
+from typing import Any
 
 from aiohttp import web
 
 from proxy.config import Settings
 from proxy.workers.env import WorkerEnv, worker_node_id
+from proxy.workers.siblings import Siblings
 
 log = logging.getLogger("modelmanager")
 
@@ -24,6 +26,14 @@ def prepare(settings: Settings, env: WorkerEnv) -> Settings:
     entry) and the ports the supervisor reserved."""
     return settings.model_copy(update={"node_id": worker_node_id(settings.node_id, env.index),
                                        "port": env.port, "s3_port": env.s3_port})
+
+
+def wire(app: web.Application, env: WorkerEnv) -> dict[str, Any]:
+    """Make ``app`` a worker's: tag responses, answer for sibling workers' jobs, tell the
+    supervisor when it listens. Returns ``run_app``'s arguments for the worker's sites."""
+    tag(app, env.index)
+    app.middlewares.append(Siblings(env).middleware)
+    return {"print": Lifeline(env).listening, "reuse_port": True, "path": env.sibling_socket(env.index)}
 
 
 def tag(app: web.Application, index: int) -> None:
