@@ -213,3 +213,20 @@ async def test_redis_down_fails_fast_with_coordination_unavailable() -> None:
         assert not await coordinator.check()
     finally:
         await coordinator.close()
+
+
+async def test_redis_holders_leave_out_workers_of_the_same_port(tmp_path: Path) -> None:
+    need_redis()
+    server = RedisServer(tmp_path)
+    await server.start()
+    w0, w1 = Node("n.w0", "http://n:8080"), Node("n.w1", "http://n:8080")  # --workers 2: one advertise URL
+    coordinators = [RedisCoordinator(server.url, node) for node in (w0, w1, B)]
+    try:
+        digest = Digest.of(b"hot")
+        await coordinators[0].hold(digest, 60.0)
+        assert await coordinators[1].holders(digest) == [], "a hop to its own port would land on any worker"
+        assert await coordinators[2].holders(digest) == [w0]
+    finally:
+        for coordinator in coordinators:
+            await coordinator.close()
+        await server.kill()

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.cluster.conftest import BIN, STARTUP, Lines
+from tests.cluster.conftest import BIN, STARTUP, Lines, RedisServer, redis_server
 from tests.fakes.fake_http import FakeUpstream
 
 NODE = "node-a"
@@ -82,6 +82,17 @@ class Supervised:
 
 
 SupervisedFactory = Callable[..., Awaitable[Supervised]]
+__all__ = ["redis_server"]  # the cluster tests' fixture: a private redis-server
+
+
+@pytest.fixture(params=["node-local", "redis"])
+def coordination(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """How the workers share fills: the supervisor's node-local coordinator, or Redis (each worker
+    a cluster member)."""
+    if request.param == "node-local":
+        return ()
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return ("--redis-url", server.url)
 
 
 @pytest.fixture

@@ -32,11 +32,11 @@ def _requests_total(metrics: str) -> float:
 
 async def test_a_herd_on_two_workers_fetches_once_and_is_served_by_both(
         start_supervised: SupervisedFactory, upstream: tuple[FakeUpstream, URL],
-        session: aiohttp.ClientSession) -> None:
+        session: aiohttp.ClientSession, coordination: tuple[str, ...]) -> None:
     fake, base = upstream
     body = os.urandom(SIZE)
     fake.add("/herd.bin", body, chunk=256 << 10, rate=SIZE / 1.5)  # a 1.5-second download
-    node = await start_supervised(2)
+    node = await start_supervised(2, coordination)
 
     got = await asyncio.gather(*(_get(session, node.fetch_url(base / "herd.bin")) for _ in range(CLIENTS)))
 
