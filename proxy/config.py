@@ -6,13 +6,14 @@ Precedence: command-line flag, then environment variable, then the default writt
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from proxy.workers.cores import usable_cores
 
 ENV_PREFIX = "MODELMANAGER_"
 
@@ -121,7 +122,8 @@ class Settings(BaseSettings):
                           "HF clients get 5xx answers that make them fall back to their local cache, S3 "
                           "clients ServiceUnavailable, /v1/fetch 502.")
     workers: int = Field(1, ge=0, le=1024, description="Worker processes serving this node's ports "
-                         "(SO_REUSEPORT). 0: one per CPU core this process may use. Above 1, `serve` runs a "
+                         "(SO_REUSEPORT). 0: one per CPU core this process may use (its affinity, at most its cgroup "
+                         "CPU limit). Above 1, `serve` runs a "
                          "small supervisor; the workers share fills through a node-local coordinator (or "
                          "Redis) and their metrics are aggregated. See docs/serving.md.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
@@ -145,8 +147,8 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
     def worker_count(self) -> int:
-        """``workers`` with 0 resolved to the CPU cores this process may run on."""
-        return self.workers or len(os.sched_getaffinity(0))
+        """``workers`` with 0 resolved to the cores this process may use (affinity, cgroup CPU limit)."""
+        return self.workers or usable_cores()
 
     def advertised(self) -> str:
         return self.advertise_url or f"http://{self.host}:{self.port}"
