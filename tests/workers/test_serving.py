@@ -7,10 +7,12 @@ import asyncio
 import hashlib
 import os
 import socket
+from pathlib import Path
 
 import aiohttp
 from yarl import URL
 
+from proxy.workers.supervisor import START_ATTEMPTS
 from proxy.workers.worker import HEADER
 from tests.fakes.fake_http import FakeUpstream
 from tests.workers.conftest import NODE, Supervised, SupervisedFactory
@@ -67,12 +69,12 @@ async def test_a_herd_on_two_workers_fetches_once_and_is_served_by_both(
         s.bind(("127.0.0.1", node.url.port or 0))
 
 
-async def test_a_port_in_use_fails_fast(tmp_path: object) -> None:
+async def test_a_port_in_use_fails_fast(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        node = Supervised(tmp_path / "cache", "127.0.0.1", 2, ())  # type: ignore[operator]
+        node = Supervised(tmp_path / "cache", "127.0.0.1", 2, ())
         node.argv[node.argv.index("--port") + 1] = str(port)
         proc = await asyncio.create_subprocess_exec(*node.argv, stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.PIPE)
@@ -80,3 +82,16 @@ async def test_a_port_in_use_fails_fast(tmp_path: object) -> None:
     assert proc.returncode == 1
     assert b"in use" in err
     assert b"worker started" not in err, "no worker was started on a port another process holds"
+
+
+async def test_workers_that_keep_failing_at_start_fail_the_supervisor(tmp_path: Path) -> None:
+    node = Supervised(tmp_path / "cache", "127.0.0.1", 2,
+                      ("--s3-upstream-endpoint", "http://127.0.0.1:1", "--s3-client-keys-file",
+                       str(tmp_path / "missing-keys")))  # valid settings; each worker fails building its app
+    proc = await asyncio.create_subprocess_exec(*node.argv, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert err.count(b'"worker started"') == 2 * START_ATTEMPTS
+    assert b"worker keeps failing at start: giving up" in err
+    assert b'"listening"' not in err
