@@ -149,6 +149,8 @@ class Supervisor:
                 theirs.close()
             self._procs[index] = proc
             log.info("worker started", extra={"worker": index, "pid": proc.pid})
+            if self.stopping.is_set():  # the stop began while it was starting: it missed the broadcast
+                proc.send_signal(signal.SIGTERM)
             reader, writer = await asyncio.open_unix_connection(sock=mine)
             ready = await reader.readline() == b"ready\n"  # end of file: it died first
             if ready:
