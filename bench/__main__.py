@@ -67,6 +67,21 @@ def _parser() -> argparse.ArgumentParser:
         help="Do not install missing references (nginx with apt-get, olah with pip): skip their rows.",
     )
     parser.add_argument(
+        "--workers",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        default=(1,),
+        metavar="N[,N...]",
+        help="Run warm-many and herd against the proxy with each of these --workers values (default 1).",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Spread the herd's clients over N client processes of threads (default 1: one aiohttp process). "
+        "warm-many's clients are curl processes already.",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -156,7 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  done in {time.monotonic() - t:.1f} s", flush=True)
         upstream = Upstream(workdir / "files", workdir)
         try:
-            env = Env(workdir, files, upstream, sizes, notes, install=not args.no_install, profile_dir=args.profile)
+            env = Env(
+                workdir,
+                files,
+                upstream,
+                sizes,
+                notes,
+                install=not args.no_install,
+                profile_dir=args.profile,
+                workers=args.workers,
+                client_procs=args.client_procs,
+            )
             for name in chosen:
                 print(f"== {name}", flush=True)
                 scenario_rows, scenario_failed = _run_scenario(name, env, retries, patience)

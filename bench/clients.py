@@ -79,6 +79,8 @@ class Timed:
     """Body offset at which that wait ended."""
     done: float
     error: str | None = None
+    served_by: str = ""
+    """The ``X-Modelmanager-Worker`` header: which worker of ``--workers N`` answered."""
 
 
 async def timed_download(session: aiohttp.ClientSession, url: str, t0: float) -> Timed:

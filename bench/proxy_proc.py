@@ -8,7 +8,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +25,13 @@ class ProxyOptions:
     """More ``modelmanager serve`` flags, passed as they are."""
     fd_limit: int | None = None
     """RLIMIT_NOFILE for the proxy process (None: inherited)."""
+    workers: int = 1
+    """``--workers``: worker processes behind the port (1: one process, as before)."""
 
     def flags(self) -> list[str]:
-        return ["--sendfile" if self.sendfile else "--no-sendfile", "--event-loop", self.event_loop, *self.extra]
+        workers = ["--workers", str(self.workers)] if self.workers != 1 else []
+        return ["--sendfile" if self.sendfile else "--no-sendfile", "--event-loop", self.event_loop, *workers,
+                *self.extra]
 
     def describe(self) -> str:
         return " ".join(self.flags())
@@ -82,13 +88,33 @@ class ProxyProcess:
         self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log", fd_limit=options.fd_limit)
         try:
             wait_http_ok(f"{self.base}/healthz", self.child)
+            if options.workers != 1:
+                self._wait_workers(options.workers or len(os.sched_getaffinity(0)))
         except BaseException:
             self.stop()
             raise
 
+    def _wait_workers(self, count: int, timeout: float = 60.0) -> None:
+        """Until ``/v1/status`` lists ``count`` workers (each announces itself before it listens)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{self.base}/v1/status", timeout=5) as response:
+                if len(json.loads(response.read())["nodes"]) >= count:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{count} workers did not come up within {timeout} s:\n{self.child.log_tail()}")
+
     @property
     def pid(self) -> int:
         return self.child.pid
+
+    def pids(self) -> list[int]:
+        """The proxy's processes: the supervisor and its workers with ``--workers``, else the one."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [self.pid, *(int(c) for c in children)]
 
     @property
     def exit_code(self) -> int | None:

@@ -33,6 +33,7 @@ from proxy.config import Settings
 from proxy.control.api import Control
 from proxy.control.catalog import Catalog, Catalogs
 from proxy.upstream import Frontend
+from proxy.workers import env as workers_env
 
 log = logging.getLogger("modelmanager")
 
@@ -63,7 +64,8 @@ def s3_frontend(settings: Settings) -> S3Frontend | None:
         client_keys=ClientKeys.parse(keys_text, settings.s3_client_keys_file),
         list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
         virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
-        write_through=settings.s3_write_through, allow_writes=settings.s3_allow_writes))
+        write_through=settings.s3_write_through, allow_writes=settings.s3_allow_writes,
+        reuse_port=workers_env.current() is not None))
 
 
 def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> Catalogs:

@@ -36,13 +36,19 @@ from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
 from proxy.upstream import Frontend
+from proxy.workers import env as workers_env
+from proxy.workers.client import LocalCoordinator
 
 log = logging.getLogger(__name__)
 
 
 def make_coordinator(settings: Settings) -> Coordinator:
-    """Embedded (this process) without --redis-url; Redis across pods with it."""
+    """Embedded (this process) without --redis-url; Redis across pods with it; the supervisor's
+    node-local coordinator in a worker of ``--workers N`` without Redis."""
     node = Node(settings.node_id, settings.advertised())
+    worker = workers_env.current()
+    if settings.redis_url is None and worker is not None and worker.socket is not None:
+        return LocalCoordinator(worker.socket, node)  # a worker of several: the node's coordinator
     if settings.redis_url is None:
         return EmbeddedCoordinator(node)
     return RedisCoordinator(settings.redis_url.get_secret_value(), node, settings.redis_prefix)
@@ -61,7 +67,8 @@ def make_guard(settings: Settings) -> Guard:
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None) -> web.Application:
     store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
-    store.sweep_tmp()
+    if workers_env.current() is None:  # workers: the supervisor sweeps (a successor may adopt a dead one's file)
+        store.sweep_tmp()
     index = Index(store.layout, settings.node_id)
     metrics = Metrics()
     policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)

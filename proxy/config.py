@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from proxy.workers.cores import usable_cores
+
 ENV_PREFIX = "MODELMANAGER_"
 
 
@@ -143,6 +145,11 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Serve only what is cached and never connect to an upstream: "
                           "HF clients get 5xx answers that make them fall back to their local cache, S3 "
                           "clients ServiceUnavailable, /v1/fetch 502.")
+    workers: int = Field(1, ge=0, le=1024, description="Worker processes serving this node's ports "
+                         "(SO_REUSEPORT). 0: one per CPU core this process may use (its affinity, at most its cgroup "
+                         "CPU limit). Above 1, `serve` runs a "
+                         "small supervisor; the workers share fills through a node-local coordinator (or "
+                         "Redis) and their metrics are aggregated. See docs/serving.md.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
                            "Off: read and write in user space.")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "
@@ -202,6 +209,10 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    def worker_count(self) -> int:
+        """``workers`` with 0 resolved to the cores this process may use (affinity, cgroup CPU limit)."""
+        return self.workers or usable_cores()
 
     def advertised(self) -> str:
         return self.advertise_url or f"http://{self.host}:{self.port}"

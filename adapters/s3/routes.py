@@ -51,6 +51,8 @@ class S3Options:
     write_through: bool = True
     allow_writes: bool = False
     """Writes are forwarded only when this is set (and then only for authenticated clients)."""
+    reuse_port: bool = False
+    """Bind the dedicated port with SO_REUSEPORT (a worker of ``--workers N``: the workers share it)."""
 
     @property
     def writable(self) -> bool:
@@ -104,7 +106,7 @@ class S3Frontend:
         self._runner = web.AppRunner(site_app, access_log_class=AccessLogger,
                                      access_log=logging.getLogger("modelmanager.access"))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.host, self.options.port)
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_port=self.options.reuse_port)
         await site.start()
         self.bound_port = self._runner.addresses[0][1]
         log.info("S3 API listening", extra={"host": self.options.host, "port": self.bound_port})

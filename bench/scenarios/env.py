@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.clients import CurlResult
+from bench.clients import CurlResult, Timed, timed_many
 from bench.files import GiB, MiB, TestFile
 from bench.nginx import NginxProcess, ensure_nginx
 from bench.olah import ensure_olah
 from bench.profile import Profile
 from bench.proxy_proc import ProxyOptions, ProxyProcess
 from bench.report import Row
+from bench.spread import pull_spread
 from bench.upstream import Upstream
 
 Emit = Callable[[Row], None]
@@ -70,11 +71,21 @@ class Env:
     """Install missing references (nginx from Debian's packages, olah into its own venv)."""
     profile_dir: Path | None = None
     """Record the proxy with py-spy where a scenario asks for it, into this directory."""
+    workers: tuple[int, ...] = (1,)
+    """``--workers`` values warm-many and herd run the proxy with (a sweep: one row each)."""
+    client_procs: int = 1
+    """Processes the herd's clients are spread over (1: one aiohttp process, as before)."""
     _nginx: tuple[str | None, str] | None = None
     _olah: tuple[Path | None, str] | None = None
 
     def proxy(self, options: ProxyOptions, name: str) -> ProxyProcess:
         return ProxyProcess(self.workdir, options, name)
+
+    def pull(self, urls: Sequence[str]) -> tuple[list[Timed], float]:
+        """Concurrent timed downloads: one aiohttp process, or ``client_procs`` processes of threads."""
+        if self.client_procs > 1:
+            return pull_spread(urls, self.client_procs)
+        return timed_many(urls)
 
     def nginx(self, sliced: bool, name: str = "nginx") -> NginxProcess:
         """nginx in front of the bench upstream (raises Unavailable if it is not installed and cannot be)."""

@@ -10,13 +10,14 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.clients import Timed, timed_many
+from bench.clients import Timed
 from bench.files import TestFile, read_through
 from bench.nginx import LOCK_TIMEOUT, SLICE_LABEL
 from bench.proxy_proc import ProxyOptions
 from bench.report import Row, mb
 from bench.rss import RssSampler
 from bench.scenarios.env import HERD_FILE, Emit, Env, Unavailable, size_label, skipped, verify_index
+from bench.scenarios.warm import proxy_label
 
 RSS_TARGET = 200e6
 
@@ -30,18 +31,22 @@ class HerdRun:
     sent: int
     peak_rss: int
     """Bytes; summed over the server's processes."""
+    processes: int = 1
 
     def exact(self, f: TestFile) -> int:
         return sum(1 for r in self.results if r.error is None and r.status == 200 and r.blake3 == f.blake3)
 
 
 def run_herd(env: Env, label: str, url: str, target: str, clients: int, pids: Callable[[], list[int]]) -> HerdRun:
-    """``clients`` concurrent downloads of ``target`` (whose upstream URL is ``url``), one client process."""
+    """``clients`` concurrent downloads of ``target`` (whose upstream URL is ``url``), from one client
+    process or spread over ``env.client_procs``."""
     before = env.upstream.counter(url)
-    with RssSampler(*pids()) as rss:
-        results, wall = timed_many([target] * clients)
+    server = pids()
+    with RssSampler(*server) as rss:
+        results, wall = env.pull([target] * clients)
     after = env.upstream.counter(url)
-    return HerdRun(label, results, wall, after.gets - before.gets, after.bytes - before.bytes, rss.peak_kib * 1000)
+    return HerdRun(label, results, wall, after.gets - before.gets, after.bytes - before.bytes, rss.peak_kib * 1000,
+                   len(server))
 
 
 def herd(env: Env, emit: Emit) -> None:
@@ -50,19 +55,24 @@ def herd(env: Env, emit: Emit) -> None:
     clients, rate = env.sizes.herd_clients, env.sizes.herd_rate
     url = env.upstream.url(f.name, rate)
 
-    direct, direct_wall = timed_many([url])
+    direct, direct_wall = env.pull([url])
     if direct[0].blake3 != f.blake3:
         raise RuntimeError(f"herd: the direct download is not byte-exact: {direct[0]}")
 
     runs: list[HerdRun] = []
-    with env.proxy(ProxyOptions(), "herd") as proxy:
-        with env.profiled(proxy.pid, "herd-proxy"):
-            runs.append(run_herd(env, "proxy", url, proxy.fetch_url(url), clients, lambda: [proxy.pid]))
-        indexed = verify_index(proxy, [f])
-        # The same herd again, now a warm hit: what these clients get when no fill is involved.
-        with env.profiled(proxy.pid, "herd-proxy-warm"):
-            warm = run_herd(env, "proxy, warm", url, proxy.fetch_url(url), clients, lambda: [proxy.pid])
-        env.check_log(proxy, "herd")
+    warm: HerdRun | None = None
+    indexed = 0
+    for workers in env.workers:
+        label = proxy_label(workers)
+        with env.proxy(ProxyOptions(workers=workers), f"herd-w{workers}") as proxy:
+            with env.profiled(proxy.pid, "herd-proxy"):
+                runs.append(run_herd(env, label, url, proxy.fetch_url(url), clients, proxy.pids))
+            indexed += verify_index(proxy, [f])
+            if warm is None:  # the same herd again, now a warm hit: these clients' ceiling with no fill
+                with env.profiled(proxy.pid, "herd-proxy-warm"):
+                    warm = run_herd(env, f"{label}, warm", url, proxy.fetch_url(url), clients, proxy.pids)
+            env.check_log(proxy, f"herd {label}")
+    assert warm is not None
     for label, sliced in (("nginx proxy_cache_lock", False), (f"nginx proxy_cache_lock + {SLICE_LABEL}", True)):
         try:
             with env.nginx(sliced, "herd") as server:
@@ -82,12 +92,15 @@ def herd(env: Env, emit: Emit) -> None:
             f"the same {clients} clients on the cached file, proxy (warm hit: the client's ceiling)",
             f"last client done {warm.wall:.2f} s; byte-exact {warm_exact}/{clients}",
             f"{warm.wall / direct_wall:.1f} x one direct download",
-            f"aggregate {mb(sum(r.size for r in warm.results) / warm.wall)} MB/s; index digest ok {indexed}/1; "
+            f"aggregate {mb(sum(r.size for r in warm.results) / warm.wall)} MB/s; index digest ok "
+            f"{indexed}/{len(env.workers)}; "
             f"upstream GETs {warm.gets}",
         )
     )
     for run in runs:
-        versus = f"{run.peak_rss / RSS_TARGET:.2f} x the 200 MB target" + (
+        per_process = run.label.startswith("proxy") and run.processes > 1  # the target is per worker
+        versus = f"{run.peak_rss / run.processes / RSS_TARGET if per_process else run.peak_rss / RSS_TARGET:.2f}"
+        versus += " x the 200 MB target" + (" per process" if per_process else "") + (
             f"; {run.peak_rss / nginx.peak_rss:.2f} x nginx" if nginx and nginx.peak_rss else ""
         )
         emit(
@@ -97,7 +110,8 @@ def herd(env: Env, emit: Emit) -> None:
                 f"peak RSS {run.peak_rss / 1e6:.0f} MB",
                 versus,
                 "sampled every 50 ms"
-                + ("; master + workers + cache processes, summed" if run.label.startswith("nginx") else ""),
+                + ("; master + workers + cache processes, summed" if run.label.startswith("nginx") else "")
+                + (f"; supervisor + workers ({run.processes} processes), summed" if per_process else ""),
             )
         )
 

@@ -59,6 +59,11 @@ def nginx_cache_files(nginx: NginxProcess) -> list[Path]:
     return [p for p in (nginx.root / "cache").rglob("*") if p.is_file()]
 
 
+def proxy_label(workers: int, default: str = "proxy") -> str:
+    """Rows of the default single process keep their label; a ``--workers`` sweep names its value."""
+    return default if workers == 1 else f"proxy --workers {workers}"
+
+
 def _proxy_target(label: str, proxy: ProxyProcess, url: str, digest: str, size: int) -> Target:
     purl = proxy.fetch_url(url)
     fill = checked(curl(purl), size, "miss", f"{label}: fill")
@@ -72,7 +77,7 @@ def _proxy_target(label: str, proxy: ProxyProcess, url: str, digest: str, size: 
         purl,
         "hit",
         lambda: [blob_path(proxy, digest)],
-        lambda: [proxy.pid],
+        proxy.pids,
         f"hit body blake3 ok; the cold fill before: {mb(fill.speed)} MB/s",
     )
 
@@ -173,9 +178,12 @@ def warm_many(env: Env, emit: Emit) -> None:
         direct = Target(
             "direct from upstream (reference)", url, None, lambda: [f.path], lambda: [env.upstream.child.pid]
         )
-        proxy = stack.enter_context(env.proxy(ProxyOptions(), "warm-many"))
-        stack.callback(env.check_log, proxy, "warm-many")
-        targets = [direct, _proxy_target("proxy (default: asyncio + sendfile)", proxy, url, f.blake3, f.size)]
+        targets = [direct]
+        for workers in env.workers:
+            proxy = stack.enter_context(env.proxy(ProxyOptions(workers=workers), f"warm-many-w{workers}"))
+            stack.callback(env.check_log, proxy, f"warm-many --workers {workers}")
+            label = proxy_label(workers, "proxy (default: asyncio + sendfile)")
+            targets.append(_proxy_target(label, proxy, url, f.blake3, f.size))
         targets += _nginx_targets(env, stack, emit, "warm-many", url, f.blake3, f.size, NGINX_VARIANTS[:1])
         walls: dict[str, list[float]] = {t.label: [] for t in targets}
         for _ in range(min(2, env.sizes.runs)):  # each round moves clients x file per server

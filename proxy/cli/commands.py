@@ -31,6 +31,8 @@ from proxy.storage.gc import collect_garbage
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
 from proxy.storage.records import RecordStore
+from proxy.workers import env as workers_env
+from proxy.workers import supervisor, worker
 
 log = logging.getLogger("modelmanager")
 
@@ -103,11 +105,16 @@ def check_cache_dir(path: Path) -> str | None:
     return None
 
 
-def _serve(settings: Settings, build_app: AppFactory) -> int:
+def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> int:
     if (problem := check_cache_dir(settings.cache_dir)) is not None:
         print(f"modelmanager: {problem}", file=sys.stderr)
         return 2
     configure(settings.log_level, settings.log_format)
+    worker_env = workers_env.current()
+    if worker_env is None and settings.worker_count() > 1:
+        return supervisor.run(settings, argv)  # it starts the workers: this same command, once per core
+    if worker_env is not None:
+        settings = worker.prepare(settings, worker_env)
     if not settings.http_allow:
         log.warning("--http-allow is empty: /v1/fetch refuses every upstream host")
     if settings.event_loop == "uvloop":
@@ -115,12 +122,16 @@ def _serve(settings: Settings, build_app: AppFactory) -> int:
 
         uvloop.install()
     app = build_app(settings)
+    sites: dict[str, Any] = {}
+    if worker_env is not None:
+        sites = worker.wire(app, worker_env)  # a worker of several: SO_REUSEPORT, its sibling socket
     log.info("starting", extra={"version": __version__, "host": settings.host, "port": settings.port,
                                 "cache_dir": str(settings.cache_dir), "node_id": settings.node_id,
                                 "mode": "embedded" if settings.embedded else "cluster",
                                 "advertise_url": settings.advertised(), "event_loop": settings.event_loop})
     try:
-        serve_forever(app, settings)
+        serve_forever(app, settings, reuse_port=bool(sites.get("reuse_port")), unix_path=sites.get("path"),
+                      on_listening=sites.get("print"))
     except OSError as exc:  # the address is in use or cannot be bound: one line, not a traceback
         print(f"modelmanager: cannot listen on {settings.host}:{settings.port} (--host/--port): "
               f"{exc.strerror or exc}", file=sys.stderr)
@@ -201,7 +212,7 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
             print(f"modelmanager: {line}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return _serve(settings, build_app)
+        return _serve(settings, build_app, sys.argv[1:] if argv is None else argv)
     try:
         if args.command == "ls":
             return _ls_pins(settings, args.json) if args.pinned else _ls(settings, args.json)

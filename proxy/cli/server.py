@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
@@ -22,13 +23,21 @@ BACKLOG = 1024
 SHUTDOWN_TIMEOUT = 10.0
 
 
-def serve_forever(app: web.Application, settings: Settings) -> None:
-    """Block until a signal; raise OSError when the address cannot be bound."""
+def serve_forever(app: web.Application, settings: Settings, *, reuse_port: bool = False,
+                  unix_path: str | None = None, on_listening: Callable[[str], None] | None = None) -> None:
+    """Block until a signal; raise OSError when the address cannot be bound.
+
+    ``reuse_port``: bind with SO_REUSEPORT (the workers of ``--workers N`` share the port);
+    ``unix_path``: also serve on this Unix socket (a worker's socket for its siblings);
+    ``on_listening``: called once every socket is bound (default: the ``listening`` log line that
+    process supervisors and tests wait for).
+    """
     with contextlib.suppress(GracefulExit, KeyboardInterrupt):
-        asyncio.run(_serve(app, settings))
+        asyncio.run(_serve(app, settings, reuse_port, unix_path, on_listening))
 
 
-async def _serve(app: web.Application, settings: Settings) -> None:
+async def _serve(app: web.Application, settings: Settings, reuse_port: bool, unix_path: str | None,
+                 on_listening: Callable[[str], None] | None) -> None:
     limit_repeated_loop_errors(asyncio.get_running_loop())
     runner = web.AppRunner(app, handle_signals=True, access_log_class=AccessLogger,
                            access_log=logging.getLogger("modelmanager.access"), shutdown_timeout=SHUTDOWN_TIMEOUT,
@@ -36,9 +45,15 @@ async def _serve(app: web.Application, settings: Settings) -> None:
     await runner.setup()
     try:
         app[appkeys.CONNECTIONS].attach(runner.server)  # type: ignore[arg-type]
-        site = web.TCPSite(runner, settings.host, settings.port, backlog=BACKLOG)
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=BACKLOG, reuse_port=reuse_port or None)
         await site.start()
-        log.info("listening", extra={"detail": f"Running on {site.name}"})
+        if unix_path is not None:
+            await web.UnixSite(runner, unix_path).start()
+        message = f"Running on {site.name}"
+        if on_listening is None:
+            log.info("listening", extra={"detail": message})
+        else:
+            on_listening(message)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

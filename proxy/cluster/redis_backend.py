@@ -209,7 +209,8 @@ class RedisCoordinator:
 
     async def holders(self, digest: Digest) -> list[Node]:
         found = await self._call(lambda: self._client.hgetall(self._k("mem", digest.hex)))
-        nodes = [Node(str(n), str(u)) for n, u in found.items() if n != self.node.node_id]
+        # not this node, nor another worker of its port (``--workers``): a hop would land on any of them
+        nodes = [Node(str(n), str(u)) for n, u in found.items() if n != self.node.node_id and u != self.node.url]
         return sorted(nodes, key=lambda n: n.node_id)
 
     # -- blobs in use (eviction) ---------------------------------------------------------------

@@ -1,8 +1,16 @@
-"""Prometheus metrics, one registry per application (tests run several apps in one process)."""
+"""Prometheus metrics, one registry per application (tests run several apps in one process).
+
+In a worker of ``--workers N`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before the worker
+starts: prometheus-client then keeps every value in a file there, and ``render`` reports the
+node's totals (every worker, dead ones' counters included); ``value`` stays this process's own.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 PREFIX = "modelmanager"
 
@@ -38,7 +46,8 @@ class Metrics:
         self.memory_hits = Counter(f"{PREFIX}_memory_hits", "Hits served from this node's memory tier", registry=r)
         self.peer_hops = Counter(f"{PREFIX}_peer_hops", "Requests sent on to a peer holding the blob in memory, "
                                  "by mode (redirect, proxy)", ["mode"], registry=r)
-        self.inflight_fills = Gauge(f"{PREFIX}_inflight_fills", "Fills running on this node", registry=r)
+        self.inflight_fills = Gauge(f"{PREFIX}_inflight_fills", "Fills running on this node", registry=r,
+                                    multiprocess_mode="livesum")
         self.prefetch_bytes = Counter(f"{PREFIX}_prefetch_bytes", "Bytes of files prefetch jobs went through, "
                                       "by outcome (fetched: filled for the job, cached: already there)",
                                       ["outcome"], registry=r)
@@ -49,14 +58,20 @@ class Metrics:
         self.evicted_bytes = Counter(f"{PREFIX}_evicted_bytes", "Bytes removed to stay within the disk quota",
                                      registry=r)
         self.cache_bytes = Gauge(f"{PREFIX}_cache_bytes", "Bytes of committed blobs on the cache volume "
-                                 "(as of the last eviction pass)", registry=r)
+                                 "(as of the last eviction pass)", registry=r,
+                                 multiprocess_mode="mostrecent")
         self.version_switches = Counter(f"{PREFIX}_version_switches", "Watched URLs switched to a new, fully "
                                         "cached upstream version", ["scheme"], registry=r)
         self.watch_errors = Counter(f"{PREFIX}_watch_errors", "Watch checks that failed (upstream or prefetch "
                                     "errors); the previous version stays served", registry=r)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry)
+        node = CollectorRegistry()
+        MultiProcessCollector(node, directory)  # type: ignore[no-untyped-call]
+        return generate_latest(node)
 
     def value(self, name: str, **labels: str) -> float:
         """The current value of one sample; 0.0 when it has not been recorded yet."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,11 +34,14 @@ class FsBlobStore:
         self.node_id = node_id
         layout.ensure(node_id)
 
-    def sweep_tmp(self) -> int:
-        """Remove what a crash of this node left in its tmp dir. Returns how many entries went."""
+    def sweep_tmp(self, keep: Collection[str] = ()) -> int:
+        """Remove what a crash of this node left in its tmp dir, except the entries named in ``keep``.
+        Returns how many entries went."""
         tmp = self.layout.tmp(self.node_id)
         removed = 0
         for entry in tmp.iterdir():
+            if entry.name in keep:
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

@@ -6,6 +6,8 @@ and that the generated section of a results file is written between its markers.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,36 @@ def test_smoke_run_writes_the_rows(tmp_path: Path) -> None:
     assert "FAILED" not in section
     assert "--smoke" in section
     assert "Machine:" in section
+
+
+def test_smoke_run_sweeps_workers_with_clients_in_several_processes(tmp_path: Path) -> None:
+    output = tmp_path / "benchmarks.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--no-install", "--only", "herd", "--workers", "2",
+         "--client-procs", "2", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in output.read_text().splitlines() if line.startswith("| herd")]
+    assert any("proxy --workers 2" in r and "upstream GETs 1, upstream bytes 1.00 x file; byte-exact 8/8" in r
+               for r in rows)
+    assert any(r.startswith("| herd-rss") and "proxy --workers 2" in r and "per process" in r for r in rows)
+
+
+def test_gpu_workers_script_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_workers.py", "--size", "2MiB", "--clients", "4", "--client-procs", "2",
+         "--workers", "2", "--herd-workers", "2", "--rate", "8e6", "--workdir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+        env={**os.environ, "OUT": str(out)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = (out / "workers.md").read_text()
+    assert "warm fan-out, proxy --workers 2" in table
+    assert "bare aiohttp FileResponse" in table
+    rows = json.loads((out / "workers.json").read_text())
+    herd = next(r for r in rows if r["what"] == "herd, proxy --workers 2")
+    assert herd["upstream_gets"] == 1
+    assert herd["exact"] == "4/4"
+    assert herd["workers_that_served"] >= 1

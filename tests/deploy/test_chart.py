@@ -103,6 +103,7 @@ def test_defaults_bundle_redis_and_a_shared_claim() -> None:
     [volume] = [v for v in pod["volumes"] if v["name"] == "cache"]
     assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
 
+    assert variables(docs)["MODELMANAGER_WORKERS"] == "0", "by default every core of the pod serves"
     redis_url = variables(docs)["MODELMANAGER_REDIS_URL"]
     host = re.fullmatch(r"redis://([^:/]+):(\d+)/0", redis_url)
     assert host is not None
@@ -186,6 +187,8 @@ def test_ci_config_keys_are_settings() -> None:
     {"redis": {"url": "http://not-redis"}},
     {"config": {"HTTP_ALLOW": "x"}},
     {"persistence": {"size": "lots"}},
+    {"workers": -1},
+    {"workers": "all"},
 ])
 def test_schema_rejects_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(helm_python.HelmValuesError):
