@@ -37,6 +37,9 @@ class ProxyOptions:
         return " ".join(self.flags())
 
 
+ADMIN_TOKEN = "bench-admin-token"
+"""The control API's token of every proxy the harness starts (its /v1/status needs one)."""
+
 OTHER_BUILD = "BENCH_MODELMANAGER"
 """Environment variable naming another build's ``modelmanager`` script to benchmark instead of ours."""
 
@@ -83,6 +86,8 @@ class ProxyProcess:
             "127.0.0.1",
             "--log-level",
             "warning",
+            "--admin-token",
+            ADMIN_TOKEN,
             *options.flags(),
         ]
         self.child = ChildProcess(name, self.argv, workdir / f"{name}-{self.port}.log", fd_limit=options.fd_limit)
@@ -98,11 +103,16 @@ class ProxyProcess:
         """Until ``/v1/status`` lists ``count`` workers (each announces itself before it listens)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"{self.base}/v1/status", timeout=5) as response:
+            status = urllib.request.Request(f"{self.base}/v1/status", headers=self.admin_headers)
+            with urllib.request.urlopen(status, timeout=5) as response:
                 if len(json.loads(response.read())["nodes"]) >= count:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"{count} workers did not come up within {timeout} s:\n{self.child.log_tail()}")
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     @property
     def pid(self) -> int:

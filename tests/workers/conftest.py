@@ -14,6 +14,7 @@ import pytest
 from yarl import URL
 
 from tests.cluster.conftest import BIN, STARTUP, Lines, RedisServer, redis_server
+from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.fakes.fake_http import FakeUpstream
 
 NODE = "node-a"
@@ -35,7 +36,8 @@ class Supervised:
 
     def __init__(self, cache: Path, upstream_host: str, workers: int, extra: tuple[str, ...]) -> None:
         self.argv = [str(BIN), "serve", "--port", "0", "--workers", str(workers), "--cache-dir", str(cache),
-                     "--node-id", NODE, "--http-allow", upstream_host, "--log-level", "info", *extra]
+                     "--node-id", NODE, "--http-allow", upstream_host, "--log-level", "info",
+                     "--admin-token", ADMIN_TOKEN, *extra]
         self.workers = workers
         self.proc: asyncio.subprocess.Process | None = None
         self.output: Log | None = None
@@ -120,6 +122,6 @@ async def start_supervised(tmp_path: Path, upstream: tuple[FakeUpstream, URL]) -
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True),
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=True), headers=ADMIN,
                                      auto_decompress=False, timeout=aiohttp.ClientTimeout(total=60)) as s:
         yield s
