@@ -25,15 +25,21 @@ from proxy.conditional import (
     Unsatisfiable,
     evaluate,
 )
+from proxy.digest import Digest
 from proxy.errors import FillFailed
 from proxy.fill import Fill
 from proxy.metrics import Metrics
 from proxy.peers import Peers
 from proxy.ranges import ByteRange
+from proxy.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
 CACHE_HEADER = "X-Cache"
+BLOB_DIGEST_HEADER = "X-MM-Blob-Digest"
+"""``blake3:<hex>`` of a committed blob: clients that mount the cache volume verify what they read."""
+BLOB_PATH_HEADER = "X-MM-Blob-Path"
+"""The committed blob's path relative to the cache volume (``blobs/<aa>/<hex>``)."""
 SEND_CHUNK = 1 << 20
 
 
@@ -55,6 +61,17 @@ def representation(resolved: Resolved) -> Representation:
     assert fill.meta is not None
     fill_etag = fill.meta.validators.etag or (f'"{fill.blob.digest.hex}"' if fill.blob else None)
     return Representation(fill.size, fill_etag, fill.meta.validators.last_modified, fill.meta.content_type)
+
+
+def blob_headers(digest: Digest) -> dict[str, str]:
+    """Where a committed blob lies on the cache volume, and its digest (path hand-off to clients)."""
+    return {BLOB_DIGEST_HEADER: str(digest), BLOB_PATH_HEADER: Layout.blob_name(digest)}
+
+
+def _committed(resolved: Resolved) -> Digest | None:
+    if isinstance(resolved, Hit):
+        return resolved.entry.digest
+    return resolved.fill.blob.digest if resolved.fill.blob is not None else None
 
 
 def _headers(rep: Representation, outcome: str, extra: Mapping[str, str]) -> dict[str, str]:
@@ -85,6 +102,8 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
             rep = representation(resolved)
             decision = evaluate(request.method, request.headers, rep)
         headers = _headers(rep, resolved.outcome, extra)
+        if (digest := _committed(resolved)) is not None:
+            headers.update(blob_headers(digest))
         chosen: ByteRange | None
         match decision:
             case NotModified():

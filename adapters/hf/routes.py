@@ -72,6 +72,7 @@ class HfFrontend:
             if stale:
                 headers[wire.STALE_WARNING] = '110 - "Hub unreachable: served from cache"'
             if request.method == "HEAD":
+                headers.update(await self._blob_headers(request, info))
                 return await _head(request, info, headers)
             source = HubFileSource(client, info, token or self.own_token)
             resolved = await app[keys.CACHE].resolve(source, max_age=None)
@@ -111,6 +112,12 @@ class HfFrontend:
         if not is_commit(target.revision):
             state.revisions.put((repo, target.revision), fresh.commit)
         return fresh, False
+
+    async def _blob_headers(self, request: web.Request, info: FileInfo) -> dict[str, str]:
+        """The digest and volume path of the file's blob when the cache holds it (path hand-off)."""
+        index = request.app[keys.CACHE].index
+        entry = await asyncio.get_running_loop().run_in_executor(None, index.get, info.key)
+        return serving.blob_headers(entry.digest) if entry is not None and entry.size == info.size else {}
 
     async def _known(self, request: web.Request, target: ResolveTarget, commit: str) -> FileInfo | None:
         info = self.state.files.fresh((target.repo, commit, target.path), None)
