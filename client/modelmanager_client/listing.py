@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from modelmanager_client.errors import ClientError, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo, Provider
-from modelmanager_client.remote import NETWORK_ERRORS, get_json, send
+from modelmanager_client.remote import NETWORK_ERRORS, connect, get_json, send
 from modelmanager_client.routes import api_route, s3_list_route
 
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -89,7 +89,7 @@ def _s3(info: DownloadInfo) -> Listing:
     token: str | None = None
     while True:
         route = s3_list_route(info, token)
-        conn = route.endpoint.connect()
+        conn = connect(route.endpoint, f"ListObjectsV2 {info.repo_id}")
         try:
             root = ET.fromstring(send(conn, "GET", route.target, route.headers("GET")).read())
         except NETWORK_ERRORS as exc:

@@ -49,6 +49,14 @@ class Endpoint:
         return self.host if self.port == default else f"{self.host}:{self.port}"
 
 
+def connect(endpoint: Endpoint, what: str) -> http.client.HTTPConnection:
+    """A connection to the proxy; ``ProxyUnavailable`` when it cannot be reached."""
+    try:
+        return endpoint.connect()
+    except NETWORK_ERRORS as exc:
+        raise ProxyUnavailable(f"{what}: {endpoint.netloc}: {exc}") from exc
+
+
 def send(conn: http.client.HTTPConnection, method: str, target: str,
          headers: Mapping[str, str]) -> http.client.HTTPResponse:
     """One request on ``conn``; raises the client's error for 4xx/5xx (the body is read and dropped)."""
@@ -84,7 +92,7 @@ def _s3_message(body: bytes) -> str:
 
 def get_json(endpoint: Endpoint, target: str, headers: Mapping[str, str]) -> tuple[object, dict[str, str]]:
     """GET a JSON document; returns it and the response headers."""
-    conn = endpoint.connect()
+    conn = connect(endpoint, f"GET {target}")
     try:
         response = send(conn, "GET", target, headers)
         return json.loads(response.read()), dict(response.headers.items())
@@ -121,7 +129,7 @@ class RemoteFile:
 
 def head(endpoint: Endpoint, target: str, headers: Mapping[str, str]) -> RemoteFile:
     """HEAD a file on the proxy."""
-    conn = endpoint.connect()
+    conn = connect(endpoint, f"HEAD {target}")
     try:
         response = send(conn, "HEAD", target, headers)
         response.read()

@@ -43,6 +43,13 @@ class Header:
     data_start: int
     tensors: dict[str, dict[str, Any]]
     metadata: dict[str, str] = field(default_factory=dict)
+    prefix: bytes = b""
+    """The file's first bytes, read with the header (the start of the data section, for small files all of it)."""
+
+    @property
+    def data_read(self) -> bytes:
+        """The part of the data section already in ``prefix``."""
+        return self.prefix[self.data_start:self.data_start + self.data_length]
 
     @property
     def data_length(self) -> int:
@@ -63,7 +70,7 @@ def parse_header(source: RangeSource) -> Header:
         first += rest
     doc = json.loads(bytes(first[8:8 + length]))
     metadata = doc.pop("__metadata__", None) or {}
-    header = Header(8 + length, doc, metadata)
+    header = Header(8 + length, doc, metadata, bytes(first))
     if header.data_start + header.data_length > source.size:
         raise ClientError("safetensors header points past the end of the file")
     return header
@@ -85,12 +92,15 @@ def load_safetensors(info_or_path: DownloadInfo | str | os.PathLike[str], *, dev
         header = parse_header(source)
         target = torch.device(device)
         data = torch.empty(header.data_length, dtype=torch.uint8, device=target)
+        have = len(header.data_read)
+        if have:
+            data[:have].copy_(torch.frombuffer(bytearray(header.data_read), dtype=torch.uint8))
         if target.type == "cuda":
-            _to_cuda(source, header.data_start, data, workers)
+            _to_cuda(source, header.data_start + have, data[have:], workers)
         else:
-            view = host_view(data)
-            fan_out(lambda off, n: source.read_into(header.data_start + off, view[off:off + n]),
-                    header.data_length, workers)
+            view = host_view(data)[have:]
+            fan_out(lambda off, n: source.read_into(header.data_start + have + off, view[off:off + n]),
+                    header.data_length - have, workers)
     finally:
         source.close()
     return {name: _tensor(data, spec) for name, spec in header.tensors.items()}
