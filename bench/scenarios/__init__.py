@@ -5,6 +5,7 @@
 * ``herd``     many clients on one cold file, and each server's RSS meanwhile
 * ``cluster``  the herd spread over several pods sharing a volume and Redis
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
+* ``client``   the client library: client-load (load_safetensors vs load_file) and client-snapshot
 * ``env``      what they share: sizes, the environment (starting references), checks
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.scenarios.client import client_load, client_snapshot
 from bench.scenarios.cluster import cluster_herd
 from bench.scenarios.cold import cold_miss, cold_rss
 from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
@@ -27,6 +29,8 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "cluster-herd": cluster_herd,
     "hf-snapshot": hf_snapshot,
     "cold-rss": cold_rss,
+    "client-load": client_load,
+    "client-snapshot": client_snapshot,
 }
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "SMOKE", "Emit", "Env", "Sizes", "file_specs"]
