@@ -1,12 +1,15 @@
-"""What the proxy under test sent: its own Prometheus counters, read in process."""
+"""What the proxy under test sent, from its own ``/metrics`` (Prometheus text)."""
 
 from __future__ import annotations
 
-from proxy import keys
 from tests.conftest import Proxy
 
+SERVED = "modelmanager_served_bytes_total"
 
-def served_bytes(proxy: Proxy) -> float:
+
+async def served_bytes(proxy: Proxy) -> float:
     """Body bytes the proxy sent to clients, every source together."""
-    counter = proxy.app[keys.METRICS].served_bytes
-    return sum(s.value for metric in counter.collect() for s in metric.samples if s.name.endswith("_total"))
+    async with proxy.session.get(proxy.server.make_url("/metrics")) as response:
+        text = await response.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith((SERVED + "{", SERVED + " ")))

@@ -13,7 +13,6 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from modelmanager_client import DownloadInfo, load_safetensors, modelmanager_download
-from proxy import keys
 from tests.client.conftest import blocking, host
 from tests.client.metrics import served_bytes
 from tests.client.test_tensors import assert_same, make_tensors
@@ -41,26 +40,28 @@ async def warm_weights(hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub,
 
 
 async def test_download_and_load_read_the_mounted_volume(warm_weights: tuple[Proxy, DownloadInfo, Path],
+                                                         cache_dir: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     proxy, info, local = warm_weights
-    monkeypatch.setenv("MODELMANAGER_CACHE_MOUNT", str(proxy.app[keys.SETTINGS].cache_dir))
-    sent = served_bytes(proxy)
+    monkeypatch.setenv("MODELMANAGER_CACHE_MOUNT", str(cache_dir))
+    sent = await served_bytes(proxy)
     with caplog.at_level(logging.INFO, logger="modelmanager_client.transport"):
         tensors = await blocking(load_safetensors, info)
         path = Path(await blocking(modelmanager_download, info))
     assert_same(tensors, load_file(str(local)))
     assert path.read_bytes() == local.read_bytes()
-    assert served_bytes(proxy) == sent  # not one body byte over HTTP
+    assert await served_bytes(proxy) == sent  # not one body byte over HTTP
     assert caplog.text.count("handoff (blob at") == 2
     assert "blake3 verified" in caplog.text
 
 
 async def test_corrupt_blob_on_the_mount_is_detected_and_http_used(warm_weights: tuple[Proxy, DownloadInfo, Path],
+                                                                   cache_dir: Path,
                                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     proxy, info, local = warm_weights
-    volume = proxy.app[keys.SETTINGS].cache_dir
+    volume = cache_dir
     mount = tmp_path / "mount"  # what this node sees of the volume: the same blob, one byte flipped
     shutil.copytree(volume / "blobs", mount / "blobs")
     (blob,) = [p for p in (mount / "blobs").rglob("*") if p.is_file()]
@@ -69,12 +70,12 @@ async def test_corrupt_blob_on_the_mount_is_detected_and_http_used(warm_weights:
     data[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(data))
     monkeypatch.setenv("MODELMANAGER_CACHE_MOUNT", str(mount))
-    sent = served_bytes(proxy)
+    sent = await served_bytes(proxy)
     with caplog.at_level(logging.INFO, logger="modelmanager_client"):
         tensors = await blocking(load_safetensors, info)
         path = Path(await blocking(modelmanager_download, info))
     assert_same(tensors, load_file(str(local)))
     assert path.read_bytes() == local.read_bytes()
-    assert served_bytes(proxy) == sent + 2 * local.stat().st_size  # both came over HTTP
+    assert await served_bytes(proxy) == sent + 2 * local.stat().st_size  # both came over HTTP
     assert caplog.text.count("http (") == 2
     assert caplog.text.count("handoff: digest mismatch") == 2

@@ -65,7 +65,7 @@ async def test_eight_processes_on_one_node_make_one_transfer(hf_proxy: Callable[
     for code, out in results:
         assert code == 0, out
         assert Path(out.splitlines()[-1]).read_bytes() == data
-    assert served_bytes(proxy) == len(data)  # one transfer from the proxy to this node
+    assert await served_bytes(proxy) == len(data)  # one transfer from the proxy to this node
     blobs = [p for p in (dirs.tier / "blobs").rglob("*") if p.is_file()]
     assert len(blobs) == 1
     assert blobs[0].stat().st_nlink == 1 + 8  # the node tier's blob, hard-linked into each HF cache

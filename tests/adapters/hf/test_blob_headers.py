@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import blake3
 
-from proxy import keys
 from tests.conftest import Proxy
 from tests.fakes.fake_hub import FakeHub
 
 DIGEST, PATH = "X-MM-Blob-Digest", "X-MM-Blob-Path"
 
 
-async def test_hub_head_names_the_blob_once_cached(start_proxy: Callable[..., Awaitable[Proxy]],
+async def test_hub_head_names_the_blob_once_cached(start_proxy: Callable[..., Awaitable[Proxy]], cache_dir: Path,
                                                    hub: FakeHub) -> None:
     proxy = await start_proxy(hf_endpoint=str(hub.hub_url))
     data = os.urandom(50_000)
@@ -27,4 +27,4 @@ async def test_hub_head_names_the_blob_once_cached(start_proxy: Callable[..., Aw
         assert await get.read() == data
     async with proxy.session.head(url) as after:
         assert after.headers[DIGEST] == f"blake3:{blake3.blake3(data).hexdigest()}"
-        assert (proxy.app[keys.SETTINGS].cache_dir / after.headers[PATH]).read_bytes() == data
+        assert (cache_dir / after.headers[PATH]).read_bytes() == data

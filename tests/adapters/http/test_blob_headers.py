@@ -4,18 +4,19 @@ whose headers go out before the blob is verified, does not."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import blake3
 from yarl import URL
 
-from proxy import keys
 from tests.conftest import Proxy
 from tests.fakes.fake_http import FakeUpstream
 
 DIGEST, PATH = "X-MM-Blob-Digest", "X-MM-Blob-Path"
 
 
-async def test_http_hit_names_its_blob_on_the_volume(proxy: Proxy, upstream: tuple[FakeUpstream, URL]) -> None:
+async def test_http_hit_names_its_blob_on_the_volume(proxy: Proxy, upstream: tuple[FakeUpstream, URL],
+                                                     cache_dir: Path) -> None:
     fake, base = upstream
     body = os.urandom(200_000)
     fake.add("/w.bin", body)
@@ -27,4 +28,4 @@ async def test_http_hit_names_its_blob_on_the_volume(proxy: Proxy, upstream: tup
     hexdigest = blake3.blake3(body).hexdigest()
     assert digest == f"blake3:{hexdigest}"
     assert path == f"blobs/{hexdigest[:2]}/{hexdigest}"
-    assert (proxy.app[keys.SETTINGS].cache_dir / path).read_bytes() == body
+    assert (cache_dir / path).read_bytes() == body
