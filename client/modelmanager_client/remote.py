@@ -15,6 +15,7 @@ from modelmanager_client.errors import AccessDenied, ClientError, NotFound, Prox
 TIMEOUT = 60.0
 DIGEST_HEADER = "X-MM-Blob-Digest"
 PATH_HEADER = "X-MM-Blob-Path"
+REDIRECTS = (301, 302, 303, 307, 308)
 NETWORK_ERRORS = (OSError, http.client.HTTPException)
 """What a dropped or refused connection raises (socket errors, timeouts, short bodies)."""
 
@@ -57,11 +58,22 @@ def connect(endpoint: Endpoint, what: str) -> http.client.HTTPConnection:
         raise ProxyUnavailable(f"{what}: {endpoint.netloc}: {exc}") from exc
 
 
-def send(conn: http.client.HTTPConnection, method: str, target: str,
-         headers: Mapping[str, str]) -> http.client.HTTPResponse:
-    """One request on ``conn``; raises the client's error for 4xx/5xx (the body is read and dropped)."""
+def send(conn: http.client.HTTPConnection, method: str, target: str, headers: Mapping[str, str],
+         hops: int = 2) -> http.client.HTTPResponse:
+    """One request on ``conn``; raises the client's error for 4xx/5xx (the body is read and dropped).
+
+    A redirect (a cluster's peer hop sends clients to the pod holding the blob) is followed on a
+    one-off connection that closes itself when its response has been read.
+    """
     conn.request(method, target, headers=dict(headers))
     response = conn.getresponse()
+    location = response.getheader("Location")
+    if response.status in REDIRECTS and location and hops > 0:
+        response.read()
+        parts = urlsplit(location)
+        there = Endpoint(parts.scheme or "http", parts.hostname or conn.host, parts.port or conn.port, "")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return send(there.connect(), method, path, {**headers, "Connection": "close"}, hops - 1)
     if response.status >= 400:
         body = response.read()
         raise error_for(response.status, dict(response.headers.items()), body, f"{method} {target}")

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from aiohttp import web
 from huggingface_hub import hf_hub_download, snapshot_download
 from yarl import URL
 
 from modelmanager_client import AccessDenied, DownloadInfo, modelmanager_download, modelmanager_snapshot
 from tests.client.conftest import Dirs, blocking, host
-from tests.conftest import Proxy
+from tests.conftest import Proxy, ServerFactory
 from tests.fakes.fake_http import FakeUpstream
 from tests.fakes.fake_hub import FakeHub
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY, MotoServer
@@ -130,3 +131,20 @@ async def test_s3_key_and_prefix_are_byte_exact_with_sigv4(start_proxy: Callable
     wrong = DownloadInfo(f"{bucket}/llama", "model.safetensors", provider="S3", host=host(proxy), token="team:nope")
     with pytest.raises(AccessDenied):
         await blocking(modelmanager_download, wrong, force=True)
+
+
+async def test_redirects_are_followed_like_a_peer_hop(proxy: Proxy, upstream: tuple[FakeUpstream, URL],
+                                                      aiohttp_server: ServerFactory, tmp_path: Path) -> None:
+    fake, base = upstream
+    body = os.urandom(MiB + 7)
+    fake.add("/r.bin", body)
+
+    async def hop(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": str(proxy.server.make_url(request.path_qs))})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hop)
+    pod = await aiohttp_server(app)
+    info = DownloadInfo(str(base / "r.bin"), provider="HTTP", host=str(pod.make_url("")).rstrip("/"))
+    path = Path(await blocking(modelmanager_download, info, local_dir=tmp_path))
+    assert path.read_bytes() == body
