@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from modelmanager_client import DownloadInfo, ProxyUnavailable, modelmanager_download
+from modelmanager_client import DownloadInfo, ProxyUnavailable, modelmanager_download, modelmanager_snapshot
 from modelmanager_client.node import NodeTier
 from tests.client.conftest import Dirs, blocking, host
 from tests.client.metrics import served_bytes
@@ -43,6 +43,20 @@ async def test_node_tier_serves_its_files_with_the_proxy_stopped(
     assert "proxy unreachable" in caplog.text
     with pytest.raises(ProxyUnavailable):
         await blocking(modelmanager_download, DownloadInfo("org/m", "other.bin", host=url))
+
+
+async def test_snapshot_from_the_node_tier_with_the_proxy_stopped(hf_proxy: Callable[..., Awaitable[Proxy]],
+                                                                  hub: FakeHub, dirs: Dirs) -> None:
+    proxy = await hf_proxy()
+    files = {"config.json": b'{"a": 1}', "w/model.safetensors": os.urandom(300_000)}
+    commit = hub.create("org/s").commit(files)
+    url = host(proxy)
+    await blocking(modelmanager_snapshot, DownloadInfo("org/s", host=url))
+    await proxy.server.close()
+    shutil.rmtree(dirs.hf)
+    folder = Path(await blocking(modelmanager_snapshot, DownloadInfo("org/s", host=url)))
+    assert folder.name == commit
+    assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
 
 
 async def test_eight_processes_on_one_node_make_one_transfer(hf_proxy: Callable[..., Awaitable[Proxy]],
