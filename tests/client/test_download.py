@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -109,8 +111,9 @@ async def test_http_url_is_byte_exact(proxy: Proxy, upstream: tuple[FakeUpstream
     assert fake.count("/files/w.bin") == 1
 
 
-async def test_s3_key_and_prefix_are_byte_exact_with_sigv4(start_proxy: Callable[..., Awaitable[Proxy]],
-                                                            moto: MotoServer, tmp_path: Path) -> None:
+async def test_s3_key_and_prefix_are_byte_exact_with_sigv4(
+        start_proxy: Callable[..., Awaitable[Proxy]], moto: MotoServer, tmp_path: Path, dirs: Dirs, cache_dir: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     bucket = f"models-{uuid.uuid4().hex[:12]}"
     s3 = boto3.session.Session().client("s3", endpoint_url=moto.url, aws_access_key_id=ACCESS_KEY,
                                         aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
@@ -128,6 +131,12 @@ async def test_s3_key_and_prefix_are_byte_exact_with_sigv4(start_proxy: Callable
                                                                      token="team:s3cret"), local_dir=tmp_path / "l"))
     assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == {
         "model.safetensors": objects["llama/model.safetensors"], "sub/tokenizer.json": b"{}"}
+    shutil.rmtree(dirs.tier)  # a fresh node that mounts the proxy's volume: path hand-off
+    monkeypatch.setenv("MODELMANAGER_CACHE_MOUNT", str(cache_dir))
+    with caplog.at_level(logging.INFO, logger="modelmanager_client.transport"):
+        again = Path(await blocking(modelmanager_download, info, local_dir=tmp_path / "again"))
+    assert again.read_bytes() == objects["llama/model.safetensors"]
+    assert "handoff (blob at" in caplog.text
     wrong = DownloadInfo(f"{bucket}/llama", "model.safetensors", provider="S3", host=host(proxy), token="team:nope")
     with pytest.raises(AccessDenied):
         await blocking(modelmanager_download, wrong, force=True)
