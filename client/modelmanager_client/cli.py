@@ -76,13 +76,15 @@ def _run(args: argparse.Namespace) -> int:
         return _tier_command(args)
     info = DownloadInfo(args.repo, getattr(args, "filename", None), args.revision, args.repo_type, args.provider,
                         args.host, args.token)
+    tier = NodeTier()
     with Progress(args.command) as progress:
         if args.command == "download":
-            path = download(info, cache_dir=args.cache_dir, local_dir=args.local_dir, force=args.force,
+            path = download(info, cache_dir=args.cache_dir, local_dir=args.local_dir, force=args.force, tier=tier,
                             on_bytes=progress.add)
         else:
             path = snapshot(info, allow_patterns=args.include, ignore_patterns=args.exclude, cache_dir=args.cache_dir,
-                            local_dir=args.local_dir, max_workers=args.max_workers, on_bytes=progress.add)
+                            local_dir=args.local_dir, max_workers=args.max_workers, tier=tier, on_bytes=progress.add)
+    tier.maybe_prune()
     print(path)
     return 0
 

@@ -27,15 +27,21 @@ OnBytes = Callable[[int], None] | None
 def modelmanager_download(info: DownloadInfo, *, cache_dir: str | Path | None = None,
                           local_dir: str | Path | None = None, force: bool = False) -> str:
     """One file through the proxy; returns its local path (in the HF cache layout for HuggingFace)."""
-    return str(download(info, cache_dir=cache_dir, local_dir=local_dir, force=force))
+    tier = NodeTier()
+    path = download(info, cache_dir=cache_dir, local_dir=local_dir, force=force, tier=tier)
+    tier.maybe_prune()
+    return str(path)
 
 
 def modelmanager_snapshot(info: DownloadInfo, *, allow_patterns: Sequence[str] | str | None = None,
                           ignore_patterns: Sequence[str] | str | None = None, cache_dir: str | Path | None = None,
                           local_dir: str | Path | None = None, max_workers: int = 8) -> str:
     """Every file of a repo at one revision (or of an S3 prefix); returns the folder that holds them."""
-    return str(snapshot(info, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns, cache_dir=cache_dir,
-                        local_dir=local_dir, max_workers=max_workers))
+    tier = NodeTier()
+    folder = snapshot(info, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns, cache_dir=cache_dir,
+                      local_dir=local_dir, max_workers=max_workers, tier=tier)
+    tier.maybe_prune()
+    return str(folder)
 
 
 def download(info: DownloadInfo, *, cache_dir: str | Path | None = None, local_dir: str | Path | None = None,

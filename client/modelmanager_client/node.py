@@ -12,7 +12,8 @@ every process on the node. The only module that knows its layout::
 
 Bounded by ``MODELMANAGER_CLIENT_CACHE_MAX_BYTES`` and ``MODELMANAGER_CLIENT_CACHE_TTL`` seconds
 since last use; ``prune`` drops expired blobs, then the least recently used (each use touches the
-blob's mtime) until the total fits.
+blob's mtime) until the total fits; every download does so when no process on the node has in
+the last minute.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ MAX_BYTES_ENV = "MODELMANAGER_CLIENT_CACHE_MAX_BYTES"
 TTL_ENV = "MODELMANAGER_CLIENT_CACHE_TTL"
 DEFAULT_MAX_BYTES = 200 << 30
 DEFAULT_TTL = 24 * 3600.0
+PRUNE_EVERY = 60.0
 
 
 def default_root() -> Path:
@@ -174,6 +176,18 @@ class NodeTier:
             total -= st.st_size
         self._sweep(now, ttl)
         return Pruned(removed, freed, len(held) - removed, total)
+
+    def maybe_prune(self, every: float = PRUNE_EVERY) -> Pruned | None:
+        """``prune`` if no process on this node pruned in the last ``every`` seconds (a marker
+        file's mtime says when); called after each download, so the bounds hold without a daemon."""
+        marker = self.root / "pruned"
+        try:
+            if time.time() - marker.stat().st_mtime < every:
+                return None
+        except FileNotFoundError:
+            pass
+        marker.touch()
+        return self.prune()
 
     def _sweep(self, now: float, ttl: float) -> None:
         """Refs, verification marks and abandoned temp files older than ``ttl``."""

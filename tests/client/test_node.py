@@ -101,3 +101,18 @@ def test_prune_drops_expired_then_least_recently_used(tmp_path: Path) -> None:
     assert tier.prune(max_bytes=100, now=time.time()).removed == 1
     assert tier.blob("c" * 64).exists()
     assert not tier.blob("d" * 64).exists()
+
+
+async def test_downloads_keep_the_tier_within_its_bound(hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub,
+                                                        dirs: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy = await hf_proxy()
+    a = os.urandom(200_000)
+    commit = hub.create("org/b").commit({"a.bin": a, "b.bin": os.urandom(200_000)})
+    monkeypatch.setenv("MODELMANAGER_CLIENT_CACHE_MAX_BYTES", "300000")
+    await blocking(modelmanager_download, DownloadInfo("org/b", "a.bin", host=host(proxy)))
+    assert len([p for p in (dirs.tier / "blobs").rglob("*") if p.is_file()]) == 1
+    (dirs.tier / "pruned").unlink()  # as if the last prune on this node were a minute old
+    got = Path(await blocking(modelmanager_download, DownloadInfo("org/b", "b.bin", host=host(proxy))))
+    (kept,) = [p for p in (dirs.tier / "blobs").rglob("*") if p.is_file()]
+    assert kept.samefile(got)  # the older blob went; the HF cache still has its own link to it
+    assert (dirs.hf / "models--org--b" / "snapshots" / commit / "a.bin").read_bytes() == a
