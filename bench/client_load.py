@@ -141,17 +141,21 @@ def measure(local: Path, url: str, proxy: str, volume: Path, node_tier: Path, de
 
     def variant(label: str, load: Callable[[], object], note: str = "", first: str = "") -> None:
         seconds, ok = [], True
-        for i in range(runs + (1 if first else 0)):
-            _release(device)
-            took, got = _timed(load, device)
-            if i == 0:
-                ok = _same(got, want)
-            if first and i == 0:
-                note = f"{first} {took:.2f} s; {note}"
-                continue
-            seconds.append(took)
-            del got
+        try:
+            for i in range(runs + (1 if first else 0)):
+                _release(device)
+                took, got = _timed(load, device)
+                if i == 0:
+                    ok = _same(got, want)
+                del got
+                if first and i == 0:
+                    note = f"{first} {took:.2f} s; {note}"
+                    continue
+                seconds.append(took)
+        except Exception as exc:  # a failed variant is a row of the report, not the end of the run
+            seconds, ok, note = [float("inf")], False, f"failed: {exc!r}"[:300]
         results.append(Result(label, seconds, size, note, ok))
+        print(f"  {label}: best {min(seconds):.2f} s{'' if ok else ' NOT BYTE-EXACT OR FAILED'}", flush=True)
 
     with environ(MODELMANAGER_CLIENT_CACHE=str(node_tier), MODELMANAGER_CACHE_MOUNT=""):
         variant("load_safetensors, local file", lambda: load_safetensors(local, device=device))
