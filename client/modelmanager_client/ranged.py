@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Protocol
 
@@ -87,7 +87,8 @@ class HttpRanges:
         done, failures = 0, 0
         while done < len(view):
             try:
-                done += self._read_range(offset + done, view[done:])
+                for n in self._read_range(offset + done, view[done:]):
+                    done += n
             except (*NETWORK_ERRORS, ProxyUnavailable) as exc:
                 self._drop()
                 failures += 1
@@ -96,8 +97,8 @@ class HttpRanges:
                 log.info("resuming a ranged read", extra={"offset": offset + done, "error": str(exc)})
                 time.sleep(min(2.0, 0.05 * 2**failures))
 
-    def _read_range(self, offset: int, view: memoryview) -> int:
-        """Read as much of ``view`` as one response gives; returns the byte count (raises on a drop)."""
+    def _read_range(self, offset: int, view: memoryview) -> Iterator[int]:
+        """Read ``view`` with one request, yielding each read's byte count (so a drop loses nothing)."""
         headers = self.route.headers("GET")
         headers["Range"] = f"bytes={offset}-{offset + len(view) - 1}"
         response = send(self._conn(), "GET", self.route.target, headers)
@@ -112,7 +113,9 @@ class HttpRanges:
             got += n
             if self.on_bytes is not None:
                 self.on_bytes(n)
-        return got
+            yield n
+        if response.length:  # the server sent more than was asked: this connection cannot be reused
+            self._drop()
 
     def close(self) -> None:
         with self._lock:
