@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +59,15 @@ def _machine(device: str) -> str:
     return f"CPU only, {cores} cores ({platform.node()})"
 
 
+def _commit() -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     connections = [int(n) for n in args.connections.split(",")]
@@ -83,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             upstream.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    import torch
+
     report = table(results, args.device, _machine(args.device))
-    report += f"\nWhole script: {time.perf_counter() - started:.0f} s.\n"
+    report += (f"\nPython {platform.python_version()}, torch {torch.__version__}, commit {_commit()}; "
+               f"whole script: {time.perf_counter() - started:.0f} s.\n")
     print(report)
     if out := os.environ.get("OUT"):
         Path(out).mkdir(parents=True, exist_ok=True)
