@@ -81,3 +81,14 @@ def test_cuda_equals_load_file_on_the_gpu(weights: Path) -> None:
     got = load_safetensors(weights, device="cuda:0")
     assert all(t.device.type == "cuda" for t in got.values())
     assert_same(got, load_file(str(weights)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (bench/gpu_client.py "
+                    "measures the GPU path on a GPU node)")
+async def test_cuda_over_http_equals_load_file(hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub,
+                                               weights: Path) -> None:
+    proxy = await hf_proxy()
+    hub.create("org/g").commit({"model.safetensors": weights.read_bytes()})
+    got = await blocking(load_safetensors, DownloadInfo("org/g", "model.safetensors", host=host(proxy)),
+                         device="cuda:0", connections_per_file=3)
+    assert_same(got, load_file(str(weights)))
