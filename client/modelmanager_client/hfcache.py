@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from modelmanager_client.places import link_or_copy, replace_symlink
+from modelmanager_client.places import link_or_copy, replace_symlink, safe_relative
 
 CACHE_ENVS = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
 
@@ -31,11 +31,11 @@ def default_cache_dir() -> Path:
 
 
 def repo_folder(cache_dir: Path, repo_type: str, repo_id: str) -> Path:
-    return cache_dir / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    return cache_dir / _name(f"{repo_type}s--{repo_id.replace('/', '--')}")
 
 
 def blob(cache_dir: Path, repo_type: str, repo_id: str, etag: str) -> Path:
-    return repo_folder(cache_dir, repo_type, repo_id) / "blobs" / etag
+    return repo_folder(cache_dir, repo_type, repo_id) / "blobs" / _name(etag)
 
 
 def place(cache_dir: Path, repo_type: str, repo_id: str, commit: str, path: str, etag: str,
@@ -43,13 +43,20 @@ def place(cache_dir: Path, repo_type: str, repo_id: str, commit: str, path: str,
     """Put ``source`` in as the blob ``etag`` (hard link, else copy; kept if already there) and link
     ``snapshots/<commit>/<path>`` to it. Returns the snapshot path."""
     folder = repo_folder(cache_dir, repo_type, repo_id)
-    target = folder / "blobs" / etag
+    target = folder / "blobs" / _name(etag)
     if source is not None and not target.exists():
         link_or_copy(source, target)
-    pointer = folder / "snapshots" / commit / path
+    pointer = folder / "snapshots" / _name(commit) / safe_relative(path)
     pointer.parent.mkdir(parents=True, exist_ok=True)
     replace_symlink(os.path.relpath(target, pointer.parent), pointer)
     return pointer
+
+
+def _name(text: str) -> str:
+    """A single path component named by the server (a commit, an etag): nothing that can leave its folder."""
+    if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text:
+        raise ValueError(f"refusing name {text!r} from the proxy")
+    return text
 
 
 def has_blob(cache_dir: Path, repo_type: str, repo_id: str, etag: str, size: int) -> bool:
@@ -63,7 +70,7 @@ def write_ref(cache_dir: Path, repo_type: str, repo_id: str, revision: str, comm
     """``refs/<revision>`` = commit (nothing for a revision that is the commit itself)."""
     if revision == commit:
         return
-    ref = repo_folder(cache_dir, repo_type, repo_id) / "refs" / revision
+    ref = repo_folder(cache_dir, repo_type, repo_id) / "refs" / safe_relative(revision)
     ref.parent.mkdir(parents=True, exist_ok=True)
     tmp = ref.with_name(f".{ref.name}.{os.getpid()}.tmp")
     tmp.write_text(commit)

@@ -19,7 +19,7 @@ from aiohttp import web
 from huggingface_hub import hf_hub_download, snapshot_download
 from yarl import URL
 
-from modelmanager_client import AccessDenied, DownloadInfo, modelmanager_download, modelmanager_snapshot
+from modelmanager_client import AccessDenied, DownloadInfo, hfcache, modelmanager_download, modelmanager_snapshot
 from tests.client.conftest import Dirs, blocking, host
 from tests.conftest import Proxy, ServerFactory
 from tests.fakes.fake_http import FakeUpstream
@@ -157,3 +157,12 @@ async def test_redirects_are_followed_like_a_peer_hop(proxy: Proxy, upstream: tu
     info = DownloadInfo(str(base / "r.bin"), provider="HTTP", host=str(pod.make_url("")).rstrip("/"))
     path = Path(await blocking(modelmanager_download, info, local_dir=tmp_path))
     assert path.read_bytes() == body
+
+
+def test_hf_layout_refuses_names_that_leave_the_cache(tmp_path: Path) -> None:
+    blob = tmp_path / "b"
+    blob.write_bytes(b"x")
+    for commit, path, etag in (("..", "a", "e"), ("c", "../../../x", "e"), ("c", "a", "../e"), ("c/d", "a", "e")):
+        with pytest.raises(ValueError, match="refusing"):
+            hfcache.place(tmp_path / "hub", "model", "org/m", commit, path, etag, blob)
+    assert not (tmp_path / "x").exists()
