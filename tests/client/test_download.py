@@ -166,3 +166,15 @@ def test_hf_layout_refuses_names_that_leave_the_cache(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="refusing"):
             hfcache.place(tmp_path / "hub", "model", "org/m", commit, path, etag, blob)
     assert not (tmp_path / "x").exists()
+
+
+async def test_hf_snapshot_follows_the_tree_listing_pages(hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub,
+                                                          tmp_path: Path) -> None:
+    proxy = await hf_proxy()
+    hub.page_size = 2
+    files = {f"d{i % 2}/f{i}.json": f'{{"i": {i}}}'.encode() for i in range(7)}
+    hub.create("org/paged").commit(files)
+    folder = Path(await blocking(modelmanager_snapshot, DownloadInfo("org/paged", host=host(proxy)),
+                                 local_dir=tmp_path / "paged"))
+    assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+    assert hub.count("GET", "/tree/") == 5  # 7 files and 2 folders: 5 pages of 2
