@@ -104,8 +104,9 @@ def _release(device: str) -> None:
 
 
 def measure(local: Path, url: str, proxy: str, volume: Path, node_tier: Path, device: str,
-            connections: Sequence[int], runs: int) -> list[Result]:
-    """Every variant ``runs`` times (the reference first); each result checked against it once."""
+            connections: Sequence[int], runs: int, deadline: float | None = None) -> list[Result]:
+    """Every variant ``runs`` times (the reference first); each result checked against it once.
+    Past ``deadline`` (``time.monotonic()``) the remaining variants are reported as skipped."""
     from safetensors.torch import load_file
 
     from modelmanager_client import DownloadInfo, load_safetensors
@@ -141,6 +142,9 @@ def measure(local: Path, url: str, proxy: str, volume: Path, node_tier: Path, de
 
     def variant(label: str, load: Callable[[], object], note: str = "", first: str = "") -> None:
         seconds, ok = [], True
+        if deadline is not None and time.monotonic() > deadline:
+            results.append(Result(label, [float("inf")], size, "skipped: the run's time limit was reached", False))
+            return
         try:
             for i in range(runs + (1 if first else 0)):
                 _release(device)
@@ -179,6 +183,8 @@ def table(results: list[Result], device: str, machine: str) -> str:
              f"{results[0].size / 1e9:.2f} GB file in the page cache, proxy warm.", "",
              "| variant | best | GB/s | vs load_file | byte-exact | notes |", "|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r.label} | {r.best:.2f} s | {r.gbps():.2f} | {reference / r.best:.2f}x | "
-                     f"{'yes' if r.ok else 'NO'} | runs {'/'.join(f'{s:.2f}' for s in r.seconds)} s. {r.note} |")
+        exact = "yes" if r.ok else "NO" if r.best < float("inf") else "n/a"
+        runs = "/".join(f"{s:.2f}" for s in r.seconds)
+        lines.append(f"| {r.label} | {r.best:.2f} s | {r.gbps():.2f} | {reference / r.best:.2f}x | {exact} | "
+                     f"runs {runs} s. {r.note} |")
     return "\n".join(lines) + "\n"

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--connections", default="1,8,16", help="HTTP connection counts (default 1,8,16)")
     parser.add_argument("--runs", type=int, default=2, help="runs per variant, best reported (default 2)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temp dir in /tmp)")
+    parser.add_argument("--time-limit", type=float, default=240.0,
+                        help="seconds after which the variants not yet run are reported as skipped (default 240)")
     return parser
 
 
@@ -71,7 +73,7 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     connections = [int(n) for n in args.connections.split(",")]
-    started = time.perf_counter()
+    started, started_mono = time.perf_counter(), time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="gpu-client-", dir=args.workdir or "/tmp"))
     try:
         files = workdir / "files"
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"proxy warmed (cold fill) in {time.perf_counter() - t:.1f} s", flush=True)
                 read_through(local)
                 results = measure(local, url, proxy.base, proxy.cache_dir, workdir / "node-tier", args.device,
-                                  connections, args.runs)
+                                  connections, args.runs, deadline=started_mono + args.time_limit)
         finally:
             upstream.stop()
     finally:
