@@ -16,8 +16,9 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[uvloop]'
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
+$(STAMP_TEST): pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e client
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -31,12 +32,12 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
 test: $(STAMP_TEST) browser
-	$(BIN)/ruff check proxy adapters tests bench
+	$(BIN)/ruff check proxy adapters tests bench client
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check proxy adapters tests bench
+	$(BIN)/ruff check proxy adapters tests bench client
 	$(BIN)/ruff format --check proxy adapters tests bench
 
 typecheck: $(STAMP_TEST)

@@ -6,6 +6,7 @@
 * ``cluster``  the herd spread over several pods sharing a volume and Redis
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
 * ``abuse``    normal clients' latency while hundreds of slow or half-open connections are held
+* ``client``   the client library: client-load (load_safetensors vs load_file) and client-snapshot
 * ``env``      what they share: sizes, the environment (starting references), checks
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.scenarios.abuse import abuse
+from bench.scenarios.client import client_load, client_snapshot
 from bench.scenarios.cluster import cluster_herd
 from bench.scenarios.cold import cold_miss, cold_rss
 from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
@@ -30,6 +32,8 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "hf-snapshot": hf_snapshot,
     "cold-rss": cold_rss,
     "abuse": abuse,
+    "client-load": client_load,
+    "client-snapshot": client_snapshot,
 }
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "SMOKE", "Emit", "Env", "Sizes", "file_specs"]

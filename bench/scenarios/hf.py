@@ -31,7 +31,7 @@ def make_repo(root: Path, sizes: Sizes) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
-def _same_tree(a: Path, b: Path) -> bool:
+def same_tree(a: Path, b: Path) -> bool:
     names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
     return all(filecmp.cmp(a / n, b / n, shallow=False) for n in names)
 
@@ -52,7 +52,7 @@ def hf_snapshot(env: Env, emit: Emit) -> None:
             shutil.rmtree(out, ignore_errors=True)
             try:
                 got = snapshot(endpoint, hub.repo_id, out, env.workdir)
-                if got.files != count or not _same_tree(repo, out):
+                if got.files != count or not same_tree(repo, out):
                     raise RuntimeError(f"hf-snapshot {what}: {got.files} of {count} files, or different bytes")
                 return got
             finally:

@@ -110,6 +110,7 @@ class Core:
         fill = self._cache.fills.get(key)
         if entry is not None:
             rep, outcome = serving.of_entry(entry, entry.size), "hit"
+            headers = {**headers, **serving.blob_headers(entry.digest)}
         elif fill is not None and fill.meta is not None:
             rep, outcome = serving.of_fill(fill), "coalesced"
         else:

@@ -23,6 +23,10 @@ from proxy.read.ranges import ByteRange
 log = logging.getLogger(__name__)
 
 CACHE_HEADER = "X-Cache"
+BLOB_DIGEST_HEADER = "X-MM-Blob-Digest"
+"""``blake3:<hex>`` of a committed blob: clients that mount the cache volume verify what they read."""
+BLOB_PATH_HEADER = "X-MM-Blob-Path"
+"""The committed blob's path relative to the cache volume (``blobs/<aa>/<hex>``)."""
 SEND_CHUNK = 1 << 20
 
 

@@ -12,6 +12,7 @@ from typing import assert_never
 
 from aiohttp import web
 
+from proxy.digest import Digest
 from proxy.errors import PreconditionFailed, RangeNotSatisfiable, Unmodified
 from proxy.fill.state import Fill
 from proxy.observe.metrics import Metrics
@@ -21,6 +22,7 @@ from proxy.read.driver import Hit, InFlight, Resolved
 from proxy.read.ranges import ByteRange
 from proxy.read.send import CACHE_HEADER, ServeOptions, hop, send_blob, send_fill
 from proxy.storage.index import IndexEntry
+from proxy.storage.layout import Layout
 from proxy.upstream import ObjectMeta
 
 
@@ -38,6 +40,24 @@ def of_fill(fill: Fill) -> Representation:
     assert fill.meta is not None
     fill_etag = fill.meta.validators.etag or (f'"{fill.blob.digest.hex}"' if fill.blob else None)
     return Representation(fill.size, fill_etag, fill.meta.validators.last_modified, fill.meta.content_type)
+
+
+BLOB_DIGEST_HEADER = "X-MM-Blob-Digest"
+"""``blake3:<hex>`` of a committed blob: clients that mount the cache volume verify what they read."""
+BLOB_PATH_HEADER = "X-MM-Blob-Path"
+"""The committed blob's path relative to the cache volume (``blobs/<aa>/<hex>``): path hand-off."""
+
+
+def blob_headers(digest: Digest) -> dict[str, str]:
+    """Where a committed blob lies on the cache volume, and its digest (for the client library)."""
+    return {BLOB_DIGEST_HEADER: str(digest), BLOB_PATH_HEADER: Layout.blob_name(digest)}
+
+
+def committed(resolved: Resolved) -> Digest | None:
+    """The blob's digest once it is committed (a miss's headers go out before it is verified)."""
+    if isinstance(resolved, Hit):
+        return resolved.entry.digest
+    return resolved.fill.blob.digest if resolved.fill.blob is not None else None
 
 
 def representation(resolved: Resolved) -> Representation:
@@ -96,6 +116,8 @@ async def respond(request: web.Request, resolved: Resolved, metrics: Metrics, op
     the URL); it has already checked the client's access.
     """
     rep, decision = await _evaluate(request, resolved)
+    if (digest := committed(resolved)) is not None:
+        extra = {**extra, **blob_headers(digest)}
     status, headers, chosen = decide(decision, rep, resolved.outcome, extra)
     if isinstance(resolved, Hit):
         hopped = await hop(request, resolved, status, headers, chosen, metrics, options, redirect_ok)

@@ -62,7 +62,12 @@ class Layout:
         return self.root / "tmp" / node_id
 
     def blob(self, digest: Digest) -> Path:
-        return self.blobs / digest.hex[:2] / digest.hex
+        return self.root / self.blob_name(digest)
+
+    @staticmethod
+    def blob_name(digest: Digest) -> str:
+        """A blob's path relative to the cache volume (what clients that mount the volume are told)."""
+        return f"blobs/{digest.hex[:2]}/{digest.hex}"
 
     def record(self, key: str) -> Path:
         name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
