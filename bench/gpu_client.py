@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--size-mib", type=int, default=8 * 1024, help="file size (default 8192 MiB)")
     parser.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
     parser.add_argument("--connections", default="1,8,16", help="HTTP connection counts (default 1,8,16)")
+    parser.add_argument("--proxy-workers", type=int, default=1,
+                        help="the proxy's --workers (0: one per core; default 1)")
     parser.add_argument("--runs", type=int, default=2, help="runs per variant, best reported (default 2)")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a temp dir in /tmp)")
     parser.add_argument("--time-limit", type=float, default=240.0,
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {local.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - started:.1f} s", flush=True)
         upstream = Upstream(files, workdir)
         try:
-            with ProxyProcess(workdir, ProxyOptions(), "proxy") as proxy:
+            with ProxyProcess(workdir, ProxyOptions(workers=args.proxy_workers), "proxy") as proxy:
                 url = upstream.url(local.name)
                 t = time.perf_counter()
                 warm(f"{proxy.base}/v1/fetch?url={quote(url, safe='')}")
