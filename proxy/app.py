@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -66,7 +67,7 @@ def make_guard(settings: Settings) -> Guard:
 
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None) -> web.Application:
-    store = FsBlobStore(Layout(settings.cache_dir), settings.node_id)
+    store = FsBlobStore(Layout(settings.cache_dir), settings.node_id, settings.disk_reserve_bytes)
     if workers_env.current() is None:  # workers: the supervisor sweeps (a successor may adopt a dead one's file)
         store.sweep_tmp()
     index = Index(store.layout, settings.node_id)
@@ -156,17 +157,21 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    """Ready when the cache volume is writable. Redis is reported, never required: without it
-    hits are served and misses are filled per pod (degraded), so it must not take pods out."""
+    """Ready when the cache volume is writable. Redis and free space are reported, never required:
+    without Redis misses are filled per pod, and on a nearly full volume hits are still served
+    (misses answer 507), so neither takes pods out; both say ``degraded``."""
     settings = request.app[appkeys.SETTINGS]
-    tmp = request.app[appkeys.CACHE].store.layout.tmp(settings.node_id)
-    checks = {"cache_dir": os.access(tmp, os.W_OK)}
+    store = request.app[appkeys.CACHE].store
+    checks = {"cache_dir": os.access(store.layout.tmp(settings.node_id), os.W_OK)}
     ready = checks["cache_dir"]
+    free = await asyncio.get_running_loop().run_in_executor(None, store.free_bytes)
+    checks["disk_space"] = free > store.reserve_bytes
     body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks,
-                               "mode": "embedded" if settings.embedded else "cluster", "node_id": settings.node_id}
+                               "mode": "embedded" if settings.embedded else "cluster", "node_id": settings.node_id,
+                               "free_bytes": free}
     if not settings.embedded:
         checks["redis"] = await request.app[appkeys.COORDINATOR].check()
-        body["degraded"] = not checks["redis"]
+    body["degraded"] = not (checks["disk_space"] and checks.get("redis", True))
     return web.Response(status=200 if ready else 503, text=json.dumps(body), content_type="application/json")
 
 

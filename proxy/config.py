@@ -53,6 +53,10 @@ class Settings(BaseSettings):
                              "progress; when a leader dies, another pod takes its fill over after this.")
     redis_prefix: str = Field("mm", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every "
                               "Redis key and channel (several clusters may share one Redis).")
+    disk_reserve_bytes: int = Field(1 << 30, ge=0, description="Free space the cache volume keeps: a miss "
+                                    "whose size would leave less is refused before any header (507, or S3 "
+                                    "503 ServiceUnavailable) and /readyz reports `degraded`; hits are still "
+                                    "served.")
     max_connections: int = Field(0, ge=0, description="Open client connections per process (0: half the "
                                  "file descriptor limit). At the cap the longest-idle connection is closed to "
                                  "admit a new one; only when all are busy is a new one refused with 503.")

@@ -25,6 +25,11 @@ class InvalidCredentials(ProxyError):
     """Credentials in the request cannot be used as sent (e.g. a token that is not ASCII text)."""
 
 
+class InsufficientStorage(ProxyError):
+    """The cache volume has no room for this object (its size plus ``--disk-reserve-bytes``):
+    answered before any header, so a client never gets a short 200."""
+
+
 class IntegrityError(ProxyError):
     """Downloaded bytes do not match the size or checksum the upstream announced."""
 

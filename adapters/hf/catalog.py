@@ -33,6 +33,7 @@ class HfCatalog:
         self._session = session
 
     grammar = GRAMMAR
+    watchable = True
 
     def _client(self) -> HubClient:
         return HubClient(self._session(), self._frontend.endpoint)

@@ -25,6 +25,7 @@ class HttpCatalog:
         self._session = session
 
     grammar = GRAMMAR
+    watchable = False
 
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, HttpUrl)

@@ -35,6 +35,7 @@ class S3Catalog:
         self._revalidate_after = revalidate_after
 
     grammar = GRAMMAR
+    watchable = True
 
     def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
         """S3 keys are not versioned through the proxy: nothing to hold (see the module docstring)."""

@@ -67,8 +67,7 @@ class Control:
         self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
                                s.disk_quota_bytes, s.access_touch_interval, self._clock,
                                elsewhere=shared.elsewhere if app[appkeys.COORDINATOR].shared else None)
-        if s.disk_quota_bytes:  # last-access times only matter to eviction
-            cache.readers.on_access = self.evictor.accessed
+        cache.readers.on_access = self.evictor.accessed  # always: a quota set later evicts by real LRU
         self.jobs = Jobs(cache, cache.metrics, s.prefetch_concurrency, self._after_job)
         self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
                                                                                  "watches"), cache.metrics, self._clock)
@@ -103,6 +102,8 @@ class Control:
             self._loops.start(self._watch_sync_loop(), name="watch sync")
         if self.settings.disk_quota_bytes:
             self._loops.start(self._evict_loop(), name="eviction")
+        else:
+            self._loops.start(self._access_loop(), name="last-access times")
 
     async def _stop(self, app: web.Application) -> None:
         await self._loops.close()
@@ -124,6 +125,14 @@ class Control:
             except Exception as exc:
                 log.exception("eviction pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.eviction_interval)
+
+    async def _access_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.settings.access_touch_interval))
+            try:
+                await self.evictor.record_access()
+            except Exception as exc:
+                log.exception("recording last-access times failed", extra={"error": repr(exc)})
 
     async def _watch_sync_loop(self) -> None:
         while True:
@@ -227,7 +236,9 @@ class Control:
     async def add_watch(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         url = self.catalogs.parse(_required_str(body, "url"))
-        self._online(url)
+        if not self._online(url).watchable:
+            raise InvalidKey(f"{url.scheme}:// URLs name one file with no version: they cannot be watched "
+                             "(watch an hf:// branch or an s3:// prefix; pin or prefetch this URL instead)")
         interval = number(body, "interval", low=MIN_INTERVAL, high=MAX_INTERVAL, default=self.settings.watch_interval)
         grace = number(body, "grace", low=0.0, high=MAX_GRACE, default=self.settings.watch_grace)
         watch = await self.watches.add(url, interval, grace)

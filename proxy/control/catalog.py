@@ -63,6 +63,12 @@ class Catalog(Protocol):
         """The schemes this catalog lists and how their URLs parse."""
         ...
 
+    @property
+    def watchable(self) -> bool:
+        """Whether its URLs name something that changes version (a branch, a prefix) and can be
+        watched; a plain file URL cannot."""
+        ...
+
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         """Resolve ``url`` to an immutable version and list its files. ``token``: the caller's
         upstream credential where the protocol has one (an HF token), else None."""

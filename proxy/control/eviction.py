@@ -89,6 +89,23 @@ class Evictor:
         """A reader used ``digest`` just now (remembered in memory; written at the next pass)."""
         self._accessed[digest] = self._clock()
 
+    async def record_access(self) -> int:
+        """Write the last-access times readers reported (at most one write per blob per touch
+        interval) without surveying: without a quota this keeps the LRU order true, so turning a
+        quota on later evicts what was read longest ago, not what was downloaded first."""
+        accessed, self._accessed = self._accessed, {}
+        return await asyncio.get_running_loop().run_in_executor(None, self._touch_all, accessed)
+
+    def _touch_all(self, accessed: dict[Digest, float]) -> int:
+        now, touched = self._clock(), 0
+        for digest, at in accessed.items():
+            try:
+                mtime = os.stat(self._store.layout.blob(digest)).st_mtime
+            except FileNotFoundError:
+                continue
+            touched += self._touch(digest, at, mtime, now)
+        return touched
+
     async def run_once(self) -> EvictionReport:
         async with self._lock:
             loop = asyncio.get_running_loop()
@@ -148,14 +165,15 @@ class Evictor:
         candidates.sort(key=lambda c: c.last_access)
         return Survey(total, tuple(candidates), len(pinned))
 
-    def _touch(self, digest: Digest, at: float, mtime: float, now: float) -> None:
+    def _touch(self, digest: Digest, at: float, mtime: float, now: float) -> bool:
         if now - self._touched.get(digest, float("-inf")) < self._touch_interval:
-            return
+            return False
         try:
             os.utime(self._store.layout.blob(digest), (at, mtime))
         except FileNotFoundError:
-            return
+            return False
         self._touched[digest] = now
+        return True
 
     def _unindex(self, candidate: Candidate) -> list[IndexEntry]:
         """Index records first: no new reader is sent to a blob that is about to vanish."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from proxy.digest import Digest
+from proxy.errors import InsufficientStorage
 from proxy.storage.layout import Layout
 from proxy.storage.writer import BlobInfo, BlobWriter, Expectation
 
@@ -29,10 +30,17 @@ class FsBlobStore:
     Methods are synchronous filesystem calls; async callers run them in an executor.
     """
 
-    def __init__(self, layout: Layout, node_id: str) -> None:
+    def __init__(self, layout: Layout, node_id: str, reserve_bytes: int = 0) -> None:
         self.layout = layout
         self.node_id = node_id
+        self.reserve_bytes = reserve_bytes
+        """Free space every new blob must leave on the volume."""
         layout.ensure(node_id)
+
+    def free_bytes(self) -> int:
+        """Free space on the volume for this (unprivileged) process."""
+        st = os.statvfs(self.layout.tmp(self.node_id))
+        return st.f_bavail * st.f_frsize
 
     def sweep_tmp(self, keep: Collection[str] = ()) -> int:
         """Remove what a crash of this node left in its tmp dir, except the entries named in ``keep``.
@@ -60,6 +68,11 @@ class FsBlobStore:
         return BlobInfo(digest, st.st_size, path)
 
     def create(self, expect: Expectation) -> BlobWriter:
+        """A writer for a new blob. Raises InsufficientStorage when its announced size would leave
+        less than ``reserve_bytes`` free (checked before a byte is written or a header is sent)."""
+        if expect.size is not None and (free := self.free_bytes()) < expect.size + self.reserve_bytes:
+            raise InsufficientStorage(f"the cache volume has {free} bytes free: not enough for {expect.size} "
+                                      f"bytes plus the {self.reserve_bytes}-byte reserve (--disk-reserve-bytes)")
         return BlobWriter(self.layout, self.node_id, expect)
 
     def adopt(self, path: Path, expect: Expectation) -> BlobWriter:

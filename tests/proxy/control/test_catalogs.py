@@ -34,6 +34,7 @@ OTHER = UrlGrammar(("other",), _fake)
 
 class FakeCatalog:
     grammar = FAKE
+    watchable = True
 
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         raise NotImplementedError

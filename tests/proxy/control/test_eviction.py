@@ -104,3 +104,27 @@ async def test_one_evictor_at_a_time_holds_the_eviction_lease(start_proxy: Proxy
     report = await call(proxy, "POST", "/v1/evict", expect=200)
     assert report["evicted"] == 0
     assert await coordinator.try_lead("control:eviction", 60) is not None, "the pass released its lease"
+
+
+async def test_last_access_is_recorded_without_a_quota(start_proxy: ProxyFactory,
+                                                       upstream: tuple[FakeUpstream, URL]) -> None:
+    """Access times are kept true before any quota exists: a quota turned on later evicts what was
+    read longest ago, not what was downloaded first."""
+    fake, base = upstream
+    proxy = await start_proxy(access_touch_interval=0)  # no --disk-quota-bytes
+    body = os.urandom(MiB)
+    fake.add("/a", body)
+    assert await get(proxy, base / "a") == body
+    blob = proxy.app[appkeys.CACHE].store.layout.blob(Digest.of(body))
+    os.utime(blob, (1_000_000, blob.stat().st_mtime))  # read long ago, as far as the volume knows
+    assert await get(proxy, base / "a") == body  # a hit now
+    assert await proxy.app[appkeys.CONTROL].evictor.record_access() == 1
+    assert blob.stat().st_atime > 1_000_000_000
+
+
+async def test_http_urls_cannot_be_watched(start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL]) -> None:
+    _, base = upstream
+    proxy = await start_proxy()
+    answer = await call(proxy, "POST", "/v1/watches", {"url": str(base / "model.bin")}, expect=400)
+    assert "cannot be watched" in answer["error"]
+    assert await call(proxy, "GET", "/v1/watches", expect=200) == []
