@@ -26,7 +26,7 @@ class LiveProxy:
     """A proxy app served by aiohttp's runner on a loop in a background thread."""
 
     def __init__(self, cache: Path) -> None:
-        self.settings = Settings(cache_dir=cache, node_id="fuzz", admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        self.settings = Settings(cache_dir=cache, node_id="fuzz", admin_token=ADMIN_TOKEN,
                                  hf_endpoint="http://127.0.0.1:9", log_level="error")
         self.loop = asyncio.new_event_loop()
         self.started = threading.Event()
