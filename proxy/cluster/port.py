@@ -9,14 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from proxy.digest import Digest
 from proxy.storage.index import IndexEntry
 from proxy.upstream import ObjectMeta
-
-if TYPE_CHECKING:
-    from proxy.cluster.events import Subscription
 
 
 def key_id(key: str) -> str:
@@ -109,6 +106,18 @@ class LeaseState:
 
     held: bool
     record: FillRecord | None
+
+
+class Subscription(Protocol):
+    """Events for one key, from the moment of subscribing until ``close`` (``proxy.cluster.events``)."""
+
+    key: str
+
+    async def get(self, within: float) -> FillEvent | None:
+        """The next event, or None when none came within ``within`` seconds (time to catch up)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Coordinator(Protocol):

@@ -23,7 +23,8 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
 from proxy.control.jobs import Jobs
@@ -39,6 +40,23 @@ MIN_INTERVAL = 10.0
 MAX_INTERVAL = 86400.0
 """Bounds of a watch's ``interval`` in seconds (a record outside them is clamped when loaded)."""
 MAX_GRACE = 30 * 86400.0
+
+
+class WatchRecord(BaseModel):
+    """A watch as recorded on the cache volume (``watches/``) and answered by the control API."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    interval: float
+    grace: float
+    version: str | None = None
+    public: bool = False
+    checked_at: float | None = None
+    switched_at: float | None = None
+    switches: int = 0
+    last_error: str | None = None
+    job: str | None = None
 
 
 @dataclass
@@ -62,18 +80,20 @@ class Watch:
     def id(self) -> str:
         return str(self.url)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.id, "interval": self.interval, "grace": self.grace, "version": self.version,
-                "public": self.public, "checked_at": self.checked_at, "switched_at": self.switched_at,
-                "switches": self.switches, "last_error": self.last_error, "job": self.job}
+    def record(self) -> WatchRecord:
+        return WatchRecord(url=self.id, interval=self.interval, grace=self.grace, version=self.version,
+                           public=self.public, checked_at=self.checked_at, switched_at=self.switched_at,
+                           switches=self.switches, last_error=self.last_error, job=self.job)
+
+    def to_json(self) -> dict[str, object]:
+        return self.record().model_dump(mode="json")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], parse: Callable[[str], ModelUrl]) -> Watch:
-        interval = _clamp(float(data["interval"]), MIN_INTERVAL, MAX_INTERVAL)
-        grace = _clamp(float(data["grace"]), 0.0, MAX_GRACE)
-        return cls(parse(data["url"]), interval, grace, data.get("version"),
-                   bool(data.get("public", False)), switched_at=data.get("switched_at"),
-                   switches=int(data.get("switches", 0)))
+    def from_json(cls, data: object, parse: Callable[[str], ModelUrl]) -> Watch:
+        """A watch from its record; an interval or grace out of bounds is clamped (NaN to the maximum)."""
+        r = WatchRecord.model_validate(data)
+        return cls(parse(r.url), _clamp(r.interval, MIN_INTERVAL, MAX_INTERVAL), _clamp(r.grace, 0.0, MAX_GRACE),
+                   r.version, r.public, switched_at=r.switched_at, switches=r.switches)
 
 
 class Watches:
@@ -210,7 +230,8 @@ class Watches:
         snapshot = await catalog.snapshot(watch.url, None)
         if snapshot.version == watch.version:
             return False
-        pin = Pin(watch.id, snapshot.version, snapshot.prefixes, self._clock(), reason="watch")
+        pin = Pin(url=watch.id, version=snapshot.version, prefixes=snapshot.prefixes, created_at=self._clock(),
+                  reason="watch")
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._pins.put, pin)
         job = self._jobs.start(watch.id, True, _fixed(snapshot))
@@ -243,7 +264,7 @@ class Watches:
         until = self._clock() + watch.grace
         for pin in self._pins.all():
             if pin.url == watch.id and pin.version == version and pin.reason == "watch":
-                self._pins.put(replace(pin, expires_at=until))
+                self._pins.put(pin.model_copy(update={"expires_at": until}))
 
     async def _save(self, watch: Watch) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._records.put, watch.id, watch.to_json())
