@@ -5,11 +5,16 @@
     GET    /v1/pins       POST /v1/pins {"url", "token"}   DELETE /v1/pins?url=
     GET    /v1/watches    POST /v1/watches {"url", "interval", "grace"}   DELETE /v1/watches?url=
     POST   /v1/evict      one eviction pass now
+    GET    /v1/openapi.json   the OpenAPI document of all of it (``proxy.control.openapi``; no token)
 
 Every call passes ``proxy.control.guard`` first: ``Authorization: Bearer <admin token>`` (the token of
 ``--admin-token`` or the one generated on the cache volume; none only with ``--insecure-no-auth``),
-no cross-site browser requests, JSON bodies only, every number bounded. Answers are JSON; errors
-are ``{"error": message}`` with a 4xx/5xx status.
+no cross-site browser requests, JSON bodies only; then its body is parsed into its model
+(``proxy.control.schema``: strict types, every number bounded). Answers are JSON; errors are
+``{"error": message}`` with a 4xx/5xx status (docs/control-api.md).
+
+``Control`` receives its parts (catalogs, pins, eviction passes, jobs, watches) built by the
+composition root, ``proxy.app.make_control``; it owns the routes and the background loops.
 """
 
 from __future__ import annotations
