@@ -211,7 +211,7 @@ class Control:
         report = await self.eviction.run()
         if report is None:
             return _error(409, "another pod holds the eviction lease and is evicting now")
-        view = EvictionView(quota=self.eviction.evictor.quota, **{k: getattr(report, k) for k in report.__slots__})
+        view = EvictionView(quota=self.eviction.evictor.quota, **report.model_dump())
         return web.json_response(view.model_dump())
 
     async def openapi(self, request: web.Request) -> web.Response:

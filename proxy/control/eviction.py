@@ -27,6 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
 from proxy.cluster.port import Coordinator
 from proxy.control.pins import Pins, pinned_digests
 from proxy.digest import Digest
@@ -63,8 +65,11 @@ class Survey:
     pinned: int
 
 
-@dataclass(frozen=True, slots=True)
-class EvictionReport:
+class EvictionReport(BaseModel):
+    """What one pass did (``POST /v1/evict`` answers it with the quota)."""
+
+    model_config = ConfigDict(frozen=True)
+
     total_before: int
     total_after: int
     evicted: int
@@ -125,7 +130,8 @@ class Evictor:
             self._metrics.cache_bytes.set(total)
             self._metrics.evicted_blobs.inc(evicted)
             self._metrics.evicted_bytes.inc(evicted_bytes)
-            report = EvictionReport(survey.total, total, evicted, evicted_bytes, survey.pinned, in_use)
+            report = EvictionReport(total_before=survey.total, total_after=total, evicted=evicted,
+                                    evicted_bytes=evicted_bytes, pinned=survey.pinned, in_use=in_use)
             if evicted or (self.quota and total > self.quota):
                 log.info("eviction pass", extra={
                     "quota": self.quota, "total_before": report.total_before, "total_after": report.total_after,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from proxy.control.eviction import EvictionReport
 from proxy.control.guard import Refused
 from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL
 
@@ -27,7 +28,8 @@ def _as_list(value: Any) -> Any:
 Url = Annotated[str, Field(min_length=1, description="A model URL: hf://, s3:// or http(s)://")]
 Patterns = Annotated[list[str], BeforeValidator(_as_list, json_schema_input_type=list[str] | str | None),
                      Field(default_factory=list, description="fnmatch patterns (one string or a list)")]
-Token = Annotated[str | None, Field(description="The upstream token to list with (not stored)")]
+Token = Annotated[str | None, AfterValidator(lambda token: token or None),
+                  Field(description="The upstream token to list with and download with (never stored)")]
 
 
 class RequestBody(BaseModel):
@@ -41,20 +43,10 @@ class PrefetchRequest(RequestBody):
     ignore_patterns: Patterns
     token: Token = None
 
-    @field_validator("token")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
 
 class PinRequest(RequestBody):
     url: Url
     token: Token = None
-
-    @field_validator("token")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
 
 
 class WatchRequest(RequestBody):
@@ -86,14 +78,8 @@ class WatchRemoved(View):
     removed: bool
 
 
-class EvictionView(View):
+class EvictionView(EvictionReport):
     quota: int
-    total_before: int
-    total_after: int
-    evicted: int
-    evicted_bytes: int
-    pinned: int
-    in_use: int
 
 
 class ErrorBody(View):
