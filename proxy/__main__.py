@@ -30,7 +30,6 @@ from adapters.ui import UiFrontend
 from proxy.app import make_app
 from proxy.cli import commands
 from proxy.config import Settings
-from proxy.control.api import Control
 from proxy.control.catalog import Catalog, Catalogs
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
@@ -82,8 +81,7 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
 
 def build_app(settings: Settings) -> web.Application:
     fronts = frontends(settings)
-    control = Control(settings, lambda session: catalogs(settings, fronts, session))
-    return make_app(settings, [control, *fronts])
+    return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,13 @@ from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
 from proxy.connections import ConnectionGuard, default_limit
+from proxy.control.api import Control
+from proxy.control.catalog import Catalogs
+from proxy.control.eviction import EvictionPasses, Evictor
 from proxy.control.guard import Guard
+from proxy.control.jobs import Jobs
+from proxy.control.pins import Pins
+from proxy.control.watches import Watches
 from proxy.credentials import admin_token, cluster_secret
 from proxy.fill.registry import Fills
 from proxy.fill.state import FillContext, FillPolicy
@@ -36,11 +42,15 @@ from proxy.read.send import ServeOptions
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index
 from proxy.storage.layout import Layout
+from proxy.storage.records import RecordStore
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
 from proxy.workers.client import LocalCoordinator
 
 log = logging.getLogger(__name__)
+
+CatalogFactory = Callable[[Callable[[], ClientSession]], Catalogs]
+"""Builds the adapters' catalogs (``proxy.__main__``) given how to reach the upstream session."""
 
 
 def make_coordinator(settings: Settings) -> Coordinator:
@@ -65,8 +75,29 @@ def make_guard(settings: Settings) -> Guard:
     return Guard(token, names)
 
 
+def make_control(app: web.Application, catalogs: CatalogFactory, clock: Callable[[], float]) -> Control:
+    """The control room (prefetch jobs, pins, watches, eviction) over the app's cache and coordinator."""
+    settings, cache, coordinator = app[appkeys.SETTINGS], app[appkeys.CACHE], app[appkeys.COORDINATOR]
+    found = catalogs(lambda: app[appkeys.UPSTREAM_SESSION])
+    pins = Pins(RecordStore(cache.store.layout, settings.node_id, "pins"))
+    elsewhere = app[appkeys.SHARED_USAGE].elsewhere if coordinator.shared else None
+    evictor = Evictor(cache.store, cache.index, pins, cache.readers, cache.metrics, settings.disk_quota_bytes,
+                      settings.access_touch_interval, clock, elsewhere=elsewhere)
+    cache.readers.on_access = evictor.accessed  # always: a quota set later evicts by real LRU
+    eviction = EvictionPasses(evictor, coordinator)
+    jobs = Jobs(cache, cache.metrics, settings.prefetch_concurrency, eviction.after_job)
+    watches = Watches(found, jobs, pins, RecordStore(cache.store.layout, settings.node_id, "watches"), cache.metrics,
+                      clock)
+    status = app[appkeys.STATUS]
+    status.quota_bytes = lambda: settings.disk_quota_bytes or None
+    status.pinned = lambda: [p.to_json() for p in pins.known]
+    return Control(settings, found, pins, eviction, jobs, watches, app[appkeys.GUARD], shared=coordinator.shared,
+                   clock=clock)
+
+
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
-             fill_policy: FillPolicy | None = None) -> web.Application:
+             fill_policy: FillPolicy | None = None, catalogs: CatalogFactory | None = None) -> web.Application:
+    """The application: ``frontends`` mounted over one core, and the control API when ``catalogs`` is given."""
     store = FsBlobStore(Layout(settings.cache_dir), settings.node_id, settings.disk_reserve_bytes)
     if workers_env.current() is None:  # workers: the supervisor sweeps (a successor may adopt a dead one's file)
         store.sweep_tmp()
@@ -108,6 +139,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
         app.router.add_get(BLOB_ROUTE, peers.serve_blob)
     core = app[appkeys.CORE] = Core(app[appkeys.CACHE], metrics, app[appkeys.SERVE_OPTIONS],
                                    lambda: app[appkeys.UPSTREAM_SESSION])
+    if catalogs is not None:
+        control = app[appkeys.CONTROL] = make_control(app, catalogs, clock)
+        frontends = [control, *frontends]
     for frontend in frontends:
         frontend.setup(app, core)
     app.cleanup_ctx.append(_upstream_session)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import ClientSession, web
 
 from proxy.cluster.claims import SharedUsage
@@ -11,6 +9,7 @@ from proxy.cluster.membership import Membership
 from proxy.cluster.port import Coordinator
 from proxy.config import Settings
 from proxy.connections import ConnectionGuard
+from proxy.control.api import Control
 from proxy.control.guard import Guard
 from proxy.fill.registry import Fills
 from proxy.observe.metrics import Metrics
@@ -18,9 +17,6 @@ from proxy.observe.status import Status
 from proxy.read.core import Core
 from proxy.read.driver import Cache
 from proxy.read.send import ServeOptions
-
-if TYPE_CHECKING:
-    from proxy.control.api import Control
 
 SETTINGS = web.AppKey("settings", Settings)
 CACHE = web.AppKey("cache", Cache)
@@ -32,7 +28,7 @@ COORDINATOR = web.AppKey("coordinator", Coordinator)
 UPSTREAM_SESSION = web.AppKey("upstream_session", ClientSession)
 STATUS = web.AppKey("status", Status)
 MEMBERSHIP = web.AppKey("membership", Membership)
-CONTROL: web.AppKey[Control] = web.AppKey("control")
+CONTROL = web.AppKey("control", Control)
 SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)
 CONNECTIONS = web.AppKey("connections", ConnectionGuard)
 GUARD = web.AppKey("guard", Guard)

@@ -7,9 +7,11 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import blake3
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from proxy.errors import InvalidDigest
 
@@ -41,6 +43,12 @@ class Digest:
 
     def __str__(self) -> str:
         return f"blake3:{self.hex}"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """In pydantic models (records): ``blake3:<hex>`` as text, parsed with ``parse``."""
+        return core_schema.no_info_after_validator_function(
+            cls.parse, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema())
 
 
 @dataclass(frozen=True, slots=True)

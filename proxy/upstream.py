@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -48,20 +48,6 @@ class ObjectMeta:
     """The key names one version forever (e.g. a file at a commit): never revalidated."""
     attributes: tuple[tuple[str, str], ...] = ()
     """Adapter facts remembered with the index entry (``IndexEntry.extra``)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able form, for what one node tells the others about a fill it leads."""
-        return {"size": self.size, "content_type": self.content_type, "etag": self.validators.etag,
-                "last_modified": self.validators.last_modified, "immutable": self.immutable,
-                "checksums": [[c.algorithm, c.hex] for c in self.checksums],
-                "attributes": [list(a) for a in self.attributes]}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ObjectMeta:
-        return cls(size=data["size"], content_type=data["content_type"],
-                   validators=Validators(data["etag"], data["last_modified"]),
-                   checksums=tuple(Checksum(a, h) for a, h in data["checksums"]), immutable=data["immutable"],
-                   attributes=tuple((k, v) for k, v in data["attributes"]))
 
 
 @dataclass(frozen=True, slots=True)

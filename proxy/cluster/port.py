@@ -7,16 +7,14 @@ lost coordinator costs coalescing across pods, never data (see docs/cluster.md).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from proxy.digest import Digest
+from pydantic import BaseModel
+
+from proxy.digest import Checksum, ChecksumAlgorithm, Digest
 from proxy.storage.index import IndexEntry
-from proxy.upstream import ObjectMeta
-
-if TYPE_CHECKING:
-    from proxy.cluster.events import Subscription
+from proxy.upstream import ObjectMeta, Validators
 
 
 def key_id(key: str) -> str:
@@ -53,14 +51,55 @@ class FillRecord:
     meta: ObjectMeta | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"token": self.token, "node": self.node.node_id, "url": self.node.url, "tmp": self.tmp,
-                "written": self.written, "meta": self.meta.to_json() if self.meta else None}
+        return _RecordWire.of(self).model_dump(mode="json")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FillRecord:
-        meta = data.get("meta")
-        return cls(token=int(data["token"]), node=Node(data["node"], data["url"]), tmp=data.get("tmp"),
-                   written=int(data.get("written", 0)), meta=ObjectMeta.from_json(meta) if meta else None)
+    def from_json(cls, data: object) -> FillRecord:
+        return _RecordWire.model_validate(data).record()
+
+
+class _MetaWire(BaseModel):
+    """``ObjectMeta`` on the wire: validators flat, checksums and attributes as pairs."""
+
+    size: int | None
+    content_type: str
+    etag: str | None
+    last_modified: str | None
+    immutable: bool
+    checksums: list[tuple[ChecksumAlgorithm, str]]
+    attributes: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, meta: ObjectMeta) -> _MetaWire:
+        return cls(size=meta.size, content_type=meta.content_type, etag=meta.validators.etag,
+                   last_modified=meta.validators.last_modified, immutable=meta.immutable,
+                   checksums=[(c.algorithm, c.hex) for c in meta.checksums], attributes=list(meta.attributes))
+
+    def meta(self) -> ObjectMeta:
+        return ObjectMeta(size=self.size, content_type=self.content_type,
+                          validators=Validators(self.etag, self.last_modified),
+                          checksums=tuple(Checksum(a, h) for a, h in self.checksums), immutable=self.immutable,
+                          attributes=tuple(self.attributes))
+
+
+class _RecordWire(BaseModel):
+    """``FillRecord`` on the wire (Redis, the workers' socket): the node flat as ``node`` and ``url``."""
+
+    token: int
+    node: str
+    url: str
+    tmp: str | None = None
+    written: int = 0
+    meta: _MetaWire | None = None
+
+    @classmethod
+    def of(cls, record: FillRecord) -> _RecordWire:
+        return cls(token=record.token, node=record.node.node_id, url=record.node.url, tmp=record.tmp,
+                   written=record.written, meta=_MetaWire.of(record.meta) if record.meta else None)
+
+    def record(self) -> FillRecord:
+        return FillRecord(self.token, Node(self.node, self.url), self.tmp, self.written,
+                          self.meta.meta() if self.meta else None)
 
 
 EventKind = Literal["progress", "done", "failed", "released"]
@@ -86,20 +125,28 @@ class FillEvent:
     rejected: dict[str, Any] | None = None
 
     def encode(self) -> str:
-        return json.dumps({"kind": self.kind, "token": self.token,
-                           "record": self.record.to_json() if self.record else None,
-                           "entry": self.entry.to_json() if self.entry else None, "not_modified": self.not_modified,
-                           "error": self.error, "error_type": self.error_type, "rejected": self.rejected},
-                          separators=(",", ":"))
+        return _EventWire(kind=self.kind, token=self.token, record=_RecordWire.of(self.record) if self.record else None,
+                          entry=self.entry, not_modified=self.not_modified, error=self.error,
+                          error_type=self.error_type, rejected=self.rejected).model_dump_json()
 
     @classmethod
     def decode(cls, text: str | bytes) -> FillEvent:
-        data = json.loads(text)
-        return cls(kind=data["kind"], token=int(data["token"]),
-                   record=FillRecord.from_json(data["record"]) if data["record"] else None,
-                   entry=IndexEntry.from_json(data["entry"]) if data["entry"] else None,
-                   not_modified=bool(data["not_modified"]), error=data["error"], error_type=data["error_type"],
-                   rejected=data["rejected"])
+        w = _EventWire.model_validate_json(text)
+        return cls(w.kind, w.token, w.record.record() if w.record else None, w.entry, w.not_modified, w.error,
+                   w.error_type, w.rejected)
+
+
+class _EventWire(BaseModel):
+    """``FillEvent`` on the wire: compact JSON (the entry as its index record, ``format`` left out)."""
+
+    kind: EventKind
+    token: int
+    record: _RecordWire | None
+    entry: IndexEntry | None
+    not_modified: bool
+    error: str
+    error_type: str
+    rejected: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +156,18 @@ class LeaseState:
 
     held: bool
     record: FillRecord | None
+
+
+class Subscription(Protocol):
+    """Events for one key, from the moment of subscribing until ``close`` (``proxy.cluster.events``)."""
+
+    key: str
+
+    async def get(self, within: float) -> FillEvent | None:
+        """The next event, or None when none came within ``within`` seconds (time to catch up)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class Coordinator(Protocol):

@@ -5,11 +5,16 @@
     GET    /v1/pins       POST /v1/pins {"url", "token"}   DELETE /v1/pins?url=
     GET    /v1/watches    POST /v1/watches {"url", "interval", "grace"}   DELETE /v1/watches?url=
     POST   /v1/evict      one eviction pass now
+    GET    /v1/openapi.json   the OpenAPI document of all of it (``proxy.control.openapi``; no token)
 
 Every call passes ``proxy.control.guard`` first: ``Authorization: Bearer <admin token>`` (the token of
 ``--admin-token`` or the one generated on the cache volume; none only with ``--insecure-no-auth``),
-no cross-site browser requests, JSON bodies only, every number bounded. Answers are JSON; errors
-are ``{"error": message}`` with a 4xx/5xx status.
+no cross-site browser requests, JSON bodies only; then its body is parsed into its model
+(``proxy.control.schema``: strict types, every number bounded). Answers are JSON; errors are
+``{"error": message}`` with a 4xx/5xx status (docs/control-api.md).
+
+``Control`` receives its parts (catalogs, pins, eviction passes, jobs, watches) built by the
+composition root, ``proxy.app.make_control``; it owns the routes and the background loops.
 """
 
 from __future__ import annotations
@@ -19,64 +24,49 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import web
 
-from proxy import appkeys
 from proxy.config import Settings
 from proxy.control.catalog import Catalog, Catalogs, Snapshot, SnapshotFile
-from proxy.control.eviction import EvictionReport, Evictor
-from proxy.control.guard import Refused, number, query_number, read_json
-from proxy.control.jobs import Job, Jobs
+from proxy.control.eviction import EvictionPasses
+from proxy.control.guard import Guard, Refused, query_number, read_json
+from proxy.control.jobs import Jobs
+from proxy.control.openapi import document
 from proxy.control.pins import Pin, Pins
+from proxy.control.schema import ErrorBody, EvictionView, PinRequest, PrefetchRequest, WatchRemoved, WatchRequest, parse
 from proxy.control.urls import ModelUrl
-from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL, Watches
+from proxy.control.watches import Watches
 from proxy.errors import Forbidden, InvalidKey, ProxyError, UpstreamRejected
 from proxy.read.core import Core
-from proxy.storage.records import RecordStore
 from proxy.tasks import OwnedTasks
 
 log = logging.getLogger(__name__)
 
-EVICTION_LEASE = "control:eviction"
-EVICTION_LEASE_TTL = 600.0
-"""Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
-
 MAX_JOB_WAIT = 30.0
 """Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 
-CatalogFactory = Callable[[Callable[[], ClientSession]], Catalogs]
-
-
 class Control:
+    """The control room's routes and loops. Its parts come built from the composition root
+    (``proxy.app.make_control``)."""
+
     name = "control"
 
-    def __init__(self, settings: Settings, catalogs: CatalogFactory, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, catalogs: Catalogs, pins: Pins, eviction: EvictionPasses, jobs: Jobs,
+                 watches: Watches, guard: Guard, *, shared: bool, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self._catalog_factory = catalogs
+        self.catalogs = catalogs
+        self.pins = pins
+        self.eviction = eviction
+        self.jobs = jobs
+        self.watches = watches
+        self._door = guard
+        self._shared = shared
+        """Other pods see the same records (cluster mode): watches are synced from them."""
         self._clock = clock
         self._loops = OwnedTasks("control loops")
-        self._evicting = asyncio.Lock()
 
     def setup(self, app: web.Application, core: Core) -> None:
-        s, cache = self.settings, app[appkeys.CACHE]
-        self.catalogs = self._catalog_factory(lambda: app[appkeys.UPSTREAM_SESSION])
-        self.pins = Pins(RecordStore(cache.store.layout, s.node_id, "pins"))
-        shared = app[appkeys.SHARED_USAGE]
-        self.evictor = Evictor(cache.store, cache.index, self.pins, cache.readers, cache.metrics,
-                               s.disk_quota_bytes, s.access_touch_interval, self._clock,
-                               elsewhere=shared.elsewhere if app[appkeys.COORDINATOR].shared else None)
-        cache.readers.on_access = self.evictor.accessed  # always: a quota set later evicts by real LRU
-        self.jobs = Jobs(cache, cache.metrics, s.prefetch_concurrency, self._after_job)
-        self.watches = Watches(self.catalogs, self.jobs, self.pins, RecordStore(cache.store.layout, s.node_id,
-                                                                                 "watches"), cache.metrics, self._clock)
-        app[appkeys.CONTROL] = self
-        self._door = app[appkeys.GUARD]
-        self._coordinator = app[appkeys.COORDINATOR]
-        status = app[appkeys.STATUS]
-        status.quota_bytes = lambda: s.disk_quota_bytes or None
-        status.pinned = lambda: [p.to_json() for p in self.pins.known]
         r = app.router
         r.add_post("/v1/prefetch", self._guard(self.prefetch))
         r.add_get("/v1/jobs", self._guard(self.list_jobs))
@@ -88,6 +78,7 @@ class Control:
         r.add_post("/v1/watches", self._guard(self.add_watch))
         r.add_delete("/v1/watches", self._guard(self.remove_watch))
         r.add_post("/v1/evict", self._guard(self.evict))
+        r.add_get("/v1/openapi.json", self.openapi)  # holds no data: no token asked for
         app.on_startup.append(self._start)  # after cleanup_ctx: the upstream session exists
         app.on_shutdown.append(self._stop)
 
@@ -98,7 +89,7 @@ class Control:
         if self.settings.offline:
             await self._hold_pins()
         await self.watches.restore(check=not self.settings.offline)
-        if self._coordinator.shared and not self.settings.offline:
+        if self._shared and not self.settings.offline:
             self._loops.start(self._watch_sync_loop(), name="watch sync")
         if self.settings.disk_quota_bytes:
             self._loops.start(self._evict_loop(), name="eviction")
@@ -121,7 +112,7 @@ class Control:
     async def _evict_loop(self) -> None:
         while True:
             try:
-                await self.evict_once()
+                await self.eviction.run()
             except Exception as exc:
                 log.exception("eviction pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.eviction_interval)
@@ -130,7 +121,7 @@ class Control:
         while True:
             await asyncio.sleep(max(1.0, self.settings.access_touch_interval))
             try:
-                await self.evictor.record_access()
+                await self.eviction.evictor.record_access()
             except Exception as exc:
                 log.exception("recording last-access times failed", extra={"error": repr(exc)})
 
@@ -141,25 +132,6 @@ class Control:
                 await self.watches.sync()
             except Exception as exc:
                 log.exception("watch sync failed", extra={"error": repr(exc)})
-
-    async def evict_once(self) -> EvictionReport | None:
-        """One eviction pass under the cluster-wide eviction lease (one evictor at a time across
-        pods; embedded mode leases within the process). None: another holder runs it now."""
-        async with self._evicting:  # this pod's passes (loop, after a job, the API) queue up
-            lease = await self._coordinator.try_lead(EVICTION_LEASE, EVICTION_LEASE_TTL)
-            if lease is None:
-                return None
-            try:
-                return await self.evictor.run_once()
-            finally:
-                await self._coordinator.release(lease, keep_record=False)
-
-    async def _after_job(self, job: Job) -> None:
-        if self.settings.disk_quota_bytes:
-            try:
-                await self.evict_once()
-            except ProxyError as exc:
-                log.warning("eviction after a prefetch failed", extra={"error": str(exc)})
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -183,20 +155,17 @@ class Control:
         return guarded
 
     async def prefetch(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        url = self.catalogs.parse(_required_str(body, "url"))
+        body = parse(PrefetchRequest, await read_json(request))
+        url = self.catalogs.parse(body.url)
         catalog = self._online(url)
-        allow, ignore = _patterns(body, "allow_patterns"), _patterns(body, "ignore_patterns")
-        token = _optional_str(body, "token")
-        pin = bool(body.get("pin", False))
 
         async def listing() -> tuple[Snapshot, tuple[SnapshotFile, ...]]:
-            snapshot = await catalog.snapshot(url, token)
-            if pin:
+            snapshot = await catalog.snapshot(url, body.token)
+            if body.pin:
                 await self._pin(url, snapshot)
-            return snapshot, snapshot.select(allow, ignore)
+            return snapshot, snapshot.select(body.allow_patterns, body.ignore_patterns)
 
-        job = self.jobs.start(str(url), pin, listing)
+        job = self.jobs.start(str(url), body.pin, listing)
         return web.json_response(job.to_json(), status=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
     async def list_jobs(self, request: web.Request) -> web.Response:
@@ -217,9 +186,9 @@ class Control:
         return web.json_response([p.to_json() for p in pins])
 
     async def add_pin(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        url = self.catalogs.parse(_required_str(body, "url"))
-        snapshot = await self._online(url).snapshot(url, _optional_str(body, "token"))
+        body = parse(PinRequest, await read_json(request))
+        url = self.catalogs.parse(body.url)
+        snapshot = await self._online(url).snapshot(url, body.token)
         pin = await self._pin(url, snapshot)
         return web.json_response(pin.to_json(), status=201)
 
@@ -234,13 +203,13 @@ class Control:
         return web.json_response([w.to_json() for w in self.watches.all()])
 
     async def add_watch(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        url = self.catalogs.parse(_required_str(body, "url"))
+        body = parse(WatchRequest, await read_json(request))
+        url = self.catalogs.parse(body.url)
         if not self._online(url).watchable:
             raise InvalidKey(f"{url.scheme}:// URLs name one file with no version: they cannot be watched "
                              "(watch an hf:// branch or an s3:// prefix; pin or prefetch this URL instead)")
-        interval = number(body, "interval", low=MIN_INTERVAL, high=MAX_INTERVAL, default=self.settings.watch_interval)
-        grace = number(body, "grace", low=0.0, high=MAX_GRACE, default=self.settings.watch_grace)
+        interval = self.settings.watch_interval if body.interval is None else body.interval
+        grace = self.settings.watch_grace if body.grace is None else body.grace
         watch = await self.watches.add(url, interval, grace)
         return web.json_response(watch.to_json(), status=201)
 
@@ -248,13 +217,17 @@ class Control:
         url = str(self.catalogs.parse(request.query.get("url", "")))
         if not await self.watches.remove(url):
             return _error(404, f"{url} is not watched")
-        return web.json_response({"url": url, "removed": True})
+        return web.json_response(WatchRemoved(url=url, removed=True).model_dump())
 
     async def evict(self, request: web.Request) -> web.Response:
-        report = await self.evict_once()
+        report = await self.eviction.run()
         if report is None:
             return _error(409, "another pod holds the eviction lease and is evicting now")
-        return web.json_response({"quota": self.evictor.quota, **{k: getattr(report, k) for k in report.__slots__}})
+        view = EvictionView(quota=self.eviction.evictor.quota, **report.model_dump())
+        return web.json_response(view.model_dump())
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(document())
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -265,34 +238,11 @@ class Control:
 
     async def _pin(self, url: ModelUrl, snapshot: Snapshot) -> Pin:
         """Pin ``snapshot`` under the URL as the operator named it (``unpin`` takes the same URL)."""
-        pin = Pin(str(url), snapshot.version, snapshot.prefixes, self._clock(), public=snapshot.public)
+        pin = Pin(url=str(url), version=snapshot.version, prefixes=snapshot.prefixes, created_at=self._clock(),
+                  public=snapshot.public)
         await asyncio.get_running_loop().run_in_executor(None, self.pins.put, pin)
         return pin
 
 
-def _patterns(body: dict[str, Any], name: str) -> list[str]:
-    value = body.get(name) or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
-        raise ValueError(f"{name} must be a list of strings")
-    return value
-
-
-def _required_str(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string")
-    return value
-
-
-def _optional_str(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
-    return value or None
-
-
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
+    return web.json_response(ErrorBody(error=message).model_dump(), status=status)

@@ -8,7 +8,7 @@ evicted blob go first, so no reader is sent to a blob that is about to vanish; a
 opened the blob just before its unlink still reads it whole (POSIX keeps an open file's bytes).
 
 Cluster mode: exactly one evictor may run at a time, holding a lease (with a fencing token) on
-the eviction job: ``Control.evict_once`` takes the coordinator's ``control:eviction`` lease around
+the eviction job: ``EvictionPasses.run`` takes the coordinator's ``control:eviction`` lease around
 each pass. ``BlobUsage`` sees this node's readers; ``elsewhere`` (``proxy.cluster.claims``) the
 blobs other pods announced as in use, each announced before its first reader gets a byte. A
 blob is unindexed first, then checked against ``elsewhere``, then deleted: a reader on another pod
@@ -27,15 +27,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict
+
+from proxy.cluster.port import Coordinator
 from proxy.control.pins import Pins, pinned_digests
 from proxy.digest import Digest
-from proxy.errors import CoordinationUnavailable
+from proxy.errors import CoordinationUnavailable, ProxyError
 from proxy.observe.metrics import Metrics
 from proxy.read.readers import BlobUsage
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index, IndexEntry
 
 log = logging.getLogger(__name__)
+
+EVICTION_LEASE = "control:eviction"
+EVICTION_LEASE_TTL = 600.0
+"""Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
 
 UNINDEXED_GRACE = 3600.0
 """Seconds a blob no index record names is left alone: a fill may have committed it and be about
@@ -58,8 +65,11 @@ class Survey:
     pinned: int
 
 
-@dataclass(frozen=True, slots=True)
-class EvictionReport:
+class EvictionReport(BaseModel):
+    """What one pass did (``POST /v1/evict`` answers it with the quota)."""
+
+    model_config = ConfigDict(frozen=True)
+
     total_before: int
     total_after: int
     evicted: int
@@ -137,7 +147,8 @@ class Evictor:
             self._metrics.cache_bytes.set(total)
             self._metrics.evicted_blobs.inc(evicted)
             self._metrics.evicted_bytes.inc(evicted_bytes)
-            report = EvictionReport(survey.total, total, evicted, evicted_bytes, survey.pinned, in_use)
+            report = EvictionReport(total_before=survey.total, total_after=total, evicted=evicted,
+                                    evicted_bytes=evicted_bytes, pinned=survey.pinned, in_use=in_use)
             if evicted or (self.quota and total > self.quota):
                 log.info("eviction pass", extra={
                     "quota": self.quota, "total_before": report.total_before, "total_after": report.total_after,
@@ -197,3 +208,32 @@ class Evictor:
             log.info("evicted", extra={"digest": str(candidate.digest), "size": candidate.size,
                                        "keys": len(candidate.keys)})
         return removed
+
+
+class EvictionPasses:
+    """Eviction passes under the cluster-wide eviction lease: one evictor at a time across pods
+    (embedded mode leases within the process); this pod's passes (loop, after a job, the API) queue up."""
+
+    def __init__(self, evictor: Evictor, coordinator: Coordinator) -> None:
+        self.evictor = evictor
+        self._coordinator = coordinator
+        self._queue = asyncio.Lock()
+
+    async def run(self) -> EvictionReport | None:
+        """One pass; None when another holder runs one now."""
+        async with self._queue:
+            lease = await self._coordinator.try_lead(EVICTION_LEASE, EVICTION_LEASE_TTL)
+            if lease is None:
+                return None
+            try:
+                return await self.evictor.run_once()
+            finally:
+                await self._coordinator.release(lease, keep_record=False)
+
+    async def after_job(self, job: object) -> None:
+        """A prefetch job finished: with a quota, make room now."""
+        if self.evictor.quota:
+            try:
+                await self.run()
+            except ProxyError as exc:
+                log.warning("eviction after a prefetch failed", extra={"error": str(exc)})

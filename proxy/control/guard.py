@@ -11,8 +11,8 @@
 - **Bodies.** ``application/json`` only (``415``; a ``text/plain`` form post never gets in), at
   most ``MAX_BODY`` bytes (``413``), nested at most ``MAX_DEPTH`` deep, no ``NaN``/``Infinity``,
   an object at the top (``400``).
-- **Numbers.** ``number`` and ``query_number`` accept only finite values within the bounds the
-  caller names (``400`` otherwise).
+- **Numbers.** ``query_number`` accepts only finite values within the bounds the caller names
+  (``400`` otherwise); numbers in bodies are bounded by their models (``proxy.control.schema``).
 
 Errors are JSON ``{"error": message}``, as every answer of the control API.
 """
@@ -191,16 +191,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def number(body: Mapping[str, Any], name: str, *, low: float, high: float, default: float) -> float:
-    """``body[name]`` as a finite number within [low, high]; ``default`` when absent or null."""
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Refused(400, f"{name} must be a number")
-    return _bounded(name, float(value), low, high)
-
-
 def query_number(request: web.Request, name: str, *, low: float, high: float, default: float) -> float:
     """The query parameter ``name`` as a finite number within [low, high]; ``default`` when absent."""
     text = request.query.get(name)
@@ -210,10 +200,6 @@ def query_number(request: web.Request, name: str, *, low: float, high: float, de
         value = float(text)
     except ValueError as exc:
         raise Refused(400, f"{name} must be a number") from exc
-    return _bounded(name, value, low, high)
-
-
-def _bounded(name: str, value: float, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise Refused(400, f"{name} must be a number from {low:g} to {high:g}")
     return value

@@ -14,7 +14,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from proxy.control.catalog import Snapshot, SnapshotFile
 from proxy.fill.state import Fill, FillState
@@ -25,6 +27,34 @@ from proxy.tasks import OwnedTasks
 log = logging.getLogger(__name__)
 
 KEEP_FINISHED = 1000
+JobState = Literal["resolving", "running", "succeeded", "failed"]
+
+
+class JobError(BaseModel):
+    path: str
+    """The file that failed; empty when the job itself failed (its listing, or shutdown)."""
+    error: str
+
+
+class JobView(BaseModel):
+    """What the control API answers for a job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    url: str
+    pin: bool
+    state: JobState
+    version: str | None
+    files_total: int
+    files_done: int
+    files_cached: int
+    bytes_total: int
+    bytes_done: int
+    rate_bytes_per_second: int
+    errors: list[JobError]
+    started_at: float
+    finished_at: float | None
 
 
 @dataclass
@@ -32,7 +62,7 @@ class Job:
     id: str
     url: str
     pin: bool
-    state: str = "resolving"  # resolving, running, succeeded, failed
+    state: JobState = "resolving"
     version: str | None = None
     files_total: int = 0
     files_done: int = 0
@@ -48,14 +78,18 @@ class Job:
     def progress_bytes(self) -> int:
         return self.bytes_done + sum(f.written for f in self.active.values() if f.state is FillState.STREAMING)
 
-    def to_json(self) -> dict[str, Any]:
+    def view(self) -> JobView:
         end = self.finished_at or time.time()
         done = self.progress_bytes()
         elapsed = max(end - self.started_at, 1e-6)
-        return {"id": self.id, "url": self.url, "pin": self.pin, "state": self.state, "version": self.version,
-                "files_total": self.files_total, "files_done": self.files_done, "files_cached": self.files_cached,
-                "bytes_total": self.bytes_total, "bytes_done": done, "rate_bytes_per_second": round(done / elapsed),
-                "errors": self.errors, "started_at": self.started_at, "finished_at": self.finished_at}
+        return JobView.model_validate({
+            "id": self.id, "url": self.url, "pin": self.pin, "state": self.state, "version": self.version,
+            "files_total": self.files_total, "files_done": self.files_done, "files_cached": self.files_cached,
+            "bytes_total": self.bytes_total, "bytes_done": done, "rate_bytes_per_second": round(done / elapsed),
+            "errors": self.errors, "started_at": self.started_at, "finished_at": self.finished_at})
+
+    def to_json(self) -> dict[str, object]:
+        return self.view().model_dump(mode="json")
 
 
 class Jobs:

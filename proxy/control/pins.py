@@ -9,16 +9,20 @@ period, so clients that resolved the old version can still read it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from proxy.digest import Digest
 from proxy.storage.index import IndexEntry
 from proxy.storage.records import RecordStore
 
 
-@dataclass(frozen=True, slots=True)
-class Pin:
+class Pin(BaseModel):
+    """A pin record (``pins/`` on the cache volume) and what the control API answers for it."""
+
+    model_config = ConfigDict(frozen=True)
+
     url: str
     """The URL as the operator named it (canonical form)."""
     version: str
@@ -41,13 +45,11 @@ class Pin:
         return any(key.startswith(p) for p in self.prefixes)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Pin:
-        return cls(url=data["url"], version=data["version"], prefixes=tuple(data["prefixes"]),
-                   created_at=float(data["created_at"]), expires_at=data.get("expires_at"),
-                   reason=data.get("reason", "operator"), public=bool(data.get("public", False)))
+        return cls.model_validate(data)
 
 
 class Pins:
@@ -67,7 +69,7 @@ class Pins:
         for data in self._records.all():
             try:
                 pins.append(Pin.from_json(data))
-            except (KeyError, TypeError, ValueError):
+            except ValidationError:
                 continue
         self.known = sorted(pins, key=lambda p: (p.url, p.created_at))
         return list(self.known)

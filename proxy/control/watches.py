@@ -22,8 +22,10 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
+
+from pydantic import BaseModel, PrivateAttr
 
 from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
 from proxy.control.jobs import Jobs
@@ -41,9 +43,11 @@ MAX_INTERVAL = 86400.0
 MAX_GRACE = 30 * 86400.0
 
 
-@dataclass
-class Watch:
-    url: ModelUrl
+class WatchRecord(BaseModel):
+    """A watch as recorded on the cache volume (``watches/``) and answered by the control API."""
+
+    url: str
+    """Canonical: ``str()`` of the parsed URL."""
     interval: float
     grace: float
     version: str | None = None
@@ -55,25 +59,50 @@ class Watch:
     last_error: str | None = None
     job: str | None = None
     """The prefetch job of the latest pre-warm."""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
-    wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+
+_THIS_POD_ONLY = frozenset({"checked_at", "last_error", "job"})
+"""Facts of the pod that checks: not carried over from a record (a restart, another pod's watch)."""
+
+
+class Watch(WatchRecord):
+    """A watch running on this pod: its record, the parsed URL, and the lock and wake-up of its loop."""
+
+    _target: ModelUrl = PrivateAttr()
+    _lock: asyncio.Lock = PrivateAttr(default_factory=asyncio.Lock)
+    _wake: asyncio.Event = PrivateAttr(default_factory=asyncio.Event)
+
+    @classmethod
+    def of(cls, target: ModelUrl, interval: float, grace: float, **fields: Any) -> Watch:
+        watch = cls(url=str(target), interval=interval, grace=grace, **fields)
+        watch._target = target
+        return watch
+
+    @property
+    def target(self) -> ModelUrl:
+        return self._target
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        return self._lock
+
+    @property
+    def wake(self) -> asyncio.Event:
+        return self._wake
 
     @property
     def id(self) -> str:
-        return str(self.url)
+        return self.url
 
     def to_json(self) -> dict[str, Any]:
-        return {"url": self.id, "interval": self.interval, "grace": self.grace, "version": self.version,
-                "public": self.public, "checked_at": self.checked_at, "switched_at": self.switched_at,
-                "switches": self.switches, "last_error": self.last_error, "job": self.job}
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json(cls, data: dict[str, Any], parse: Callable[[str], ModelUrl]) -> Watch:
-        interval = _clamp(float(data["interval"]), MIN_INTERVAL, MAX_INTERVAL)
-        grace = _clamp(float(data["grace"]), 0.0, MAX_GRACE)
-        return cls(parse(data["url"]), interval, grace, data.get("version"),
-                   bool(data.get("public", False)), switched_at=data.get("switched_at"),
-                   switches=int(data.get("switches", 0)))
+        """A watch from its record; an interval or grace out of bounds is clamped (NaN to the maximum)."""
+        r = WatchRecord.model_validate({k: v for k, v in data.items() if k not in _THIS_POD_ONLY})
+        return cls.of(parse(r.url), _clamp(r.interval, MIN_INTERVAL, MAX_INTERVAL), _clamp(r.grace, 0.0, MAX_GRACE),
+                      version=r.version, public=r.public, switched_at=r.switched_at, switches=r.switches)
 
 
 class Watches:
@@ -98,7 +127,7 @@ class Watches:
         """Watch ``url`` (replacing the settings of an existing watch); the first check starts at once."""
         watch = self._watches.get(str(url))
         if watch is None:
-            watch = self._watches[str(url)] = Watch(url, interval, grace)
+            watch = self._watches[str(url)] = Watch.of(url, interval, grace)
         else:  # in place: a running check holds this object
             watch.interval, watch.grace = interval, grace
             watch.wake.set()
@@ -130,7 +159,7 @@ class Watches:
         for data in records:
             try:
                 watch = Watch.from_json(data, self._catalogs.parse)
-                self._catalogs.for_url(watch.url)
+                self._catalogs.for_url(watch.target)
             except Exception as exc:
                 log.warning("cannot load watch", extra={"record": data.get("url"), "error": str(exc)})
                 continue
@@ -140,7 +169,7 @@ class Watches:
     def _adopt(self, watch: Watch, check: bool) -> None:
         """Run ``watch`` on this pod, holding the version it recorded."""
         if watch.version is not None:
-            self._catalogs.for_url(watch.url).hold(watch.url, watch.version, watch.public)
+            self._catalogs.for_url(watch.target).hold(watch.target, watch.version, watch.public)
         self._watches[watch.id] = watch
         if check:
             self._start(watch)
@@ -159,7 +188,7 @@ class Watches:
             async with ours.lock:
                 if theirs.version not in (None, ours.version) and (theirs.switched_at or 0) > (ours.switched_at or 0):
                     assert theirs.version is not None
-                    self._catalogs.for_url(ours.url).hold(ours.url, theirs.version, theirs.public)
+                    self._catalogs.for_url(ours.target).hold(ours.target, theirs.version, theirs.public)
                     log.info("version switch adopted", extra={"url": ours.id, "from": ours.version,
                                                               "to": theirs.version})
                     ours.version, ours.public, ours.switched_at = theirs.version, theirs.public, theirs.switched_at
@@ -173,7 +202,7 @@ class Watches:
         watch = self._watches.pop(url, None)
         await self._tasks.stop(url)
         if watch is not None:
-            self._catalogs.for_url(watch.url).hold(watch.url, None, False)
+            self._catalogs.for_url(watch.target).hold(watch.target, None, False)
         return watch
 
     def _start(self, watch: Watch) -> None:
@@ -203,14 +232,15 @@ class Watches:
                 watch.checked_at = self._clock()
 
     async def _check(self, watch: Watch) -> bool:
-        catalog = self._catalogs.for_url(watch.url)
-        if watch.version is not None and await catalog.current(watch.url) == watch.version:
+        catalog = self._catalogs.for_url(watch.target)
+        if watch.version is not None and await catalog.current(watch.target) == watch.version:
             watch.last_error = None
             return False
-        snapshot = await catalog.snapshot(watch.url, None)
+        snapshot = await catalog.snapshot(watch.target, None)
         if snapshot.version == watch.version:
             return False
-        pin = Pin(watch.id, snapshot.version, snapshot.prefixes, self._clock(), reason="watch")
+        pin = Pin(url=watch.id, version=snapshot.version, prefixes=snapshot.prefixes, created_at=self._clock(),
+                  reason="watch")
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._pins.put, pin)
         job = self._jobs.start(watch.id, True, _fixed(snapshot))
@@ -225,7 +255,7 @@ class Watches:
                 await loop.run_in_executor(None, self._pins.remove, watch.id, snapshot.version)
             return False
         previous = watch.version
-        catalog.hold(watch.url, snapshot.version, snapshot.public)
+        catalog.hold(watch.target, snapshot.version, snapshot.public)
         watch.version, watch.public, watch.last_error = snapshot.version, snapshot.public, None
         watch.switched_at = self._clock()
         watch.switches += 1
@@ -243,7 +273,7 @@ class Watches:
         until = self._clock() + watch.grace
         for pin in self._pins.all():
             if pin.url == watch.id and pin.version == version and pin.reason == "watch":
-                self._pins.put(replace(pin, expires_at=until))
+                self._pins.put(pin.model_copy(update={"expires_at": until}))
 
     async def _save(self, watch: Watch) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._records.put, watch.id, watch.to_json())

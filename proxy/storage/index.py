@@ -7,10 +7,11 @@ the blob is stored once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from proxy.digest import Checksum, Digest
 from proxy.errors import InvalidKey
@@ -68,18 +69,19 @@ class IndexEntry:
         return replace(self, checked_at=now)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["digest"] = str(self.digest)
-        data["checksums"] = [{"algorithm": c.algorithm, "hex": c.hex} for c in self.checksums]
+        """The record: every field, the digest as ``blake3:<hex>``, checksums as ``{algorithm, hex}``."""
+        data: dict[str, Any] = _RECORD.dump_python(self, mode="json")
         data["format"] = FORMAT
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> IndexEntry:
-        fields = {k: v for k, v in data.items() if k != "format"}
-        fields["digest"] = Digest.parse(data["digest"])
-        fields["checksums"] = tuple(Checksum(c["algorithm"], c["hex"]) for c in data.get("checksums", ()))
-        return cls(**fields)
+    def from_json(cls, data: object) -> IndexEntry:
+        """An entry from its record (raise ValueError when it is not one)."""
+        return _RECORD.validate_python(data)
+
+
+_RECORD = TypeAdapter(IndexEntry)
+"""The JSON record of an index entry (fields not named here, ``format`` among them, are ignored)."""
 
 
 class Index:
@@ -92,10 +94,10 @@ class Index:
     def get(self, key: str) -> IndexEntry | None:
         path = self.layout.record(check_key(key))
         try:
-            data = json.loads(path.read_bytes())
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        entry = IndexEntry.from_json(data)
+        entry = _RECORD.validate_json(raw)
         return entry if entry.key == key else None  # a sha256 collision would be news
 
     def put(self, entry: IndexEntry) -> None:
@@ -113,8 +115,8 @@ class Index:
             return
         for path in sorted(self.layout.index.glob("*/*.json")):
             try:
-                yield IndexEntry.from_json(json.loads(path.read_bytes()))
-            except (OSError, ValueError, KeyError, TypeError):
+                yield _RECORD.validate_json(path.read_bytes())
+            except (OSError, ValueError):  # ValidationError is a ValueError
                 continue  # a record that vanished or does not parse is not an entry
 
     def referenced(self) -> set[Digest]:

@@ -118,7 +118,7 @@ async def test_last_access_is_recorded_without_a_quota(start_proxy: ProxyFactory
     blob = proxy.app[appkeys.CACHE].store.layout.blob(Digest.of(body))
     os.utime(blob, (1_000_000, blob.stat().st_mtime))  # read long ago, as far as the volume knows
     assert await get(proxy, base / "a") == body  # a hit now
-    assert await proxy.app[appkeys.CONTROL].evictor.record_access() == 1
+    assert await proxy.app[appkeys.CONTROL].eviction.evictor.record_access() == 1
     assert blob.stat().st_atime > 1_000_000_000
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from proxy.cluster.embedded import EmbeddedCoordinator
-from proxy.cluster.events import Subscription
-from proxy.cluster.port import FillEvent, Node
+from proxy.cluster.port import FillEvent, Node, Subscription
 from proxy.errors import IntegrityError
 from proxy.fill.leader import lead
 from proxy.fill.state import Fill, FillContext, FillState, TurnEnd

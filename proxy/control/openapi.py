@@ -1,0 +1,143 @@
+"""The OpenAPI 3.1 document of the control API, generated from its pydantic models.
+
+Served at ``GET /v1/openapi.json`` without a token: it describes the API and holds no data.
+Every other route of the document needs ``Authorization: Bearer <admin token>`` (the ``bearer``
+scheme) except ``/healthz``, ``/readyz`` and ``/metrics``. tests/adapters/hf/test_control_openapi.py
+calls each route and checks the answers against this document.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from proxy import __version__
+from proxy.control.guard import MAX_BODY, MAX_DEPTH
+from proxy.control.jobs import JobView
+from proxy.control.pins import Pin
+from proxy.control.schema import (
+    ErrorBody,
+    EvictionView,
+    Health,
+    PinRequest,
+    PrefetchRequest,
+    Readiness,
+    WatchRemoved,
+    WatchRequest,
+)
+from proxy.control.watches import WatchRecord
+
+Json = dict[str, Any]
+REF = "#/components/schemas/{model}"
+_INPUTS: tuple[type[BaseModel], ...] = (PrefetchRequest, PinRequest, WatchRequest)
+_OUTPUTS: tuple[type[BaseModel], ...] = (JobView, Pin, WatchRecord, WatchRemoved, EvictionView, ErrorBody, Health,
+                                         Readiness)
+_ERRORS = {
+    400: "A bad value (the message names it)", 401: "No or wrong `Authorization: Bearer <admin token>`",
+    403: "A cross-site browser request, or refused (e.g. --offline)", 404: "Not found",
+    409: "Another pod holds the eviction lease", 413: f"The body is larger than {MAX_BODY} bytes",
+    415: "The body is not application/json", 502: "The upstream failed",
+    "4XX": "The upstream's client error, passed through",
+}
+
+
+def _ref(model: type[BaseModel]) -> Json:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(schema: Json, description: str, headers: Json | None = None) -> Json:
+    answer: Json = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _errors(*codes: int | str) -> Json:
+    return {str(c): _json(_ref(ErrorBody), _ERRORS[c]) for c in codes}
+
+
+def _op(summary: str, ok: Json, *errors: int | str, body: type[BaseModel] | None = None,
+        params: list[Json] | None = None, public: bool = False) -> Json:
+    refused: tuple[int, ...] = () if public else (401, 403)
+    if body is not None:
+        refused += (400, 413, 415)
+    op: Json = {"summary": summary, "responses": {**ok, **_errors(*sorted(set(refused + errors), key=str))}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    if public:
+        op["security"] = []
+    return op
+
+
+def _query(name: str, schema: Json, description: str, required: bool = False, where: str = "query") -> Json:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+def _list(model: type[BaseModel]) -> Json:
+    return {"type": "array", "items": _ref(model)}
+
+
+URL_PARAM = _query("url", {"type": "string", "minLength": 1}, "The URL as pinned or watched", required=True)
+
+
+def _paths() -> Json:
+    job, pins = _ref(JobView), _list(Pin)
+    wait = _query("wait", {"type": "number", "minimum": 0, "maximum": 30}, "Seconds to wait for the job to finish")
+    return {
+        "/v1/prefetch": {"post": _op("Start a prefetch job", {"202": _json(job, "The job, started", {
+            "Location": {"schema": {"type": "string"}, "description": "/v1/jobs/{id}"}})},
+            403, 502, "4XX", body=PrefetchRequest)},
+        "/v1/jobs": {"get": _op("This node's jobs", {"200": _json(_list(JobView), "Oldest first")})},
+        "/v1/jobs/{id}": {"get": _op("One job", {"200": _json(job, "The job")}, 400, 404, params=[
+            _query("id", {"type": "string"}, "The job's id", required=True, where="path"), wait])},
+        "/v1/pins": {
+            "get": _op("Every pin", {"200": _json(pins, "By URL, then age")}),
+            "post": _op("Pin a URL at the version it names now", {"201": _json(_ref(Pin), "The pin")},
+                        502, "4XX", body=PinRequest),
+            "delete": _op("Unpin every version of a URL", {"200": _json(pins, "The pins removed")}, 400, 404,
+                          params=[URL_PARAM]),
+        },
+        "/v1/watches": {
+            "get": _op("Every watch of this node", {"200": _json(_list(WatchRecord), "By URL")}),
+            "post": _op("Watch a branch or prefix (or change a watch)", {"201": _json(_ref(WatchRecord), "The watch")},
+                        body=WatchRequest),
+            "delete": _op("Stop watching a URL", {"200": _json(_ref(WatchRemoved), "Removed")}, 400, 404,
+                          params=[URL_PARAM]),
+        },
+        "/v1/evict": {"post": _op("One eviction pass now", {"200": _json(_ref(EvictionView), "The pass")}, 409)},
+        "/v1/status": {"get": _op("The node's status document (what the dashboard shows)",
+                                  {"200": _json({"type": "object"}, "Status")})},
+        "/v1/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+                                        public=True)},
+        "/healthz": {"get": _op("Liveness", {"200": _json(_ref(Health), "Alive")}, public=True)},
+        "/readyz": {"get": _op("Readiness: the cache volume is writable (Redis reported, never required)", {
+            "200": _json(_ref(Readiness), "Ready"), "503": _json(_ref(Readiness), "Not ready")}, public=True)},
+        "/metrics": {"get": _op("Prometheus metrics", {"200": {"description": "Text exposition format", "content": {
+            "text/plain": {"schema": {"type": "string"}}}}}, public=True)},
+    }
+
+
+@functools.cache
+def document() -> Json:
+    """The document (built once; callers must not change it)."""
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in _INPUTS]
+    pairs += [(m, "serialization") for m in _OUTPUTS]
+    _, defs = models_json_schema(pairs, ref_template=REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Model Manager control API", "version": __version__, "description": (
+            "Prefetch jobs, pins, watches and eviction of a Model Manager proxy node. Request bodies are "
+            f"application/json objects of at most {MAX_BODY} bytes, nested at most {MAX_DEPTH} deep, without "
+            "NaN or Infinity; unknown fields are ignored. Errors are {\"error\": message}.")},
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {"schemas": defs["$defs"],
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "The admin token (--admin-token, or the "
+                                                                     "admin-token file on the cache volume)"}}},
+    }

@@ -1,0 +1,100 @@
+"""The bodies of the control API as pydantic models: what a call may carry and what it answers.
+
+Requests are validated strictly (``"60"`` is not a number, ``true`` is not one either; unknown
+fields are ignored) after ``proxy.control.guard.read_json`` has checked the content type, size,
+nesting and NaN/Infinity. A body that does not validate is ``400 {"error": message}``. The
+answers' models are the records the control API keeps (``Pin``, ``WatchRecord``) or views made
+for it here; ``proxy.control.openapi`` builds the OpenAPI document from all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from proxy.control.eviction import EvictionReport
+from proxy.control.guard import Refused
+from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL
+
+
+def _as_list(value: Any) -> Any:
+    """One pattern may be given as a string; null means none."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+Url = Annotated[str, Field(min_length=1, description="A model URL: hf://, s3:// or http(s)://")]
+Patterns = Annotated[list[str], BeforeValidator(_as_list, json_schema_input_type=list[str] | str | None),
+                     Field(default_factory=list, description="fnmatch patterns (one string or a list)")]
+Token = Annotated[str | None, AfterValidator(lambda token: token or None),
+                  Field(description="The upstream token to list with and download with (never stored)")]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class PrefetchRequest(RequestBody):
+    url: Url
+    pin: bool = False
+    allow_patterns: Patterns
+    ignore_patterns: Patterns
+    token: Token = None
+
+
+class PinRequest(RequestBody):
+    url: Url
+    token: Token = None
+
+
+class WatchRequest(RequestBody):
+    url: Url
+    interval: Annotated[float | None, Field(ge=MIN_INTERVAL, le=MAX_INTERVAL,
+                                            description="Seconds between checks (default --watch-interval)")] = None
+    grace: Annotated[float | None, Field(ge=0.0, le=MAX_GRACE, description="Seconds the version switched "
+                                         "away from stays pinned (default --watch-grace)")] = None
+
+
+Request = TypeVar("Request", bound=RequestBody)
+
+
+def parse(model: type[Request], body: dict[str, Any]) -> Request:
+    """``body`` as ``model``; Refused(400) naming every field that is wrong."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise Refused(400, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                                     for e in exc.errors(include_url=False))) from exc
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WatchRemoved(View):
+    url: str
+    removed: bool
+
+
+class EvictionView(EvictionReport):
+    quota: int
+
+
+class ErrorBody(View):
+    error: str
+
+
+class Health(View):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(View):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
+    mode: Literal["embedded", "cluster"]
+    node_id: str
+    degraded: bool | None = Field(None, description="Cluster mode: Redis is unreachable (hits and per-pod fills "
+                                                    "still served)")
