@@ -96,5 +96,6 @@ class Readiness(View):
     checks: dict[str, bool]
     mode: Literal["embedded", "cluster"]
     node_id: str
-    degraded: bool | None = Field(None, description="Cluster mode: Redis is unreachable (hits and per-pod fills "
-                                                    "still served)")
+    free_bytes: int = Field(description="Free space on the cache volume")
+    degraded: bool = Field(description="Redis is unreachable (cluster mode), or the volume has less free space "
+                                       "than --disk-reserve-bytes: hits are still served (checks says which)")
