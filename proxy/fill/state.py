@@ -21,6 +21,7 @@ from pathlib import Path
 
 from proxy.cluster.port import Coordinator
 from proxy.errors import FillFailed
+from proxy.fill.link import LeaderLink
 from proxy.observe.metrics import Metrics
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index, IndexEntry
@@ -71,6 +72,9 @@ class FillContext:
     policy: FillPolicy
     coordinator: Coordinator
     clock: Callable[[], float] = time.time
+    link: LeaderLink | None = None
+    """Cluster mode: followers stream from the leader's pod (``proxy.fill.relay``); None: they tail
+    the leader's temp file on the shared volume."""
 
 
 class IllegalTransition(RuntimeError):
@@ -99,6 +103,9 @@ class Fill:
         self.written = 0
         self.tmp_path: Path | None = None
         """The temp file the bytes land in (this node's, or the leader's on the shared volume)."""
+        self.lead_token: int | None = None
+        """The fencing token while this node leads the fill under a lease (set by ``proxy.fill.lease``):
+        the token peers must name to stream it from here (``proxy.fill.feed``)."""
         self.started = time.monotonic()
         self._changed = asyncio.Event()
 
