@@ -29,6 +29,10 @@ from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
 
 READ_CHUNK = 1 << 20
+LAG_POLL = 0.1
+"""Seconds between reads of a file that showed fewer bytes than announced (``Fill.lagged``)."""
+LAG_LIMIT = 60.0
+"""How long such a file may lag before its readers fail: longer than any attribute cache (NFS acregmax)."""
 
 
 class FillState(enum.Enum):
@@ -206,15 +210,28 @@ class Fill:
         """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
         the fill fails meanwhile."""
         async for fd, offset, count in self.spans(start, end):
-            pos, stop = offset, offset + count
+            pos, stop, since = offset, offset + count, 0.0
             while pos < stop:
                 # Bytes just written are in the page cache: a pread here is a memory copy,
                 # cheaper than an executor hop per chunk per reader.
                 data = os.pread(fd, min(READ_CHUNK, stop - pos), pos)
                 if not data:
-                    raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
-                pos += len(data)
+                    since = since or time.monotonic()
+                    await self.lagged(pos, since)
+                    continue
+                pos, since = pos + len(data), 0.0
                 yield data
+
+    async def lagged(self, pos: int, since: float) -> None:
+        """The file showed fewer bytes at ``pos`` than announced, since ``since`` (monotonic):
+        another node's temp file seen through a mount that caches attributes (NFS, EFS, FUSE)
+        lags its writer. Wait a moment for the view to catch up; FillFailed once the fill failed,
+        or after ``LAG_LIMIT`` seconds."""
+        if self.state is FillState.FAILED:
+            raise FillFailed(f"fill of {self.key} failed: {self.error}") from self.error
+        if time.monotonic() - since > LAG_LIMIT:
+            raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
+        await asyncio.sleep(LAG_POLL)
 
     async def spans(self, start: int, end: int | None) -> AsyncIterator[tuple[int, int, int]]:
         """``(fd, offset, count)`` for bytes [start, end) as they land, in order and without gaps;

@@ -164,3 +164,29 @@ async def test_internal_fill_endpoint_needs_the_secret_and_a_fill_led_there(
         assert head + await r.read() == body
     async with session.get(at_start, headers=good) as finished:
         assert finished.status == 404, "a finished fill is no longer served"
+
+
+async def test_leader_killed_mid_stream_the_follower_takes_over_on_its_caching_mount(
+        pods: list[Pod], upstream: tuple[FakeUpstream, URL], session: aiohttp.ClientSession) -> None:
+    fake, base = upstream
+    body = os.urandom(24 << 20)
+    want = blake3.blake3(body).hexdigest()
+    fake.add("/big.bin", body, chunk=256 << 10, rate=RATE)
+    leader, follower = pods
+
+    lead_response = await session.get(leader.fetch_url(base / "big.bin"))
+    assert lead_response.status == 200
+    async with session.get(follower.fetch_url(base / "big.bin")) as r:
+        assert r.status == 200
+        hasher = blake3.blake3()
+        hasher.update(head := await r.content.readexactly(4 << 20))  # streamed from the leader's pod
+        assert await follower.metric(session, "modelmanager_relayed_bytes_total", 'direction="received"') >= len(head)
+        await leader.signal(signal.SIGKILL)
+        async for chunk in r.content.iter_any():
+            hasher.update(chunk)
+    lead_response.close()
+    assert hasher.hexdigest() == want
+    gets = fake.gets("/big.bin")
+    assert len(gets) == 2, "the original download and the successor's resume"
+    assert 0 < int(gets[1].headers["Range"].removeprefix("bytes=").rstrip("-")) < len(body)
+    assert await follower.metric(session, "modelmanager_leases_taken_over_total") == 1
