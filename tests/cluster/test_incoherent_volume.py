@@ -190,3 +190,33 @@ async def test_leader_killed_mid_stream_the_follower_takes_over_on_its_caching_m
     assert len(gets) == 2, "the original download and the successor's resume"
     assert 0 < int(gets[1].headers["Range"].removeprefix("bytes=").rstrip("-")) < len(body)
     assert await follower.metric(session, "modelmanager_leases_taken_over_total") == 1
+
+
+async def test_unreachable_leader_pod_falls_back_to_tailing_the_shared_file(
+        views: list[Path], redis_server: RedisServer, upstream: tuple[FakeUpstream, URL],
+        session: aiohttp.ClientSession) -> None:
+    fake, base = upstream
+    body = os.urandom(16 << 20)
+    fake.add("/big.bin", body, chunk=256 << 10, rate=RATE)
+    host = f"{base.host}:{base.port}"
+    # the leader advertises an address nobody answers on: followers cannot stream from it
+    leader = Pod("pod-0", views[0], redis_server.url, host, ("--advertise-url", "http://127.0.0.1:9"))
+    follower = Pod("pod-1", views[1], redis_server.url, host, ())
+    try:
+        await asyncio.gather(leader.start(), follower.start())
+        async with session.get(leader.fetch_url(base / "big.bin")) as lead_response:
+            assert lead_response.status == 200
+            await lead_response.content.readexactly(1 << 16)
+            async with session.get(follower.fetch_url(base / "big.bin")) as r:
+                assert r.status == 200
+                assert await r.read() == body
+        assert fake.count("/big.bin") == 1
+        assert await follower.metric(session, "modelmanager_cross_pod_followers_total") == 1
+        assert await follower.metric(session, "modelmanager_relayed_bytes_total", 'direction="received"') == 0
+        assert follower.output is not None
+        assert any("tailing the shared volume" in line for line in follower.output.lines)
+    finally:
+        for pod in (leader, follower):
+            if pod.proc is not None and pod.proc.returncode is None:
+                pod.proc.send_signal(signal.SIGKILL)
+                await pod.proc.wait()
