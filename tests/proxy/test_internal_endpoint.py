@@ -1,6 +1,7 @@
 """The internal endpoints (``/_mm/v1/blobs/{digest}``, ``/_mm/v1/fills/{key_id}``) do not exist
-outside cluster mode (the blob endpoint: with peer hops), so a client that learnt a digest cannot read a cached blob by it (the cluster side,
-with its secret, is tested in tests/cluster/test_memory_tier.py)."""
+outside cluster mode (the blob endpoint: with peer hops), so a client that learnt a digest cannot
+read a cached blob by it (the cluster side, with its secret, is tested in
+tests/cluster/test_memory_tier.py and tests/cluster/test_incoherent_volume.py)."""
 
 from __future__ import annotations
 
