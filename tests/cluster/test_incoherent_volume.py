@@ -18,7 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -44,7 +44,7 @@ def _mount(source: Path, target: Path) -> None:
 
 
 @pytest.fixture
-def views(tmp_path: Path) -> AsyncIterator[list[Path]] | object:
+def views(tmp_path: Path) -> Iterator[list[Path]]:
     """Two attribute-caching FUSE views of one directory: each pod's mount of the shared volume."""
     if shutil.which("bindfs") is None:
         pytest.skip("bindfs is not installed (apt-get install bindfs): no attribute-caching mount to test on")
@@ -123,9 +123,11 @@ async def running_fill(redis_server: RedisServer) -> tuple[str, int]:
 
     client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        names = await client.keys("mm:fill:*")
+        names = [str(name) for name in await client.keys("mm:fill:*")]
         assert len(names) == 1, names
-        record = json.loads(await client.get(names[0]))
+        text = await client.get(names[0])
+        assert text is not None
+        record = json.loads(text)
     finally:
         await client.aclose()
     return names[0].removeprefix("mm:fill:"), int(record["token"])
