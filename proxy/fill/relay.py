@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from pathlib import Path
 
 from aiohttp import ClientError, ClientTimeout
@@ -31,6 +32,10 @@ from proxy.fill.link import FILL_ROUTE, LeaderLink
 from proxy.fill.state import Fill, FillContext, FillState
 
 log = logging.getLogger(__name__)
+
+WORKER_TRIES = 64
+"""Requests (each on a new connection) to reach the leading worker of a node with ``--workers``."""
+_WORKER = re.compile(r"\.w[0-9]+$")
 
 
 class RelayRefused(Exception):
@@ -66,9 +71,10 @@ class Relay:
         self.record = record
         if self.token == record.token:
             return True
-        if (record.meta is None or record.token in self.refused
-                or record.node.node_id == self.ctx.coordinator.node.node_id or self.link.session is None):
-            return False
+        me = self.ctx.coordinator.node
+        if (record.meta is None or record.token in self.refused or self.link.session is None
+                or record.node.node_id == me.node_id or record.node.url == me.url):
+            return False  # a sibling worker of this node (same URL) shares this kernel's view: tail it
         self.stop()
         if self.fd < 0:
             try:
@@ -111,10 +117,12 @@ class Relay:
     async def _pull(self, record: FillRecord) -> None:
         try:
             await self._receive(record)
-        except (ClientError, OSError, TimeoutError, RelayRefused) as exc:
-            log.info("streaming from the leader's pod failed; tailing the shared volume",
-                     extra={"key": self.fill.key, "leader": record.node.node_id, "offset": self.received,
-                            "error": repr(exc)})
+        except Exception as exc:  # any failure here only means: tail the shared file instead
+            expected = isinstance(exc, (ClientError, OSError, TimeoutError, RelayRefused))
+            log.log(logging.INFO if expected else logging.WARNING,
+                    "streaming from the leader's pod failed; tailing the shared volume",
+                    extra={"key": self.fill.key, "leader": record.node.node_id, "offset": self.received,
+                           "error": repr(exc)})
             self.refused.add(record.token)
             if self.token == record.token:
                 self.token = None
@@ -132,10 +140,20 @@ class Relay:
         timeout = ClientTimeout(total=None, sock_connect=self.link.connect_timeout, sock_read=None)
         received = self.ctx.metrics.relayed_bytes.labels("received")
         loop = asyncio.get_running_loop()
-        async with session.get(url, params=query, headers={"Authorization": f"Bearer {self.link.secret}"},
-                               timeout=timeout) as response:
-            if response.status != 200:
+        headers = {"Authorization": f"Bearer {self.link.secret}"}
+        # The workers of a node (``<node-id>.w<i>``) share its port: a request lands on any of them,
+        # and only the leading one answers 200. Ask again on fresh connections to reach it.
+        tries = WORKER_TRIES if _WORKER.search(record.node.node_id) else 1
+        for attempt in range(tries):
+            last = attempt == tries - 1
+            response = await session.get(url, params=query, timeout=timeout,
+                                         headers=headers if last else {**headers, "Connection": "close"})
+            if response.status == 200:
+                break
+            response.release()
+            if response.status != 404 or last:
                 raise RelayRefused(f"the leader's pod answered {response.status}")
+        async with response:
             while data := await response.content.readany():
                 data += response.content.read_nowait()  # whatever else arrived meanwhile: one write
                 await loop.run_in_executor(None, _pwrite_all, self.fd, data, self.received)
