@@ -26,6 +26,7 @@ from proxy.credentials import admin_token, cluster_secret
 from proxy.fill.feed import FillFeed
 from proxy.fill.link import FILL_ROUTE, LeaderLink
 from proxy.fill.registry import Fills
+from proxy.fill.relay import sweep_relay_files
 from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
@@ -76,7 +77,9 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)
     coordinator = make_coordinator(settings)
     secret = cluster_secret(settings) if not settings.embedded else None
-    link = LeaderLink(secret) if secret is not None else None
+    link = LeaderLink(secret, directory=settings.relay_dir) if secret is not None else None
+    if link is not None and settings.relay_dir is not None:
+        sweep_relay_files(settings.relay_dir, settings.node_id)
     fills = Fills(FillContext(store, index, metrics, policy, coordinator, clock, link))
     memory = None
     if settings.memory_cache_bytes > 0:

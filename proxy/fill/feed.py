@@ -5,9 +5,9 @@ from ``offset`` on, and gets them as they land, over one response, until the who
 sent (with an unknown size: until the fill commits). So a follower's clients stream at the
 leader's pace whatever its mount of the shared volume caches. Only the current leader answers:
 the fill must be running here, under the lease whose fencing token ``T`` the follower read from
-the fill record; unknown, finished and foreign fills are refused (404). The last byte is sent
-before verification like every other: the follower holds it back from its clients until the
-``done`` event, as for a tailed file. A fill that fails mid-stream cuts the connection, so the
+the fill record; unknown, finished and foreign fills are refused (404). Every landed byte is
+sent, the final one too, before verification: the follower holds that one back from its clients
+until the ``done`` event, as for a tailed file. A fill that fails mid-stream cuts the connection, so the
 follower never sees a clean end of bad bytes.
 
 Mounted only in cluster mode, on the client port; every call must carry
@@ -59,7 +59,7 @@ class FillFeed:
         await response.prepare(request)
         sent = self.metrics.relayed_bytes.labels("sent")
         try:
-            async for chunk in fill.read(offset, size):
+            async for chunk in fill.read(offset, size, landed=True):
                 await response.write(chunk)
                 sent.inc(len(chunk))
         except FillFailed as exc:

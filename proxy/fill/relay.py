@@ -109,8 +109,10 @@ class Relay:
                 self.path.unlink()
 
     def _create(self) -> None:
-        directory = self.ctx.store.layout.tmp(self.ctx.coordinator.node.node_id)
-        path = directory / f"relay-{key_id(self.fill.key)[:16]}-{os.urandom(4).hex()}"
+        node_id = self.ctx.coordinator.node.node_id
+        directory = self.link.directory or self.ctx.store.layout.tmp(node_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{relay_prefix(node_id)}{key_id(self.fill.key)[:16]}-{os.urandom(4).hex()}"
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self.path = path
 
@@ -164,6 +166,21 @@ class Relay:
         size = record.meta.size
         if size is not None and self.received < size:
             raise RelayRefused(f"the stream ended at {self.received} of {size} bytes")
+
+
+def relay_prefix(node_id: str) -> str:
+    return f"relay-{node_id}-"
+
+
+def sweep_relay_files(directory: Path, node_id: str) -> int:
+    """Remove the relay files a crash of this node left in ``directory`` (``--relay-dir``; the
+    node's tmp dir on the volume is swept with everything else in it). Returns how many went."""
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in directory.glob(relay_prefix(node_id) + "*"):
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:

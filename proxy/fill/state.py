@@ -195,10 +195,13 @@ class Fill:
         assert self.entry is not None
         return self.entry
 
-    def _readable(self, end: int | None) -> int:
-        """How far a reader whose range ends at ``end`` (None: end of file) may read now."""
+    def _readable(self, end: int | None, landed: bool = False) -> int:
+        """How far a reader whose range ends at ``end`` (None: end of file) may read now; with
+        ``landed``, every byte landed so far (the final one too, before verification)."""
         if self.state is FillState.COMMITTED:
             return self.written if end is None else end
+        if landed:
+            return self.written if end is None else min(end, self.written)
         size = self.meta.size if self.meta else None
         if end is not None and size is not None and end < size:
             return min(end, self.written)
@@ -206,10 +209,10 @@ class Fill:
             return min(self.written, size - 1)  # hold the final byte until verified
         return max(0, self.written - 1)
 
-    async def read(self, start: int, end: int | None) -> AsyncIterator[bytes]:
+    async def read(self, start: int, end: int | None, *, landed: bool = False) -> AsyncIterator[bytes]:
         """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
         the fill fails meanwhile."""
-        async for fd, offset, count in self.spans(start, end):
+        async for fd, offset, count in self.spans(start, end, landed=landed):
             pos, stop, since = offset, offset + count, 0.0
             while pos < stop:
                 # Bytes just written are in the page cache: a pread here is a memory copy,
@@ -233,7 +236,8 @@ class Fill:
             raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
         await asyncio.sleep(LAG_POLL)
 
-    async def spans(self, start: int, end: int | None) -> AsyncIterator[tuple[int, int, int]]:
+    async def spans(self, start: int, end: int | None, *,
+                    landed: bool = False) -> AsyncIterator[tuple[int, int, int]]:
         """``(fd, offset, count)`` for bytes [start, end) as they land, in order and without gaps;
         the consumer takes all ``count`` bytes (e.g. with sendfile) before asking for the next
         span, and ``fd`` stays open until then. Raises FillFailed if the fill fails meanwhile.
@@ -262,7 +266,7 @@ class Fill:
                     if fd >= 0:
                         os.close(fd)
                     fd, current = opened, want
-                limit = self._readable(end)
+                limit = self._readable(end, landed)
                 if pos < limit:
                     yield fd, pos, limit - pos
                     pos = limit

@@ -67,7 +67,12 @@ def views(tmp_path: Path) -> Iterator[list[Path]]:
 async def pods(views: list[Path], redis_server: RedisServer,
                upstream: tuple[FakeUpstream, URL]) -> AsyncIterator[list[Pod]]:
     _, base = upstream
-    started = [Pod(f"pod-{i}", view, redis_server.url, f"{base.host}:{base.port}", ())
+    relay_dir = views[1].parent / "local-disk"  # the follower keeps relayed bytes on a node-local disk
+    relay_dir.mkdir()
+    (relay_dir / "relay-pod-1-leftover").write_bytes(b"from a crash")  # swept at start
+    (relay_dir / "relay-pod-9-other").write_bytes(b"another node's")  # kept
+    started = [Pod(f"pod-{i}", view, redis_server.url, f"{base.host}:{base.port}",
+                   ("--relay-dir", str(relay_dir)) if i == 1 else ())
                for i, view in enumerate(views)]
     try:
         await asyncio.gather(*(p.start() for p in started))
@@ -111,10 +116,11 @@ async def test_follower_pod_streams_while_its_mount_caches_attributes(
     gaps = [b - a for a, b in itertools.pairwise(followed)]
     assert max(gaps) < 1.0, f"the follower's client waited {max(gaps):.2f} s for bytes"
     assert led[-1] - led[0] > 3.0, "the download was paced: the follower streamed while the fill ran"
-    assert await follower.metric(session, "modelmanager_relayed_bytes_total", 'direction="received"') == SIZE
-    assert await leader.metric(session, "modelmanager_relayed_bytes_total", 'direction="sent"') == SIZE
-    assert not any(p.name.startswith("relay-") for p in (follower.cache / "tmp" / follower.name).iterdir()), \
-        "the follower's relay file is gone once the fill ended"
+    # the bytes came from the leader's pod (the relay stops at the commit: the last ones may come from the blob)
+    assert await follower.metric(session, "modelmanager_relayed_bytes_total", 'direction="received"') > SIZE // 2
+    assert await leader.metric(session, "modelmanager_relayed_bytes_total", 'direction="sent"') > SIZE // 2
+    assert [p.name for p in (follower.cache.parent / "local-disk").iterdir()] == ["relay-pod-9-other"], \
+        "the follower's relay file is gone once the fill ended, and so is its leftover from a crash"
 
 
 async def running_fill(redis_server: RedisServer) -> tuple[str, int]:
@@ -183,6 +189,9 @@ async def test_leader_killed_mid_stream_the_follower_takes_over_on_its_caching_m
         hasher = blake3.blake3()
         hasher.update(head := await r.content.readexactly(4 << 20))  # streamed from the leader's pod
         assert await follower.metric(session, "modelmanager_relayed_bytes_total", 'direction="received"') >= len(head)
+        relay_files = [p for p in (follower.cache.parent / "local-disk").iterdir() if p.name.startswith("relay-pod-1-")]
+        assert len(relay_files) == 1, "the relayed bytes are kept in --relay-dir"
+        assert relay_files[0].stat().st_size >= len(head)
         await leader.signal(signal.SIGKILL)
         async for chunk in r.content.iter_any():
             hasher.update(chunk)

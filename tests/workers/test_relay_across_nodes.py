@@ -44,5 +44,6 @@ async def test_a_follower_node_streams_from_the_leading_worker_of_another_node(
             assert blake3.blake3(await r.read()).digest() == blake3.blake3(body).digest()
         assert head + await lead_response.read() == body
     assert fake.count("/big.bin") == 1
-    assert await relayed(session, follower.url, "received") == len(body)
-    assert await relayed(session, leader.url, "sent") == len(body)
+    # the bytes came from the leading worker (the relay stops at the commit: the last ones may come from the blob)
+    assert await relayed(session, follower.url, "received") > len(body) // 2
+    assert await relayed(session, leader.url, "sent") > len(body) // 2
