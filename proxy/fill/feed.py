@@ -62,10 +62,11 @@ class FillFeed:
             async for chunk in fill.read(offset, size, landed=True):
                 await response.write(chunk)
                 sent.inc(len(chunk))
+            await response.write_eof()
         except FillFailed as exc:
             log.info("fill feed cut: the fill failed", extra={"key": fill.key, "error": str(exc)})
             if request.transport is not None:
                 request.transport.abort()
-            return response
-        await response.write_eof()
+        except ConnectionResetError:
+            pass  # the follower stopped reading: it has the result from the done event, or leads now
         return response
