@@ -30,7 +30,10 @@ from proxy.control.jobs import Jobs
 from proxy.control.pins import Pins
 from proxy.control.watches import Watches
 from proxy.credentials import admin_token, cluster_secret
+from proxy.fill.feed import FillFeed
+from proxy.fill.link import FILL_ROUTE, LeaderLink
 from proxy.fill.registry import Fills
+from proxy.fill.relay import sweep_relay_files
 from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
@@ -105,13 +108,17 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     metrics = Metrics()
     policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)
     coordinator = make_coordinator(settings)
-    fills = Fills(FillContext(store, index, metrics, policy, coordinator, clock))
+    secret = cluster_secret(settings) if not settings.embedded else None
+    link = LeaderLink(secret, directory=settings.relay_dir) if secret is not None else None
+    if link is not None and settings.relay_dir is not None:
+        sweep_relay_files(settings.relay_dir, settings.node_id)
+    fills = Fills(FillContext(store, index, metrics, policy, coordinator, clock, link))
     memory = None
     if settings.memory_cache_bytes > 0:
         memory = MemoryTier(settings.memory_cache_bytes, settings.memory_cache_ttl,
                             settings.memory_cache_max_blob_bytes)
     internal = not settings.embedded and settings.peer_mode != "off"
-    peers = Peers(settings.peer_mode, coordinator, memory, cluster_secret(settings) if internal else None)
+    peers = Peers(settings.peer_mode, coordinator, memory, secret if internal else None)
 
     connections = ConnectionGuard(settings.max_connections or default_limit(), settings.body_idle_timeout, metrics)
     app = web.Application(client_max_size=1 << 20, middlewares=[connections.middleware])
@@ -137,6 +144,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     app.router.add_get("/v1/status", guard.wrap(app[appkeys.STATUS].handle))
     if internal:  # the internal endpoint exists only where peers call it
         app.router.add_get(BLOB_ROUTE, peers.serve_blob)
+    if link is not None:  # cluster mode: followers on other pods stream running fills from here
+        app.router.add_get(FILL_ROUTE, FillFeed(fills, secret, metrics).serve)
     core = app[appkeys.CORE] = Core(app[appkeys.CACHE], metrics, app[appkeys.SERVE_OPTIONS],
                                    lambda: app[appkeys.UPSTREAM_SESSION])
     if catalogs is not None:
@@ -162,6 +171,9 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
         peers = app[appkeys.SERVE_OPTIONS].peers
         if peers is not None:
             peers.session = session
+        link = app[appkeys.FILLS].ctx.link
+        if link is not None:
+            link.session = session
         yield
 
 

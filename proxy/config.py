@@ -51,6 +51,11 @@ class Settings(BaseSettings):
                                                            "bytes from the peer), or `off` (read the volume).")
     lease_ttl: float = Field(10.0, gt=0, description="Cluster mode: seconds a fill lease lives without "
                              "progress; when a leader dies, another pod takes its fill over after this.")
+    relay_dir: Path | None = Field(None, description="Cluster mode: where a follower pod keeps the bytes "
+                                   "of a running fill it streams from the leader's pod (one file per fill, "
+                                   "removed when the fill ends). Unset: `<cache-dir>/tmp/<node-id>/` on the "
+                                   "shared volume. A node-local disk (an emptyDir) spares the shared volume "
+                                   "a second write of every file per follower pod.")
     redis_prefix: str = Field("mm", pattern=r"^[A-Za-z0-9_.-]{1,32}$", description="Prefix of every "
                               "Redis key and channel (several clusters may share one Redis).")
     disk_reserve_bytes: int = Field(1 << 30, ge=0, description="Free space the cache volume keeps: a miss "

@@ -1,5 +1,9 @@
 """cluster-herd: several proxy pods sharing one cache volume and one Redis, one herd spread over them.
 
+A second row runs the same herd with each pod on its own attribute-caching FUSE view of the volume
+(``bindfs -o attr_timeout=10,entry_timeout=10``, as NFS/EFS/FUSE CSI drivers behave), where
+followers must stream from the leader's pod; it says it was skipped where bindfs or FUSE is missing.
+
 Written against cluster mode's CLI (``serve --redis-url ... --node-id podN --advertise-url ...``
 with a shared ``--cache-dir``); where ``serve`` rejects ``--redis-url`` the row says it was skipped.
 """
@@ -7,6 +11,9 @@ with a shared ``--cache-dir``); where ``serve`` rejects ``--redis-url`` the row 
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -30,7 +37,32 @@ def _pod(env: Env, redis: RedisProcess, cache_dir: Path, i: int) -> ProxyProcess
     return ProxyProcess(env.workdir, options, f"pod{i}", port=port, cache_dir=cache_dir)
 
 
+CACHING = "attr_timeout=10,entry_timeout=10"
+
+
+def _views(stack: contextlib.ExitStack, shared: Path, n: int) -> list[Path] | str:
+    """``n`` attribute-caching FUSE views of ``shared`` (unmounted when ``stack`` closes), or why not."""
+    if shutil.which("bindfs") is None or not os.path.exists("/dev/fuse"):
+        return "skipped: bindfs or /dev/fuse is missing (apt-get install bindfs)"
+    views = []
+    for i in range(n):
+        view = shared.parent / f"{shared.name}-view{i}"
+        view.mkdir()
+        done = subprocess.run(["bindfs", "-o", CACHING, str(shared), str(view)], capture_output=True, text=True,
+                              check=False, timeout=10)
+        if done.returncode != 0:
+            return f"skipped: bindfs could not mount: {done.stderr.strip()[:200]}"
+        stack.callback(subprocess.run, ["fusermount", "-u", "-z", str(view)], capture_output=True, check=False)
+        views.append(view)
+    return views
+
+
 def cluster_herd(env: Env, emit: Emit) -> None:
+    _cluster_herd(env, emit, fuse=False)
+    _cluster_herd(env, emit, fuse=True)
+
+
+def _cluster_herd(env: Env, emit: Emit, *, fuse: bool) -> None:
     f = env.files[CLUSTER_FILE]
     read_through(f.path)
     sizes = env.sizes
@@ -39,6 +71,7 @@ def cluster_herd(env: Env, emit: Emit) -> None:
     variant = (
         f"{pods_n} pods + Redis, shared cache volume, {clients} clients on one cold "
         f"{size_label(f.size)} file, upstream throttled to {rate / 1e6:.0f} MB/s"
+        + (f"; each pod on its own bindfs view ({CACHING})" if fuse else "")
     )
     binary = find_redis()
     if binary is None:
@@ -47,10 +80,17 @@ def cluster_herd(env: Env, emit: Emit) -> None:
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(RedisProcess(binary, env.workdir))
         cache_dir = Path(tempfile.mkdtemp(prefix="shared-cache-", dir=env.workdir))
+        dirs = [cache_dir] * pods_n
+        if fuse:
+            views = _views(stack, cache_dir, pods_n)
+            if isinstance(views, str):
+                emit(skipped("cluster-herd", variant, views))
+                return
+            dirs = views
         pods: list[ProxyProcess] = []
         try:
             for i in range(pods_n):
-                pods.append(stack.enter_context(_pod(env, redis, cache_dir, i)))
+                pods.append(stack.enter_context(_pod(env, redis, dirs[i], i)))
         except ChildExited as exc:
             if exc.code != REJECTED:
                 raise

@@ -17,14 +17,13 @@ through it.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from typing import Literal
 
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout, web
 
 from proxy.cluster.port import Coordinator, Node
-from proxy.control.guard import bearer_token
+from proxy.control.guard import bearer_matches
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable, InvalidDigest, MalformedRange, RangeNotSatisfiable
 from proxy.read.memory import MemoryTier
@@ -92,9 +91,7 @@ class Peers:
 
     async def serve_blob(self, request: web.Request) -> web.StreamResponse:
         """The internal endpoint: a blob from this pod's memory tier (never from disk, never a hop)."""
-        given = bearer_token(request.headers.get("Authorization"))
-        if (self.secret is None or given is None
-                or not hmac.compare_digest(given.encode("ascii"), self.secret.encode("ascii"))):
+        if not bearer_matches(request.headers.get("Authorization"), self.secret):
             return web.Response(status=401, text="the internal endpoint needs the cluster secret")
         try:
             digest = Digest(request.match_info["digest"])

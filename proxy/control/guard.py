@@ -103,6 +103,13 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
+def bearer_matches(header: str | None, secret: str | None) -> bool:
+    """Whether ``header`` is ``Bearer <secret>`` (constant time); never with no secret set."""
+    given = bearer_token(header)
+    return (secret is not None and given is not None
+            and hmac.compare_digest(given.encode("ascii"), secret.encode("ascii")))
+
+
 def _check_browser(request: web.Request) -> None:
     if request.headers.get("Sec-Fetch-Site", "").lower() in _BROWSER_OTHER_SITE:
         raise Refused(403, "cross-site requests are refused")

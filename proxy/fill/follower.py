@@ -1,10 +1,13 @@
-"""Following a fill another node leads: tail its temp file on the shared volume.
+"""Following a fill another node leads: stream it from the leader's pod, or tail its temp file.
 
 The follower subscribes to the key's events first, then catches up (pub-sub drops messages):
 the index on the volume says whether the fill already committed, the coordinator's fill record
 says where the leader's temp file is and how far it got. After that it mirrors progress events
 into the local ``Fill`` (so local readers stream bytes as they land), and on silence it catches
-up again. It returns when the fill is done, or when the leader is gone (lease expired, handed
+up again. In cluster mode the bytes themselves come from the leader's pod over the internal fill
+endpoint into a local file (``proxy.fill.relay``), so the stream does not depend on how coherent
+this pod's mount of the volume is; events then only tell who leads and how the fill ended.
+It returns when the fill is done, or when the leader is gone (lease expired, handed
 over, or coordinator unreachable), for the caller to try to lead.
 """
 
@@ -24,6 +27,7 @@ from proxy.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from proxy.fill.relay import Relay, tail
 from proxy.fill.state import Fill, FillContext, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobInfo
@@ -35,8 +39,9 @@ _ERRORS: dict[str, type[ProxyError]] = {cls.__name__: cls for cls in (
     IntegrityError, UpstreamChanged, UpstreamUnavailable, FillFailed)}
 
 
-async def follow(fill: Fill, ctx: FillContext) -> TurnEnd:
-    """Follow the key's leader until the fill ends (DONE; failures raise) or the leader is GONE."""
+async def follow(fill: Fill, ctx: FillContext, relay: Relay | None = None) -> TurnEnd:
+    """Follow the key's leader until the fill ends (DONE; failures raise) or the leader is GONE.
+    With ``relay``, the bytes are streamed from the leader's pod where it answers."""
     subscription = ctx.coordinator.subscribe(fill.key)
     counted = False
     try:
@@ -50,23 +55,25 @@ async def follow(fill: Fill, ctx: FillContext) -> TurnEnd:
             if not state.held:
                 return TurnEnd.GONE
             if state.record is not None:
-                _mirror(fill, ctx, state.record)
+                _mirror(fill, ctx, state.record, relay)
             if not counted:
                 ctx.metrics.cross_pod_followers.inc()
                 counted = True
             while (event := await subscription.get(ctx.policy.catch_up)) is not None:
-                if _apply(fill, ctx, event):
+                if _apply(fill, ctx, event, relay):
                     return TurnEnd.DONE if event.kind == "done" else TurnEnd.GONE
     finally:
         subscription.close()
+        if relay is not None:
+            relay.stop()
 
 
-def _apply(fill: Fill, ctx: FillContext, event: FillEvent) -> bool:
+def _apply(fill: Fill, ctx: FillContext, event: FillEvent, relay: Relay | None) -> bool:
     """Apply one event; True when following ends (done, or the leader released the fill)."""
     match event.kind:
         case "progress":
             if event.record is not None:
-                _mirror(fill, ctx, event.record)
+                _mirror(fill, ctx, event.record, relay)
             return False
         case "done":
             assert event.entry is not None
@@ -78,13 +85,13 @@ def _apply(fill: Fill, ctx: FillContext, event: FillEvent) -> bool:
             return True
 
 
-def _mirror(fill: Fill, ctx: FillContext, record: FillRecord) -> None:
+def _mirror(fill: Fill, ctx: FillContext, record: FillRecord, relay: Relay | None) -> None:
     if record.meta is None:
         return
     if fill.meta is not None and not same_version(fill.meta, record.meta):
         raise UpstreamChanged(f"{fill.key} changed upstream while its fill moved between nodes")
-    tmp = ctx.store.layout.fill_tmp(record.tmp) if record.tmp else None
-    fill.streaming(record.meta, tmp, record.written)
+    if relay is None or not relay.take(record):
+        tail(fill, ctx, record)
 
 
 def _finish(fill: Fill, ctx: FillContext, entry: IndexEntry, not_modified: bool) -> None:

@@ -59,6 +59,7 @@ class _Leader:
             await self.lease.failed(exc)
             raise
         finally:
+            self.fill.lead_token = None
             if self.writer is not None and self.fill.state is not FillState.COMMITTED:
                 if keep_tmp:
                     await self.writer.detach()

@@ -40,6 +40,7 @@ class FillLease:
         self.ctx = ctx
         self.held = lease
         """The lease (its token changes when it is acquired again); None: leading alone."""
+        fill.lead_token = lease.token if lease is not None else None
         self.published = 0
         self.renewed = time.monotonic()
 
@@ -84,7 +85,7 @@ class FillLease:
         if lease is None:
             return False
         self.held = lease
-        """The lease (its token changes when it is acquired again); None: leading alone."""
+        self.fill.lead_token = lease.token
         self.ctx.metrics.leases_acquired.inc()
         return await coordinator.renew(lease, FillRecord(lease.token, record.node, record.tmp, record.written,
                                                          record.meta))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from proxy.cluster.port import key_id
 from proxy.errors import CoordinationUnavailable
 from proxy.fill.follower import follow
 from proxy.fill.leader import lead
+from proxy.fill.relay import Relay
 from proxy.fill.state import Fill, FillContext, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.tasks import OwnedTasks
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 async def run_fill(fill: Fill, ctx: FillContext) -> None:
     """Lead or follow until the fill ends; a failure is stored on the fill for its readers."""
+    relay = Relay(fill, ctx, ctx.link) if ctx.link is not None else None
     try:
         while True:
             try:
@@ -35,7 +38,7 @@ async def run_fill(fill: Fill, ctx: FillContext) -> None:
                     ctx.metrics.leases_acquired.inc()
                 if await lead(fill, ctx, lease) is TurnEnd.DONE:
                     return
-            elif await follow(fill, ctx) is TurnEnd.DONE:
+            elif await follow(fill, ctx, relay) is TurnEnd.DONE:  # stops the relay when it returns
                 return
     except BaseException as exc:
         ended = fill.finished  # e.g. cancelled while announcing its commit: the outcome stands
@@ -47,16 +50,24 @@ async def run_fill(fill: Fill, ctx: FillContext) -> None:
                         extra={"key": fill.key, "error": repr(exc)})
         if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
             raise
+    finally:
+        if relay is not None:
+            await relay.close()
 
 
 class Fills:
     def __init__(self, ctx: FillContext) -> None:
         self.ctx = ctx
         self._fills: dict[str, Fill] = {}
+        self._ids: dict[str, Fill] = {}
+        """The same fills by ``key_id`` (the name peers use on the internal fill endpoint)."""
         self._tasks = OwnedTasks("fills")
 
     def get(self, key: str) -> Fill | None:
         return self._fills.get(key)
+
+    def by_id(self, kid: str) -> Fill | None:
+        return self._ids.get(kid)
 
     def start(self, source: Source, stale: IndexEntry | None = None) -> Fill:
         """Start the fill for ``source.key``; the caller has checked that none is running."""
@@ -64,6 +75,7 @@ class Fills:
             raise RuntimeError(f"a fill for {source.key} is already running")
         fill = Fill(source, stale)
         self._fills[fill.key] = fill
+        self._ids[key_id(fill.key)] = fill
         self._tasks.start(self._own(fill), name=f"fill {fill.key}")
         return fill
 
@@ -75,6 +87,7 @@ class Fills:
             self.ctx.metrics.inflight_fills.dec()
             if self._fills.get(fill.key) is fill:
                 del self._fills[fill.key]
+                del self._ids[key_id(fill.key)]
 
     def __len__(self) -> int:
         return len(self._fills)

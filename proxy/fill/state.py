@@ -21,6 +21,7 @@ from pathlib import Path
 
 from proxy.cluster.port import Coordinator
 from proxy.errors import FillFailed
+from proxy.fill.link import LeaderLink
 from proxy.observe.metrics import Metrics
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index, IndexEntry
@@ -28,6 +29,10 @@ from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
 
 READ_CHUNK = 1 << 20
+LAG_POLL = 0.1
+"""Seconds between reads of a file that showed fewer bytes than announced (``Fill.lagged``)."""
+LAG_LIMIT = 60.0
+"""How long such a file may lag before its readers fail: longer than any attribute cache (NFS acregmax)."""
 
 
 class FillState(enum.Enum):
@@ -71,6 +76,9 @@ class FillContext:
     policy: FillPolicy
     coordinator: Coordinator
     clock: Callable[[], float] = time.time
+    link: LeaderLink | None = None
+    """Cluster mode: followers stream from the leader's pod (``proxy.fill.relay``); None: they tail
+    the leader's temp file on the shared volume."""
 
 
 class IllegalTransition(RuntimeError):
@@ -99,6 +107,9 @@ class Fill:
         self.written = 0
         self.tmp_path: Path | None = None
         """The temp file the bytes land in (this node's, or the leader's on the shared volume)."""
+        self.lead_token: int | None = None
+        """The fencing token while this node leads the fill under a lease (set by ``proxy.fill.lease``):
+        the token peers must name to stream it from here (``proxy.fill.feed``)."""
         self.started = time.monotonic()
         self._changed = asyncio.Event()
 
@@ -184,10 +195,13 @@ class Fill:
         assert self.entry is not None
         return self.entry
 
-    def _readable(self, end: int | None) -> int:
-        """How far a reader whose range ends at ``end`` (None: end of file) may read now."""
+    def _readable(self, end: int | None, landed: bool = False) -> int:
+        """How far a reader whose range ends at ``end`` (None: end of file) may read now; with
+        ``landed``, every byte landed so far (the final one too, before verification)."""
         if self.state is FillState.COMMITTED:
             return self.written if end is None else end
+        if landed:
+            return self.written if end is None else min(end, self.written)
         size = self.meta.size if self.meta else None
         if end is not None and size is not None and end < size:
             return min(end, self.written)
@@ -195,21 +209,35 @@ class Fill:
             return min(self.written, size - 1)  # hold the final byte until verified
         return max(0, self.written - 1)
 
-    async def read(self, start: int, end: int | None) -> AsyncIterator[bytes]:
+    async def read(self, start: int, end: int | None, *, landed: bool = False) -> AsyncIterator[bytes]:
         """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
         the fill fails meanwhile."""
-        async for fd, offset, count in self.spans(start, end):
-            pos, stop = offset, offset + count
+        async for fd, offset, count in self.spans(start, end, landed=landed):
+            pos, stop, since = offset, offset + count, 0.0
             while pos < stop:
                 # Bytes just written are in the page cache: a pread here is a memory copy,
                 # cheaper than an executor hop per chunk per reader.
                 data = os.pread(fd, min(READ_CHUNK, stop - pos), pos)
                 if not data:
-                    raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
-                pos += len(data)
+                    since = since or time.monotonic()
+                    await self.lagged(pos, since)
+                    continue
+                pos, since = pos + len(data), 0.0
                 yield data
 
-    async def spans(self, start: int, end: int | None) -> AsyncIterator[tuple[int, int, int]]:
+    async def lagged(self, pos: int, since: float) -> None:
+        """The file showed fewer bytes at ``pos`` than announced, since ``since`` (monotonic):
+        another node's temp file seen through a mount that caches attributes (NFS, EFS, FUSE)
+        lags its writer. Wait a moment for the view to catch up; FillFailed once the fill failed,
+        or after ``LAG_LIMIT`` seconds."""
+        if self.state is FillState.FAILED:
+            raise FillFailed(f"fill of {self.key} failed: {self.error}") from self.error
+        if time.monotonic() - since > LAG_LIMIT:
+            raise FillFailed(f"{self.key}: file shorter than announced at byte {pos}")
+        await asyncio.sleep(LAG_POLL)
+
+    async def spans(self, start: int, end: int | None, *,
+                    landed: bool = False) -> AsyncIterator[tuple[int, int, int]]:
         """``(fd, offset, count)`` for bytes [start, end) as they land, in order and without gaps;
         the consumer takes all ``count`` bytes (e.g. with sendfile) before asking for the next
         span, and ``fd`` stays open until then. Raises FillFailed if the fill fails meanwhile.
@@ -238,7 +266,7 @@ class Fill:
                     if fd >= 0:
                         os.close(fd)
                     fd, current = opened, want
-                limit = self._readable(end)
+                limit = self._readable(end, landed)
                 if pos < limit:
                     yield fd, pos, limit - pos
                     pos = limit

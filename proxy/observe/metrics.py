@@ -43,6 +43,9 @@ class Metrics:
                                          "node's partial temp file", registry=r)
         self.cross_pod_followers = Counter(f"{PREFIX}_cross_pod_followers", "Fills this node followed while "
                                            "another node led them", registry=r)
+        self.relayed_bytes = Counter(f"{PREFIX}_relayed_bytes", "Bytes of running fills streamed between pods "
+                                     "over the internal fill endpoint, by direction (sent by the leader, "
+                                     "received by a follower)", ["direction"], registry=r)
         self.memory_hits = Counter(f"{PREFIX}_memory_hits", "Hits served from this node's memory tier", registry=r)
         self.peer_hops = Counter(f"{PREFIX}_peer_hops", "Requests sent on to a peer holding the blob in memory, "
                                  "by mode (redirect, proxy)", ["mode"], registry=r)

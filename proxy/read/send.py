@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from aiohttp import ClientPayloadError, web
@@ -154,16 +155,22 @@ async def _sendfile_spans(request: web.Request, fill: Fill, start: int, end: int
     if transport is None:
         raise ConnectionResetError("client went away")
     async for fd, offset, count in fill.spans(start, end):
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            try:
-                sent = await loop.sendfile(transport, file, offset, count)
-            except NotImplementedError:
-                if offset == start:
-                    return False
-                raise
-        served.inc(sent)
-        if sent != count:
-            raise FillFailed(f"{fill.key}: file shorter than announced at byte {offset + sent}")
+        pos, stop, since = offset, offset + count, 0.0
+        while pos < stop:
+            with os.fdopen(fd, "rb", closefd=False) as file:
+                try:
+                    sent = await loop.sendfile(transport, file, pos, stop - pos)
+                except NotImplementedError:
+                    if pos == start:
+                        return False
+                    raise
+            served.inc(sent)
+            pos += sent
+            if pos < stop:  # a view of the shared volume that lags the leader: wait for it
+                since = since or time.monotonic()
+                await fill.lagged(pos, since)
+            else:
+                since = 0.0
     return True
 
 

@@ -86,14 +86,15 @@ class Layout:
         return self.root / name
 
     def fill_tmp(self, text: str) -> Path | None:
-        """``text`` as a fill temp file path of some node, or None if it names anything else
-        (paths learned from other nodes are checked here before they are opened or moved)."""
+        """``text`` (``.../tmp/<node-id>/fill-<hex>``) as that fill temp file's path in this node's
+        view of the volume, or None if it names anything else (paths learned from other nodes are
+        checked here before they are opened or moved). Only the last three parts count: other
+        pods may mount the volume somewhere else."""
         path = Path(text)
-        tmp = self.root / "tmp"
-        if (path.parent.parent != tmp or not _NODE_ID.fullmatch(path.parent.name)
+        if (path.parent.parent.name != "tmp" or not _NODE_ID.fullmatch(path.parent.name)
                 or not re.fullmatch(r"fill-[0-9a-f]{24}", path.name)):
             return None
-        return path
+        return self.root / "tmp" / path.parent.name / path.name
 
     def ensure(self, node_id: str) -> None:
         for path in (self.blobs, self.index, self.tmp(node_id)):
