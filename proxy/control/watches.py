@@ -255,13 +255,15 @@ class Watches:
                 await loop.run_in_executor(None, self._pins.remove, watch.id, snapshot.version)
             return False
         previous = watch.version
+        switch = {"version": snapshot.version, "public": snapshot.public, "last_error": None,
+                  "switched_at": self._clock(), "switches": watch.switches + 1}
+        # On the volume first: once this pod serves the new version, other pods can adopt it.
+        await loop.run_in_executor(None, self._records.put, watch.id, watch.model_copy(update=switch).to_json())
         catalog.hold(watch.target, snapshot.version, snapshot.public)
-        watch.version, watch.public, watch.last_error = snapshot.version, snapshot.public, None
-        watch.switched_at = self._clock()
-        watch.switches += 1
+        for name, value in switch.items():
+            setattr(watch, name, value)
         if previous is not None:
             await loop.run_in_executor(None, self._expire, watch, previous)
-        await self._save(watch)
         scheme = watch.id.split("://")[0]
         self._metrics.version_switches.labels(scheme).inc()
         log.info("version switch", extra={"url": watch.id, "from": previous, "to": snapshot.version,
