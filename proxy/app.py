@@ -71,7 +71,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
         store.sweep_tmp()
     index = Index(store.layout, settings.node_id)
     metrics = Metrics()
-    policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)
+    policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries, connections=settings.fill_connections),
+                     lease_ttl=settings.lease_ttl)
     coordinator = make_coordinator(settings)
     fills = Fills(FillContext(store, index, metrics, policy, coordinator, clock))
     memory = None
@@ -121,7 +122,8 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     timeout = ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout,
                             sock_read=settings.upstream_read_timeout)
     connector = OfflineConnector() if settings.offline else TCPConnector(limit=0)
-    async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector,
+    # a 1 MiB read buffer: bodies arrive in large chunks, the loop handles fewer of them
+    async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector, read_bufsize=1 << 20,
                              headers={"User-Agent": f"modelmanager/{__version__}"}) as session:
         app[appkeys.UPSTREAM_SESSION] = session
         peers = app[appkeys.SERVE_OPTIONS].peers

@@ -51,16 +51,21 @@ class FillRecord:
     tmp: str | None = None
     written: int = 0
     meta: ObjectMeta | None = None
+    segmented: bool = False
+    """The temp file is filled in segments: only its first ``written`` bytes are known good (it
+    has holes beyond), and a successor keeps those and fetches the rest again."""
 
     def to_json(self) -> dict[str, Any]:
         return {"token": self.token, "node": self.node.node_id, "url": self.node.url, "tmp": self.tmp,
-                "written": self.written, "meta": self.meta.to_json() if self.meta else None}
+                "written": self.written, "meta": self.meta.to_json() if self.meta else None,
+                "segmented": self.segmented}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FillRecord:
         meta = data.get("meta")
         return cls(token=int(data["token"]), node=Node(data["node"], data["url"]), tmp=data.get("tmp"),
-                   written=int(data.get("written", 0)), meta=ObjectMeta.from_json(meta) if meta else None)
+                   written=int(data.get("written", 0)), meta=ObjectMeta.from_json(meta) if meta else None,
+                   segmented=bool(data.get("segmented", False)))
 
 
 EventKind = Literal["progress", "done", "failed", "released"]

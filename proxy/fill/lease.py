@@ -46,7 +46,7 @@ class FillLease:
     def record(self, writer: BlobWriter | None) -> FillRecord:
         assert self.held is not None
         return FillRecord(self.held.token, self.ctx.coordinator.node, str(writer.path) if writer else None,
-                          writer.written if writer else 0, self.fill.meta)
+                          writer.written if writer else 0, self.fill.meta, segmented=self.fill.landed is not None)
 
     async def renew(self, writer: BlobWriter | None, *, publish: bool) -> None:
         """Extend the lease and store the fill record; raise LeaseLost if another node leads now."""
@@ -87,7 +87,7 @@ class FillLease:
         """The lease (its token changes when it is acquired again); None: leading alone."""
         self.ctx.metrics.leases_acquired.inc()
         return await coordinator.renew(lease, FillRecord(lease.token, record.node, record.tmp, record.written,
-                                                         record.meta))
+                                                         record.meta, record.segmented))
 
     # -- the end -------------------------------------------------------------------------------
 
