@@ -81,7 +81,7 @@ class BlobWriter:
         self.written = 0
         """Bytes hashed: a prefix of the file that is on disk and never changes."""
         if adopt is None:
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             return
         os.rename(adopt, self.path)  # same volume: atomic; readers' open descriptors stay valid
         self._fd = os.open(self.path, os.O_RDWR)
