@@ -217,3 +217,4 @@ class SegmentedFill:
             while writer.written < (target := self.landed.prefix):
                 await writer.hash_through(min(target, writer.written + HASH_STEP))
                 await self.lease.progressed(writer)
+            await self.lease.progressed(writer)  # bytes landed beyond the prefix: renew when due
