@@ -5,6 +5,7 @@ resumes alone, a corrupt segment commits nothing, and readers' positions go firs
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def test_plan_cuts_large_files_and_leaves_small_ones_whole() -> None:
     assert plan(2 * SEGMENT - 1, 0, POLICY) is None  # small: one stream
     assert plan(len(BODY), 0, FillPolicy(connections=1, segment_min=SEGMENT)) is None
     resumed = plan(len(BODY), 3 * SEGMENT + 7, POLICY)
-    assert resumed is not None and resumed[0].start == 3 * SEGMENT + 7  # a takeover fetches only what is missing
+    assert resumed is not None
+    assert resumed[0].start == 3 * SEGMENT + 7
 
 
 def test_landed_tracks_runs_and_the_prefix() -> None:
@@ -70,13 +72,16 @@ async def test_a_segmented_fill_is_byte_exact_over_several_connections(ctx: Fill
     fill = Fill(upstream.source("/big.bin"), None)
     assert await run_lead(fill, ctx) is TurnEnd.DONE
     assert fill.state is FillState.COMMITTED
-    assert fill.blob is not None and fill.blob.path.read_bytes() == BODY
+    assert fill.blob is not None
+    assert fill.blob.path.read_bytes() == BODY
     gets = upstream.fake.gets("/big.bin")
     assert "Range" not in gets[0].headers  # the first answer serves the first segment
     asked = sorted(ranges(gets))
-    assert len(gets) == SEGMENTS and len(asked) == SEGMENTS - 1
-    assert asked[0][0] == SEGMENT and asked[-1][1] == len(BODY)
-    assert all(a[1] == b[0] for a, b in zip(asked, asked[1:], strict=False))  # no gap, no overlap
+    assert len(gets) == SEGMENTS
+    assert len(asked) == SEGMENTS - 1
+    assert asked[0][0] == SEGMENT
+    assert asked[-1][1] == len(BODY)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(asked))  # no gap, no overlap
     assert all(g.headers.get("If-Range") == '"v1"' for g in gets[1:])
     assert counted(ctx, "upstream_bytes_total") == len(BODY)
     assert temp_files(ctx) == []
@@ -86,7 +91,8 @@ async def test_an_upstream_that_ignores_range_gets_one_stream(ctx: FillContext, 
     upstream.fake.add("/big.bin", BODY, ignore_range=True)
     fill = Fill(upstream.source("/big.bin"), None)
     assert await run_lead(fill, ctx) is TurnEnd.DONE
-    assert fill.blob is not None and fill.blob.path.read_bytes() == BODY
+    assert fill.blob is not None
+    assert fill.blob.path.read_bytes() == BODY
     gets = upstream.fake.gets("/big.bin")
     assert len(gets) == 2  # the download and the probe, answered 200 and closed
     assert fill.landed is None  # never spliced: one stream wrote the file in order
@@ -98,13 +104,15 @@ async def test_a_segment_that_fails_midway_resumes_alone(ctx: FillContext, upstr
     upstream.fake.add("/big.bin", BODY, drop_at=cut)
     fill = Fill(upstream.source("/big.bin"), None)
     assert await run_lead(fill, ctx) is TurnEnd.DONE
-    assert fill.blob is not None and fill.blob.path.read_bytes() == BODY
+    assert fill.blob is not None
+    assert fill.blob.path.read_bytes() == BODY
     gets = upstream.fake.gets("/big.bin")
     assert len(gets) == SEGMENTS + 1  # one more request than segments: the resume
     resumed = [r for r in ranges(gets) if r[0] not in {i * SEGMENT for i in range(SEGMENTS)}]
     assert len(resumed) == 1
     start, end = resumed[0]
-    assert 5 * SEGMENT < start <= cut and end == 6 * SEGMENT  # from its own last byte, to its own end
+    assert 5 * SEGMENT < start <= cut
+    assert end == 6 * SEGMENT
     assert counted(ctx, "upstream_resumes_total") == 1
 
 
@@ -141,8 +149,10 @@ async def test_readers_positions_are_fetched_first(tmp_path: Path, ctx: FillCont
             return
 
     await asyncio.gather(first_bytes("start", 0, len(BODY)), first_bytes("late", late, late + 1000))
-    assert seen["start"][1] is False and seen["late"][1] is False
+    assert seen["start"][1] is False
+    assert seen["late"][1] is False
     assert seen["late"][0] < len(BODY) // 2, "the 90% reader waited for the segments in order"
     assert fill.has(late, late + 1000)
     assert await leading is TurnEnd.DONE
-    assert fill.blob is not None and fill.blob.path.read_bytes() == BODY
+    assert fill.blob is not None
+    assert fill.blob.path.read_bytes() == BODY
