@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -69,6 +70,11 @@ class _Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
+PARALLEL_MIN = 1 << 20
+"""Updates at least this large hash the upstream checksums in parallel with blake3."""
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashing")
+
+
 class Hashing:
     """Running hashes over a stream: always blake3, plus each algorithm an upstream checksum names.
 
@@ -88,9 +94,17 @@ class Hashing:
                 self._others[algorithm] = hashlib.sha1(b"blob %d\x00" % size)
 
     def update(self, data: bytes | memoryview) -> None:
+        if len(data) < PARALLEL_MIN or not self._others:
+            self._blake3.update(data)
+            for hasher in self._others.values():
+                hasher.update(data)
+            return
+        # Large steps (a segmented fill hashes 8 MiB at a time): the other hashes run beside
+        # blake3 in threads (hashlib releases the GIL), each still over every byte in order.
+        others = [_POOL.submit(hasher.update, data) for hasher in self._others.values()]
         self._blake3.update(data)
-        for hasher in self._others.values():
-            hasher.update(data)
+        for future in others:
+            future.result()
 
     def digest(self) -> Digest:
         return Digest(self._blake3.hexdigest())
