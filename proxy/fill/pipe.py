@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
-BATCH = 4 << 20
+BATCH = 1 << 20
 """Bytes gathered at most while a batch is written."""
 
 
