@@ -33,8 +33,8 @@ from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_
 
 STEAL_MIN = 4 << 20
 """A segment in flight is split for an idle worker only while it has twice this much left."""
-HASH_STEP = 64 << 20
-"""The hasher renews the lease at least every this many bytes."""
+HASH_STEP = 8 << 20
+"""Bytes hashed per worker-thread hop (the hasher renews the lease between hops)."""
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,13 @@ class SegmentedFill:
             if segment.start in opened:
                 segment.taken = True
                 workers.append(self._worker(segment, opened.pop(segment.start)))
-        while len(workers) < self.ctx.policy.connections:
-            workers.append(self._worker(None, None))
+        while len(workers) < max(2, self.ctx.policy.connections):
+            workers.append(self._spare_worker() if workers else self._worker(None, None))
         tasks = [asyncio.create_task(w, name=f"fill segment worker {self.fill.key}") for w in workers]
         hasher = asyncio.create_task(self._hash(), name=f"fill hasher {self.fill.key}")
         try:
             pending: set[asyncio.Task[None]] = {*tasks, hasher}
-            while pending - {hasher}:
+            while pending - {hasher} and self.landed.prefix < self.size:  # spare workers may still wait
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
                     task.result()
@@ -134,6 +134,15 @@ class SegmentedFill:
         return tail
 
     # -- one worker ----------------------------------------------------------------------------
+
+    async def _spare_worker(self) -> None:
+        """A worker on a connection from the node's spare budget (``FillContext.spare_connections``)."""
+        if self._next_exists():
+            async with self.ctx.spare_connections:
+                await self._worker(None, None)
+
+    def _next_exists(self) -> bool:
+        return any(not s.taken or s.end - s.pos >= 2 * STEAL_MIN for s in self.segments)
 
     async def _worker(self, segment: Segment | None, opened: Fetched | None) -> None:
         while True:

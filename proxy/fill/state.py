@@ -17,7 +17,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.cluster.port import Coordinator
@@ -30,6 +30,7 @@ from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
 
 READ_CHUNK = 1 << 20
+SPARE_CONNECTIONS = 16
 
 
 class FillState(enum.Enum):
@@ -79,6 +80,10 @@ class FillContext:
     policy: FillPolicy
     coordinator: Coordinator
     clock: Callable[[], float] = time.time
+    spare_connections: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SPARE_CONNECTIONS))
+    """The node's budget of extra upstream connections for segmented fills: each fill has its
+    first two (the download and the probe); more come from here, so many concurrent fills do not
+    open connections (and buffers) by the hundred."""
 
 
 class IllegalTransition(RuntimeError):

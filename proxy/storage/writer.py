@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class Expectation:
     checksums: tuple[Checksum, ...] = ()
 
 
+_IO = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fill-io")
+"""Writes and hashing of fills: their own threads, so that many fills' segments neither wait
+behind nor starve the loop's default executor (index writes, opens)."""
 HASH_BUFFER = 8 << 20
 """Bytes read back and hashed per step of ``hash_through``."""
 
@@ -155,7 +159,7 @@ class BlobWriter:
         # The executor thread keeps running if the awaiting task is cancelled; ``cancel`` waits
         # for it before closing the descriptor, so that a reused fd number never receives the
         # rest of this chunk.
-        pending = asyncio.get_running_loop().run_in_executor(None, func, *args)
+        pending = asyncio.get_running_loop().run_in_executor(_IO, func, *args)
         self._pending.add(pending)
         try:
             await asyncio.shield(pending)
