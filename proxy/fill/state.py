@@ -30,7 +30,7 @@ from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
 
 READ_CHUNK = 1 << 20
-SPARE_CONNECTIONS = 16
+SPARE_CONNECTIONS = 8
 
 
 class FillState(enum.Enum):

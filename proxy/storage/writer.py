@@ -37,11 +37,11 @@ class Expectation:
     checksums: tuple[Checksum, ...] = ()
 
 
-_IO = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fill-io")
+_IO = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fill-io")
 """Writes and hashing of fills: their own threads, so that many fills' segments neither wait
 behind nor starve the loop's default executor (index writes, opens)."""
-HASH_BUFFER = 8 << 20
-"""Bytes read back and hashed per step of ``hash_through``."""
+HASH_BUFFER = 2 << 20
+"""Bytes read back and hashed at a time by ``hash_through``."""
 
 
 def _pwritev_sync(fd: int, chunks: list[bytes], offset: int) -> None:
@@ -82,6 +82,7 @@ class BlobWriter:
         self._hashing = Hashing({c.algorithm for c in expect.checksums}, expect.size)
         self.path = layout.tmp(node_id) / f"fill-{secrets.token_hex(12)}"
         self._pending: set[asyncio.Future[None]] = set()
+        self._hash_buffer: bytearray | None = None
         self.written = 0
         """Bytes hashed: a prefix of the file that is on disk and never changes."""
         if adopt is None:
@@ -140,7 +141,9 @@ class BlobWriter:
             self.written = end
 
     def _hash_sync(self, fd: int, start: int, end: int) -> None:
-        buffer = bytearray(HASH_BUFFER)
+        if self._hash_buffer is None:  # one per writer, reused: fresh large buffers per call bloat RSS
+            self._hash_buffer = bytearray(HASH_BUFFER)
+        buffer = self._hash_buffer
         pos = start
         while pos < end:
             view = memoryview(buffer)[:min(HASH_BUFFER, end - pos)]
