@@ -106,7 +106,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
         store.sweep_tmp()
     index = Index(store.layout, settings.node_id)
     metrics = Metrics()
-    policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries), lease_ttl=settings.lease_ttl)
+    policy = replace(fill_policy or FillPolicy(retries=settings.fill_retries, connections=settings.fill_connections),
+                     lease_ttl=settings.lease_ttl)
     coordinator = make_coordinator(settings)
     secret = cluster_secret(settings) if not settings.embedded else None
     link = LeaderLink(secret, directory=settings.relay_dir) if secret is not None else None
@@ -165,7 +166,8 @@ async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     timeout = ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout,
                             sock_read=settings.upstream_read_timeout)
     connector = OfflineConnector() if settings.offline else TCPConnector(limit=0)
-    async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector,
+    # a 256 KiB read buffer (4x the default): bodies arrive in larger chunks, the loop handles fewer
+    async with ClientSession(timeout=timeout, auto_decompress=False, connector=connector, read_bufsize=1 << 18,
                              headers={"User-Agent": f"modelmanager/{__version__}"}) as session:
         app[appkeys.UPSTREAM_SESSION] = session
         peers = app[appkeys.SERVE_OPTIONS].peers

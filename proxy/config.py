@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = Field(30.0, gt=0, description="Seconds an upstream may stay silent "
                                          "mid-body before the connection is dropped and the fill resumed.")
     fill_retries: int = Field(5, ge=0, description="How often a fill resumes (HTTP Range) after the "
-                              "upstream drops, before it fails.")
+                              "upstream drops, before it fails (per segment, for a segmented fill).")
+    fill_connections: int = Field(8, ge=1, le=64, description="Upstream connections one fill may use: a "
+                                  "file of 32 MiB or more whose upstream honours Range is fetched as segments "
+                                  "of 16-64 MiB in parallel, the ones readers wait for first. 1: one stream.")
     disk_quota_bytes: int = Field(0, ge=0, description="Most bytes of blobs the cache volume may hold; "
                                   "over it, least recently used blobs that are neither pinned nor in use are "
                                   "evicted (with the index entries that name them). 0: no quota.")

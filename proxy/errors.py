@@ -45,6 +45,11 @@ class UpstreamChanged(ProxyError):
     """The upstream object changed while it was being downloaded (a resume saw other validators)."""
 
 
+class RangeIgnored(ProxyError):
+    """The upstream answered a segment request (a bounded Range) with the whole object: it does
+    not honour Range, so a fill downloads it as one stream."""
+
+
 class UpstreamRejected(ProxyError):
     """The upstream answered the request with a client error (404, 403, 401, ...).
 

@@ -55,13 +55,24 @@ class FetchRequest:
     """One upstream request.
 
     ``offset`` > 0 resumes a download: the source must return bytes from ``offset`` of the same
-    version (``if_range``), or raise UpstreamChanged. ``if_none_match`` revalidates a cached
-    version: the source returns NotModified when it is still current.
+    version (``if_range``), or raise UpstreamChanged. ``end`` (exclusive) asks for one segment,
+    bytes [offset, end): the source sends ``Range: bytes=<offset>-<end - 1>`` and raises
+    RangeIgnored when the upstream answers with the whole object. ``if_none_match`` revalidates
+    a cached version: the source returns NotModified when it is still current.
     """
 
     offset: int = 0
+    end: int | None = None
     if_range: Validators | None = None
     if_none_match: Validators | None = None
+
+    @property
+    def ranged(self) -> bool:
+        return bool(self.offset) or self.end is not None
+
+    def range_header(self) -> str:
+        """The ``Range`` value for a ranged request."""
+        return f"bytes={self.offset}-" + ("" if self.end is None else str(self.end - 1))
 
 
 class NotModified:

@@ -12,7 +12,7 @@ from yarl import URL
 from adapters.hf import wire
 from adapters.hf.files import FileInfo
 from adapters.hf.repo import ResolveTarget, check_origin_form, is_commit, quote_path, quote_revision
-from proxy.errors import InvalidKey, UpstreamUnavailable
+from proxy.errors import InvalidKey, RangeIgnored, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
 from proxy.upstream import NETWORK_ERRORS, Fetched, FetchRequest, NotModified, ObjectMeta, ResponseBody, Validators
 
@@ -128,8 +128,8 @@ class HubFileSource:
         info = self._info
         target = ResolveTarget(info.repo, info.commit, info.path)
         headers = {"Accept-Encoding": "identity", **self._client.auth(self._token)}
-        if request.offset:
-            headers["Range"] = f"bytes={request.offset}-"
+        if request.ranged:
+            headers["Range"] = request.range_header()
         try:
             # aiohttp drops Authorization when a redirect leaves the Hub's origin (the LFS CDN)
             response = await self._client.session.get(self._client.resolve_url(target), headers=headers,
@@ -139,11 +139,13 @@ class HubFileSource:
         try:
             if response.status >= 400:
                 raise _error(response.status, response.headers, await response.content.read(64 * 1024))
-            expected = 206 if request.offset else 200
+            if request.end is not None and response.status == 200:
+                raise RangeIgnored(f"Hub answered 200 to Range: {request.range_header()}")
+            expected = 206 if request.ranged else 200
             if response.status != expected:
                 raise UpstreamUnavailable(f"Hub answered {response.status} where {expected} was expected")
             resumed = ContentRange.parse(response.headers.get("Content-Range"))
-            if request.offset and (resumed is None or resumed.start != request.offset):
+            if request.ranged and (resumed is None or resumed.start != request.offset):
                 raise UpstreamUnavailable("Hub resumed at another offset")
         except BaseException:
             response.close()

@@ -8,7 +8,7 @@ from yarl import URL
 
 from adapters.http.checksums import checksums_from
 from adapters.http.target import HostAllowList, cache_key
-from proxy.errors import Forbidden, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
+from proxy.errors import Forbidden, RangeIgnored, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
 from proxy.upstream import (
     NETWORK_ERRORS,
@@ -34,8 +34,8 @@ class HttpSource:
 
     async def fetch(self, request: FetchRequest) -> Fetched | NotModified:
         headers = {"Accept-Encoding": "identity"}
-        if request.offset:
-            headers["Range"] = f"bytes={request.offset}-"
+        if request.ranged:
+            headers["Range"] = request.range_header()
             if request.if_range is not None:
                 strong = request.if_range.etag and not request.if_range.etag.startswith("W/")
                 validator = request.if_range.etag if strong else request.if_range.last_modified
@@ -80,7 +80,9 @@ class HttpSource:
             body = await response.content.read(MAX_ERROR_BODY)
             raise UpstreamRejected(status, body, response.headers.get("Content-Type", "text/plain"))
         meta = _meta(response.headers, status)
-        if request.offset:
+        if request.end is not None and status == 200:
+            raise RangeIgnored(f"upstream answered 200 to Range: {request.range_header()}")
+        if request.ranged:
             resumed = ContentRange.parse(response.headers.get("Content-Range"))
             if status != 206 or resumed is None or resumed.start != request.offset:
                 raise UpstreamChanged(f"upstream did not resume at byte {request.offset} (status {status})")

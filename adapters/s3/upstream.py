@@ -21,7 +21,7 @@ from yarl import URL
 
 from adapters.s3 import sigv4
 from proxy.digest import Checksum, ChecksumAlgorithm
-from proxy.errors import InvalidDigest, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
+from proxy.errors import InvalidDigest, RangeIgnored, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
 from proxy.upstream import (
     NETWORK_ERRORS,
@@ -140,9 +140,9 @@ class S3ObjectSource:
 
     async def fetch(self, request: FetchRequest) -> Fetched | NotModified:
         headers: dict[str, str] = {}
-        if request.offset:
+        if request.ranged:
             # S3 has no If-Range: If-Match turns "the object changed" into a 412.
-            headers["Range"] = f"bytes={request.offset}-"
+            headers["Range"] = request.range_header()
             if request.if_range is not None and request.if_range.etag:
                 headers["If-Match"] = request.if_range.etag
         else:
@@ -154,12 +154,15 @@ class S3ObjectSource:
         if status == 304 and request.if_none_match is not None:
             response.close()
             return NOT_MODIFIED
-        if status == 412 and request.offset:
+        if status == 412 and request.ranged:
             response.close()
             raise UpstreamChanged(f"{self.key} changed upstream during the download")
         if status not in (200, 206):
             raise await rejection(response)
-        if (status == 206) != bool(request.offset) or (request.offset and _range_start(response) != request.offset):
+        if request.end is not None and status == 200:
+            response.close()
+            raise RangeIgnored(f"S3 upstream answered 200 to Range: {request.range_header()}")
+        if (status == 206) != request.ranged or (request.ranged and _range_start(response) != request.offset):
             response.close()
             raise UpstreamUnavailable(f"S3 upstream answered {status} with an unexpected range")
         return ResponseBody(response, object_meta(response.headers, status), "S3 upstream")

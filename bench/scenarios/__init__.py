@@ -2,6 +2,7 @@
 
 * ``warm``     warm-hit (one client) and warm-many (concurrent clients) on a cached file
 * ``cold``     cold-miss (time to first byte, throttled upstream) and cold-rss (concurrent cold streams)
+* ``fill``     cold-fill: one cold file with --fill-connections 1 vs 8, unthrottled and throttled per connection
 * ``herd``     many clients on one cold file, and each server's RSS meanwhile
 * ``cluster``  the herd spread over several pods sharing a volume and Redis
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
@@ -19,6 +20,7 @@ from bench.scenarios.client import client_load, client_snapshot
 from bench.scenarios.cluster import cluster_herd
 from bench.scenarios.cold import cold_miss, cold_rss
 from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
+from bench.scenarios.fill import cold_fill
 from bench.scenarios.herd import herd
 from bench.scenarios.hf import hf_snapshot
 from bench.scenarios.warm import warm_hit, warm_many
@@ -27,6 +29,7 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "warm-hit": warm_hit,
     "warm-many": warm_many,
     "cold-miss": cold_miss,
+    "cold-fill": cold_fill,
     "herd": herd,
     "cluster-herd": cluster_herd,
     "hf-snapshot": hf_snapshot,

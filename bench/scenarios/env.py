@@ -37,6 +37,8 @@ class Sizes:
     """How many of the snapshot repo's files are LFS weights (the rest are small text files)."""
     snapshot_lfs_size: int = 32 * MiB
     runs: int = 3
+    fill_rate: float = 50e6
+    """cold-fill's per-connection upstream throttle, bytes per second."""
 
 
 FULL = Sizes(big=GiB, herd=GiB)
@@ -136,6 +138,7 @@ def big_name(i: int) -> str:
 HERD_FILE = "herd-0"
 CLUSTER_FILE = "herd-1"
 COLD_FILE = "cold-0"
+FILL_FILE = "fill-0"
 ABUSE_FILE = "small-0"
 ABUSE_SIZE = 1 << 20
 
@@ -149,6 +152,8 @@ def file_specs(sizes: Sizes, scenarios: Sequence[str]) -> list[tuple[str, int]]:
         names.update({big_name(i): sizes.big for i in range(sizes.cold_streams)})
     if "cold-miss" in scenarios:
         names[COLD_FILE] = sizes.big
+    if "cold-fill" in scenarios:
+        names[FILL_FILE] = max(sizes.big, 64 * MiB)  # large enough to be segmented, even at --smoke
     if "herd" in scenarios:
         names[HERD_FILE] = sizes.herd
     if "cluster-herd" in scenarios:

@@ -49,6 +49,9 @@ class FillRecord:
     tmp: str | None = None
     written: int = 0
     meta: ObjectMeta | None = None
+    segmented: bool = False
+    """The temp file is filled in segments: only its first ``written`` bytes are known good (it
+    has holes beyond), and a successor keeps those and fetches the rest again."""
 
     def to_json(self) -> dict[str, Any]:
         return _RecordWire.of(self).model_dump(mode="json")
@@ -91,15 +94,17 @@ class _RecordWire(BaseModel):
     tmp: str | None = None
     written: int = 0
     meta: _MetaWire | None = None
+    segmented: bool = False
 
     @classmethod
     def of(cls, record: FillRecord) -> _RecordWire:
         return cls(token=record.token, node=record.node.node_id, url=record.node.url, tmp=record.tmp,
-                   written=record.written, meta=_MetaWire.of(record.meta) if record.meta else None)
+                   written=record.written, meta=_MetaWire.of(record.meta) if record.meta else None,
+                   segmented=record.segmented)
 
     def record(self) -> FillRecord:
         return FillRecord(self.token, Node(self.node, self.url), self.tmp, self.written,
-                          self.meta.meta() if self.meta else None)
+                          self.meta.meta() if self.meta else None, self.segmented)
 
 
 EventKind = Literal["progress", "done", "failed", "released"]

@@ -7,6 +7,12 @@ record is written, the coordinator checks atomically that its token is still the
 a leader that lost the lease stops, commits nothing and leaves its temp file to its successor.
 A successor adopts that file (``BlobWriter`` re-hashes the prefix) and resumes with a Range
 request. A cancelled leader (graceful shutdown) hands over the same way, at once.
+
+A large file whose upstream honours Range is fetched in segments over several connections
+(``proxy.fill.segments``); the leader finds out with one probe, a bounded Range request for the
+second segment, and falls back to the first answer as one stream when the upstream ignores it.
+One stream or many, the bytes go through a ``WritePipe``: the event loop moves buffers, worker
+threads write and hash them.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import logging
 import time
 
 from proxy.cluster.port import Lease
-from proxy.errors import CoordinationUnavailable, IntegrityError, UpstreamChanged, UpstreamUnavailable
-from proxy.fill.lease import FillLease, LeaseLost
+from proxy.errors import CoordinationUnavailable, IntegrityError, RangeIgnored, UpstreamChanged, UpstreamUnavailable
+from proxy.fill.landed import Landed
+from proxy.fill.lease import PROGRESS_STEP, FillLease, LeaseLost
+from proxy.fill.pipe import WritePipe
+from proxy.fill.segments import Segment, SegmentedFill, plan
 from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter, Expectation
@@ -38,6 +47,9 @@ class _Leader:
         self.lease = FillLease(fill, ctx, lease)
         self.writer: BlobWriter | None = None
         self.fetched: Fetched | None = None
+        self.segmented: SegmentedFill | None = None
+        self.opened: dict[int, Fetched] = {}
+        """Segmented: responses already open, by the start of the segment they serve."""
 
     async def run(self) -> TurnEnd:
         keep_tmp = False
@@ -67,6 +79,8 @@ class _Leader:
                     await self.writer.cancel()
             if self.fetched is not None:
                 await self.fetched.close()
+            for response in self.opened.values():
+                await response.close()
 
     # -- start: adopt a predecessor's temp file, or ask upstream from scratch ------------------
 
@@ -76,7 +90,8 @@ class _Leader:
         meta = await self._adopt()
         if meta is not None:
             assert self.writer is not None
-            if meta.size is None or self.writer.written < meta.size:
+            missing = meta.size is None or self.writer.written < meta.size
+            if missing and not self._segment(meta, {}):
                 self.fetched = await self._resume(meta, self.writer.written)
         else:
             validators = fill.stale.validators if fill.stale else None
@@ -89,8 +104,10 @@ class _Leader:
                 raise UpstreamChanged(f"{fill.key} changed upstream while its fill moved between nodes")
             meta = result.meta
             self.writer = self.ctx.store.create(Expectation(size=meta.size, checksums=meta.checksums))
+            await self._probe(meta)
         assert self.writer is not None
-        fill.streaming(meta, self.writer.path, self.writer.written)
+        landed = self.segmented.landed if self.segmented is not None else None
+        fill.streaming(meta, self.writer.path, self.writer.written, landed=landed)
         await self.lease.renew(self.writer, publish=True)
         return True
 
@@ -106,12 +123,13 @@ class _Leader:
         if record is None or record.tmp is None or record.meta is None or not record.meta.validators:
             return None
         path = ctx.store.layout.fill_tmp(record.tmp)
+        prefix = record.written if record.segmented else None
         if path is None or (fill.meta is not None and not same_version(fill.meta, record.meta)):
             return None
         expect = Expectation(size=record.meta.size, checksums=record.meta.checksums)
         loop = asyncio.get_running_loop()
         try:
-            self.writer = await loop.run_in_executor(None, ctx.store.adopt, path, expect)
+            self.writer = await loop.run_in_executor(None, ctx.store.adopt, path, expect, prefix)
         except (OSError, IntegrityError) as exc:
             log.warning("could not adopt the previous leader's temp file; starting over",
                         extra={"key": fill.key, "path": str(path), "error": repr(exc)})
@@ -120,6 +138,48 @@ class _Leader:
         log.info("took over fill", extra={"key": fill.key, "from_node": record.node.node_id,
                                           "offset": self.writer.written})
         return record.meta
+
+    def _plan(self, meta: ObjectMeta) -> list[Segment] | None:
+        """Segments for what is missing, or None: one stream (size or validators unknown, small)."""
+        assert self.writer is not None
+        if meta.size is None or not meta.validators:
+            return None
+        return plan(meta.size, self.writer.written, self.ctx.policy)
+
+    def _segment(self, meta: ObjectMeta, opened: dict[int, Fetched]) -> bool:
+        """Fetch the rest in segments, if it is worth it; ``opened``: responses already open."""
+        segments = self._plan(meta)
+        if segments is None:
+            return False
+        assert self.writer is not None
+        landed = Landed()
+        landed.add(0, self.writer.written)
+        self.segmented = SegmentedFill(self.fill, self.ctx, self.lease, self.writer, meta, segments, landed)
+        self.opened = opened
+        return True
+
+    async def _probe(self, meta: ObjectMeta) -> None:
+        """A fresh download of a large file: ask for the second segment alone. A 206 starts a
+        segmented fill (the first answer serves the first segment); an upstream that answers
+        200 (it ignores Range) or fails gets one stream, the first answer."""
+        segments = self._plan(meta)
+        if segments is None:
+            return
+        second = segments[1]
+        try:
+            probe = await self.fill.source.fetch(FetchRequest(offset=second.start, end=second.end,
+                                                              if_range=meta.validators))
+        except (RangeIgnored, UpstreamUnavailable) as exc:
+            log.info("one stream: the upstream does not serve segments", extra={
+                "key": self.fill.key, "error": str(exc)})
+            return
+        if isinstance(probe, NotModified) or not same_version(probe.meta, meta):
+            if not isinstance(probe, NotModified):
+                await probe.close()
+            raise UpstreamChanged(f"{self.fill.key} changed upstream during the download")
+        assert self.fetched is not None
+        first, self.fetched = self.fetched, None
+        self._segment(meta, {0: first, second.start: probe})
 
     async def _resume(self, meta: ObjectMeta, offset: int) -> Fetched:
         result = await self.fill.source.fetch(FetchRequest(offset=offset, if_range=meta.validators))
@@ -132,17 +192,26 @@ class _Leader:
     # -- bytes ---------------------------------------------------------------------------------
 
     async def _stream(self) -> None:
+        if self.segmented is not None:
+            opened, self.opened = self.opened, {}
+            await self.segmented.run(opened)
+            return
         fill, writer, metrics, policy = self.fill, self.writer, self.ctx.metrics, self.ctx.policy
         assert fill.meta is not None
         assert writer is not None
+
+        async def sink(chunks: list[bytes]) -> None:
+            await writer.writev(chunks)
+            metrics.upstream_bytes.inc(sum(len(c) for c in chunks))
+            fill.progressed(writer.written)
+            await self.lease.progressed(writer)
+
         attempt = 0
         while self.fetched is not None:
             try:
-                async for chunk in self.fetched.chunks():
-                    await writer.write(chunk)
-                    metrics.upstream_bytes.inc(len(chunk))
-                    fill.progressed(writer.written)
-                    await self.lease.progressed(writer)
+                async with WritePipe(sink, batch=PROGRESS_STEP) as pipe:  # followers hear every step
+                    async for chunk in self.fetched.chunks():
+                        await pipe.put(chunk)
                 if fill.meta.size is not None and writer.written < fill.meta.size:
                     raise UpstreamUnavailable(f"upstream body ended at {writer.written} of {fill.meta.size} bytes")
                 return

@@ -47,7 +47,7 @@ class FillLease:
     def record(self, writer: BlobWriter | None) -> FillRecord:
         assert self.held is not None
         return FillRecord(self.held.token, self.ctx.coordinator.node, str(writer.path) if writer else None,
-                          writer.written if writer else 0, self.fill.meta)
+                          writer.written if writer else 0, self.fill.meta, segmented=self.fill.landed is not None)
 
     async def renew(self, writer: BlobWriter | None, *, publish: bool) -> None:
         """Extend the lease and store the fill record; raise LeaseLost if another node leads now."""
@@ -88,7 +88,7 @@ class FillLease:
         self.fill.lead_token = lease.token
         self.ctx.metrics.leases_acquired.inc()
         return await coordinator.renew(lease, FillRecord(lease.token, record.node, record.tmp, record.written,
-                                                         record.meta))
+                                                         record.meta, record.segmented))
 
     # -- the end -------------------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ import asyncio
 import enum
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.cluster.port import Coordinator
 from proxy.errors import FillFailed
+from proxy.fill.landed import Landed
 from proxy.fill.link import LeaderLink
 from proxy.observe.metrics import Metrics
 from proxy.storage.blobstore import FsBlobStore
@@ -33,6 +35,7 @@ LAG_POLL = 0.1
 """Seconds between reads of a file that showed fewer bytes than announced (``Fill.lagged``)."""
 LAG_LIMIT = 60.0
 """How long such a file may lag before its readers fail: longer than any attribute cache (NFS acregmax)."""
+SPARE_CONNECTIONS = 8
 
 
 class FillState(enum.Enum):
@@ -59,6 +62,12 @@ class FillPolicy:
     """First retry delay in seconds; doubles per retry."""
     lease_ttl: float = 10.0
     """Seconds a fill lease lives without progress before another node may take the fill over."""
+    connections: int = 8
+    """Upstream connections of one segmented fill (1: always one stream)."""
+    segment_min: int = 16 << 20
+    """Smallest segment; a file smaller than two of them is fetched as one stream."""
+    segment_max: int = 64 << 20
+    """Largest segment (segments are sized so each connection gets about four)."""
 
     @property
     def catch_up(self) -> float:
@@ -79,6 +88,10 @@ class FillContext:
     link: LeaderLink | None = None
     """Cluster mode: followers stream from the leader's pod (``proxy.fill.relay``); None: they tail
     the leader's temp file on the shared volume."""
+    spare_connections: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SPARE_CONNECTIONS))
+    """The node's budget of extra upstream connections for segmented fills: each fill has its
+    first two (the download and the probe); more come from here, so many concurrent fills do not
+    open connections (and buffers) by the hundred."""
 
 
 class IllegalTransition(RuntimeError):
@@ -110,6 +123,9 @@ class Fill:
         self.lead_token: int | None = None
         """The fencing token while this node leads the fill under a lease (set by ``proxy.fill.lease``):
         the token peers must name to stream it from here (``proxy.fill.feed``)."""
+        self.landed: Landed | None = None
+        """A segmented fill led here: the ranges on disk, beyond ``written`` too."""
+        self._waiting: Counter[int] = Counter()
         self.started = time.monotonic()
         self._changed = asyncio.Event()
 
@@ -125,13 +141,16 @@ class Fill:
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def streaming(self, meta: ObjectMeta, tmp_path: Path | None = None, written: int = 0) -> None:
+    def streaming(self, meta: ObjectMeta, tmp_path: Path | None = None, written: int = 0,
+                  landed: Landed | None = None) -> None:
         """The upstream's metadata is known and the bytes land in ``tmp_path``, ``written`` of them so
         far. A new ``tmp_path`` (the fill moved to another temp file, e.g. after a takeover) starts
         over at ``written``; the same one only moves ``written`` forward (announcements may arrive
-        out of order); None keeps the file, if any, that was announced before."""
+        out of order); None keeps the file, if any, that was announced before. ``landed``: this
+        node leads a segmented fill; its ranges beyond ``written`` may be read too."""
         self._leave(FillState.PENDING, FillState.STREAMING, to=FillState.STREAMING)
         self.meta = meta
+        self.landed = landed
         if tmp_path is not None and tmp_path != self.tmp_path:
             self.tmp_path, self.written = tmp_path, written
         elif tmp_path is not None:
@@ -140,7 +159,8 @@ class Fill:
         self._notify()
 
     def progressed(self, written: int) -> None:
-        """``written`` bytes of the temp file are on disk now."""
+        """``written`` bytes of the temp file are on disk now (or, the same ``written``: more of
+        ``landed`` is)."""
         self._leave(FillState.STREAMING, to=FillState.STREAMING)
         if written < self.written:
             raise IllegalTransition(f"fill of {self.key}: written cannot go back from {self.written} to {written}")
@@ -195,19 +215,30 @@ class Fill:
         assert self.entry is not None
         return self.entry
 
-    def _readable(self, end: int | None, landed: bool = False) -> int:
-        """How far a reader whose range ends at ``end`` (None: end of file) may read now; with
-        ``landed``, every byte landed so far (the final one too, before verification)."""
+    def waiting(self) -> list[int]:
+        """The positions readers here wait at, most wanted first: where a segmented fill goes next."""
+        return [pos for pos, _ in self._waiting.most_common()]
+
+    def has(self, start: int, end: int) -> bool:
+        """Whether bytes [start, end) are on disk and may be read now."""
+        return self._readable(start, end) >= end
+
+    def _readable(self, pos: int, end: int | None, landed: bool = False) -> int:
+        """How far a reader at ``pos`` whose range ends at ``end`` (None: end of file) may read now;
+        with ``landed``, every byte landed so far (the final one too, before verification)."""
         if self.state is FillState.COMMITTED:
             return self.written if end is None else end
+        reach = self.written
+        if self.landed is not None and pos > reach:
+            reach = self.landed.reach(pos)  # a segment beyond the prefix has landed
         if landed:
-            return self.written if end is None else min(end, self.written)
+            return reach if end is None else min(end, reach)
         size = self.meta.size if self.meta else None
         if end is not None and size is not None and end < size:
-            return min(end, self.written)
+            return min(end, reach)
         if size is not None:
-            return min(self.written, size - 1)  # hold the final byte until verified
-        return max(0, self.written - 1)
+            return min(reach, size - 1)  # hold the final byte until verified
+        return max(0, reach - 1)
 
     async def read(self, start: int, end: int | None, *, landed: bool = False) -> AsyncIterator[bytes]:
         """Bytes [start, end) as they land, in chunks of at most READ_CHUNK. Raises FillFailed if
@@ -266,14 +297,20 @@ class Fill:
                     if fd >= 0:
                         os.close(fd)
                     fd, current = opened, want
-                limit = self._readable(end, landed)
+                limit = self._readable(pos, end, landed)
                 if pos < limit:
                     yield fd, pos, limit - pos
                     pos = limit
                     continue
                 if pos == end or (end is None and self.state is FillState.COMMITTED):
                     return  # the final byte of a file only becomes readable once it is committed
-                await changed.wait()
+                self._waiting[pos] += 1  # a segmented fill fetches what readers wait for first
+                try:
+                    await changed.wait()
+                finally:
+                    self._waiting[pos] -= 1
+                    if not self._waiting[pos]:
+                        del self._waiting[pos]
         finally:
             if fd >= 0:
                 os.close(fd)

@@ -75,9 +75,9 @@ class FsBlobStore:
                                       f"bytes plus the {self.reserve_bytes}-byte reserve (--disk-reserve-bytes)")
         return BlobWriter(self.layout, self.node_id, expect)
 
-    def adopt(self, path: Path, expect: Expectation) -> BlobWriter:
+    def adopt(self, path: Path, expect: Expectation, prefix: int | None = None) -> BlobWriter:
         """Continue another node's partial temp file (see ``BlobWriter``). Blocking."""
-        return BlobWriter(self.layout, self.node_id, expect, adopt=path)
+        return BlobWriter(self.layout, self.node_id, expect, adopt=path, prefix=prefix)
 
     def delete(self, digest: Digest) -> bool:
         """Unlink a blob. Readers that already opened it keep reading their open file."""

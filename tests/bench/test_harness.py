@@ -88,3 +88,21 @@ def test_gpu_workers_script_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert herd["upstream_gets"] == 1
     assert herd["exact"] == "4/4"
     assert herd["workers_that_served"] >= 1
+
+
+def test_gpu_fill_script_runs_at_a_small_size(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_fill.py", "--size", "40MiB", "--throttled-size", "40MiB", "--rate", "40e6",
+         "--workdir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+        env={**os.environ, "OUT": str(out)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "8 connections vs 1" in (out / "fill.md").read_text()
+    rows = json.loads((out / "fill.json").read_text())
+    fills = [r for r in rows if "blob_ok" in r]
+    assert len(fills) == 4
+    assert all(r["blob_ok"] for r in fills)  # each committed blob is named by the file's blake3
+    assert [r["upstream_gets"] for r in fills if r["what"].endswith("connections 1")] == [1, 1]
+    assert all(r["upstream_gets"] >= 3 for r in fills if r["what"].endswith("connections 8"))  # segmented

@@ -32,7 +32,8 @@ async def test_a_blob_read_on_another_pod_is_not_evicted(
     fake, base = upstream
     body = os.urandom(48 * MiB)  # larger than the socket buffers: the reading pod stays mid-body
     fake.add("/slow", body)
-    evictor, reader_pod = await start_pods(2, extra=("--disk-quota-bytes", str(MiB), "--eviction-interval", "3600"))
+    evictor, reader_pod = await start_pods(2, extra=("--disk-quota-bytes", str(MiB), "--eviction-interval", "3600",
+                                                           "--fill-connections", "1"))
     blob = Layout(tmp_path / "cache").blob(Digest.of(body))
 
     async with session.get(evictor.fetch_url(base / "slow")) as r:  # cached through the evicting pod

@@ -1,6 +1,7 @@
 """The leader dies (SIGKILL) or shuts down (SIGTERM) mid-fill: a follower adopts the partial temp
 file on the shared volume and resumes with a Range request; the clients on the surviving pods
-complete byte-exact, and only the correct blob is ever committed."""
+complete byte-exact, and only the correct blob is ever committed. A segmented fill is taken over
+the same way: the successor keeps the prefix and fetches every missing segment."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ async def test_leader_loss_mid_fill_is_taken_over_with_a_range_request(
     body = os.urandom(SIZE)
     want = blake3.blake3(body).hexdigest()
     fake.add("/big.bin", body, chunk=1 << 20, rate=8 << 20)  # a 4-second download
-    leader, *survivors = await start_pods(3)
+    leader, *survivors = await start_pods(3, extra=("--fill-connections", "1"))  # one stream
 
     leader_response = await session.get(leader.fetch_url(base / "big.bin"))  # this pod leads the fill
     assert leader_response.status == 200
@@ -78,3 +79,38 @@ async def test_leader_loss_mid_fill_is_taken_over_with_a_range_request(
         assert r.headers["X-Cache"] == "hit"
         assert blake3.blake3(await r.read()).hexdigest() == want
     assert len(fake.gets("/big.bin")) == 2
+
+
+async def test_a_segmented_fill_is_taken_over_segment_by_segment(
+        start_pods: PodFactory, upstream: tuple[FakeUpstream, URL], session: aiohttp.ClientSession,
+        tmp_path: object) -> None:
+    fake, base = upstream
+    size = 48 << 20  # three segments of 16 MiB; still more than two left after the takeover
+    body = os.urandom(size)
+    want = blake3.blake3(body).hexdigest()
+    fake.add("/big.bin", body, chunk=1 << 18, rate=4 << 20)  # 4 MiB/s per connection: segments take a while
+    leader, *survivors = await start_pods(3, extra=("--fill-connections", "4"))
+    leader_response = await session.get(leader.fetch_url(base / "big.bin"))
+    assert leader_response.status == 200
+    responses = [await session.get(pod.fetch_url(base / "big.bin")) for pod in survivors]
+    hashers = [blake3.blake3() for _ in responses]
+    for r, h in zip(responses, hashers, strict=True):  # the stored fill record is renewed meanwhile
+        h.update(await r.content.readexactly(8 << 20))
+    before = len(fake.gets("/big.bin"))
+    assert before >= 3, "the leader fetches in segments"
+    await leader.signal(signal.SIGKILL)
+    got = await asyncio.gather(*(read_all(r, h) for r, h in zip(responses, hashers, strict=True)))
+    assert got == [size - (8 << 20)] * len(responses)
+    assert [h.hexdigest() for h in hashers] == [want] * len(responses)
+    leader_response.close()
+    successor = fake.gets("/big.bin")[before:]
+    asked = sorted((int(a), int(b) + 1 if b else size) for a, _, b in
+                   (g.headers["Range"].removeprefix("bytes=").partition("-") for g in successor))
+    assert len(asked) >= 2, "the successor fetched the missing part in segments"
+    assert asked[0][0] > 0, "the successor kept the prefix on the shared volume"
+    assert asked[-1][1] == size
+    # no gap (a busy segment's far half may have been asked for again by an idle connection)
+    assert all(y[0] <= max(x[1] for x in asked[:i + 1]) for i, y in enumerate(asked[1:]))
+    assert all(g.headers.get("If-Range") == '"v1"' for g in successor)
+    blobs = sorted(p.name for p in Layout(tmp_path / "cache").blobs.glob("*/*"))  # type: ignore[operator]
+    assert blobs == [Digest(want).hex], "only the whole, verified blob was committed"

@@ -38,7 +38,7 @@ async def test_herd_across_pods_fetches_once_and_streams_to_followers(
     body = os.urandom(SIZE)
     want = blake3.blake3(body).hexdigest()
     obj = fake.add("/herd.bin", body, rate=96 << 20, chunk=1 << 20)
-    pods = await start_pods(3)
+    pods = await start_pods(3, extra=("--fill-connections", "1"))  # one stream: one GET
     finished_at: list[float] = []
 
     async def note_finish() -> None:

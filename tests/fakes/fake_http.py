@@ -27,7 +27,11 @@ class FakeObject:
     etag_after_drop: str | None = None
     """The ETag the object has after a drop: it changed upstream in the middle of a download."""
     rate: float | None = None
-    """Bytes per second, or None for as fast as possible."""
+    """Bytes per second per response (per connection), or None for as fast as possible."""
+    ignore_range: bool = False
+    """Answer every request with the whole object (200), as an upstream without Range support."""
+    drop_at: int | None = None
+    """The first ranged response whose range holds this byte closes the connection just before it (once)."""
     served: bytes | None = None
     """Bytes to send instead of ``body`` (a lying upstream); headers still describe ``body``."""
     chunked: bool = False
@@ -82,23 +86,25 @@ class FakeUpstream:
         if inm is not None and obj.etag is not None and inm == obj.etag:
             return web.Response(status=304, headers={"ETag": obj.etag})
         data = obj.served if obj.served is not None else obj.body
-        start, status = 0, 200
+        start, stop, status = 0, len(obj.body), 200
         rng = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
-        if rng and (if_range is None or if_range in (obj.etag, obj.last_modified)):
-            start = int(rng.removeprefix("bytes=").split("-")[0])
+        if rng and not obj.ignore_range and (if_range is None or if_range in (obj.etag, obj.last_modified)):
+            first, _, last = rng.removeprefix("bytes=").partition("-")
+            start = int(first)
+            stop = min(stop, int(last) + 1) if last else stop
             status = 206
-            headers["Content-Range"] = f"bytes {start}-{len(obj.body) - 1}/{len(obj.body)}"
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(obj.body)}"
         response = web.StreamResponse(status=status, headers=headers)
         if obj.chunked:
             response.enable_chunked_encoding()
         else:
-            response.content_length = len(obj.body) - start
+            response.content_length = stop - start
         await response.prepare(request)
         if request.method == "HEAD":
             await response.write_eof()
             return response
-        await self._send(request, response, obj, data, start)
+        await self._send(request, response, obj, data[:stop], start)
         return response
 
     async def _send(self, request: web.Request, response: web.StreamResponse, obj: FakeObject,
@@ -106,14 +112,17 @@ class FakeUpstream:
         drop = obj.drops > 0
         if drop:
             obj.drops -= 1
+        drop_after = obj.drop_after
+        if obj.drop_at is not None and response.status == 206 and start < obj.drop_at < len(data):
+            drop, drop_after, obj.drop_at = True, obj.drop_at, None
         pos, first = start, True
         loop = asyncio.get_running_loop()
         began = loop.time()
         while pos < len(data):
             end = min(pos + obj.chunk, len(data))
             if drop:
-                end = min(end, obj.drop_after)
-                if pos >= obj.drop_after:
+                end = min(end, drop_after)
+                if pos >= drop_after:
                     assert request.transport is not None
                     if obj.etag_after_drop is not None:
                         obj.etag = obj.etag_after_drop

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import blake3
 import pytest
@@ -38,3 +39,14 @@ def test_hashing_runs_every_algorithm_asked_for() -> None:
     assert h.digest() == Digest.of(b"hello world")
     assert h.checksum("sha256").hex == hashlib.sha256(b"hello world").hexdigest()
     assert h.checksum("md5").hex == hashlib.md5(b"hello world").hexdigest()
+
+
+def test_large_updates_hash_every_algorithm_in_order() -> None:
+    data = [os.urandom(3 << 20), os.urandom(5), os.urandom(2 << 20)]  # parallel, serial, parallel
+    hashing = Hashing({"sha256", "md5"})
+    for part in data:
+        hashing.update(memoryview(part))
+    whole = b"".join(data)
+    assert hashing.digest() == Digest.of(whole)
+    assert hashing.checksum("sha256").hex == hashlib.sha256(whole).hexdigest()
+    assert hashing.checksum("md5").hex == hashlib.md5(whole).hexdigest()

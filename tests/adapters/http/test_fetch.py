@@ -39,8 +39,12 @@ async def test_miss_then_hit_is_byte_exact_and_fetched_once(proxy: Proxy, upstre
     assert fake.count("/m.bin") == 1
 
 
+@pytest.mark.parametrize("connections", [1, 8])
 async def test_herd_of_64_fetches_once_and_streams_before_upstream_finishes(
-        proxy: Proxy, upstream: tuple[FakeUpstream, URL]) -> None:
+        start_proxy: Callable[..., Awaitable[Proxy]], upstream: tuple[FakeUpstream, URL], connections: int) -> None:
+    """One fill for the herd: one GET (one stream), or one GET plus one bounded Range per
+    further segment (a segmented fill); either way every byte comes from the upstream once."""
+    proxy = await start_proxy(fill_connections=connections)
     fake, base = upstream
     body = os.urandom(64 * MiB)
     gate = asyncio.Event()
@@ -63,7 +67,12 @@ async def test_herd_of_64_fetches_once_and_streams_before_upstream_finishes(
     gate.set()
     digests = await asyncio.gather(*tasks)
     assert digests == [blake3.blake3(body).hexdigest()] * n
-    assert fake.count("/herd.bin") == 1
+    if connections == 1:
+        assert fake.count("/herd.bin") == 1
+    else:
+        gets = fake.gets("/herd.bin")
+        assert [g for g in gets if "Range" not in g.headers] == gets[:1]  # one download, then its segments
+        assert all(g.headers["Range"].removeprefix("bytes=").partition("-")[2] for g in gets[1:])
     metrics = proxy.app[appkeys.METRICS]
     assert metrics.value("modelmanager_coalesced_waiters_total") == n - 1
     assert metrics.value("modelmanager_upstream_bytes_total") == len(body)

@@ -120,3 +120,18 @@ async def test_dedicated_port_path_and_virtual_hosted(start_s3: Callable[..., Aw
     async with aiohttp.ClientSession() as session, \
             session.get(f"http://127.0.0.1:{port}/dir/k.json", headers=headers) as r:
         assert (r.status, await r.read()) == (200, b"{}")
+
+
+async def test_a_large_object_is_filled_in_segments_and_verified(start_s3: Callable[..., Awaitable[S3Proxy]],
+                                                                 direct: Client, bucket: str) -> None:
+    s3 = await start_s3(fill_connections=4)
+    body = os.urandom(40 * MiB + 5)
+    put = direct.put_object(Bucket=bucket, Key="big.bin", Body=body, ChecksumAlgorithm="SHA256")
+    got = await asyncio.to_thread(s3.client().get_object, Bucket=bucket, Key="big.bin")
+    assert hashlib.sha256(await asyncio.to_thread(got["Body"].read)).digest() == hashlib.sha256(body).digest()
+    gets = [r for r in s3.relay.requests if r.method == "GET" and r.raw_path.startswith(f"/{bucket}/big.bin")]
+    assert "Range" not in gets[0].headers
+    assert gets[0].headers.get("x-amz-checksum-mode") == "ENABLED"  # the checksum the fill verifies
+    assert len(gets) >= 3
+    assert all(g.headers["Range"].partition("-")[2] and g.headers["If-Match"] == put["ETag"] for g in gets[1:])
+    assert all(g.status == 206 for g in gets[1:])
