@@ -71,8 +71,9 @@ async def pods(views: list[Path], redis_server: RedisServer,
     relay_dir.mkdir()
     (relay_dir / "relay-pod-1-leftover").write_bytes(b"from a crash")  # swept at start
     (relay_dir / "relay-pod-9-other").write_bytes(b"another node's")  # kept
+    one_stream = ("--fill-connections", "1")  # one upstream GET to count (segmented fills: tests/proxy/fill)
     started = [Pod(f"pod-{i}", view, redis_server.url, f"{base.host}:{base.port}",
-                   ("--relay-dir", str(relay_dir)) if i == 1 else ())
+                   (*one_stream, "--relay-dir", str(relay_dir)) if i == 1 else one_stream)
                for i, view in enumerate(views)]
     try:
         await asyncio.gather(*(p.start() for p in started))
