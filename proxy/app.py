@@ -30,11 +30,11 @@ from proxy.control.jobs import Jobs
 from proxy.control.pins import Pins
 from proxy.control.watches import Watches
 from proxy.credentials import admin_token, cluster_secret
+from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.feed import FillFeed
 from proxy.fill.link import FILL_ROUTE, LeaderLink
 from proxy.fill.registry import Fills
 from proxy.fill.relay import sweep_relay_files
-from proxy.fill.state import FillContext, FillPolicy
 from proxy.observe.metrics import Metrics
 from proxy.observe.status import Status
 from proxy.offline import OfflineConnector

@@ -27,8 +27,9 @@ from proxy.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from proxy.fill.context import FillContext
 from proxy.fill.relay import Relay, tail
-from proxy.fill.state import Fill, FillContext, TurnEnd
+from proxy.fill.state import Fill, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobInfo
 from proxy.upstream import same_version

@@ -23,11 +23,12 @@ import time
 
 from proxy.cluster.port import Lease
 from proxy.errors import CoordinationUnavailable, IntegrityError, RangeIgnored, UpstreamChanged, UpstreamUnavailable
+from proxy.fill.context import FillContext
 from proxy.fill.landed import Landed
 from proxy.fill.lease import PROGRESS_STEP, FillLease, LeaseLost
 from proxy.fill.pipe import WritePipe
 from proxy.fill.segments import Segment, SegmentedFill, plan
-from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
+from proxy.fill.state import Fill, FillState, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter, Expectation
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version

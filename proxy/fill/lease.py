@@ -18,7 +18,8 @@ import time
 
 from proxy.cluster.port import FillEvent, FillRecord, Lease
 from proxy.errors import CoordinationUnavailable, UpstreamRejected
-from proxy.fill.state import Fill, FillContext
+from proxy.fill.context import FillContext
+from proxy.fill.state import Fill
 from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobWriter
 

@@ -12,10 +12,11 @@ import logging
 
 from proxy.cluster.port import key_id
 from proxy.errors import CoordinationUnavailable
+from proxy.fill.context import FillContext
 from proxy.fill.follower import follow
 from proxy.fill.leader import lead
 from proxy.fill.relay import Relay
-from proxy.fill.state import Fill, FillContext, TurnEnd
+from proxy.fill.state import Fill, TurnEnd
 from proxy.storage.index import IndexEntry
 from proxy.tasks import OwnedTasks
 from proxy.upstream import Source

@@ -28,8 +28,9 @@ from pathlib import Path
 from aiohttp import ClientError, ClientTimeout
 
 from proxy.cluster.port import FillRecord, key_id
+from proxy.fill.context import FillContext
 from proxy.fill.link import FILL_ROUTE, LeaderLink
-from proxy.fill.state import Fill, FillContext, FillState
+from proxy.fill.state import Fill, FillState
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,11 @@ import logging
 from dataclasses import dataclass
 
 from proxy.errors import UpstreamChanged, UpstreamUnavailable
+from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.landed import Landed
 from proxy.fill.lease import FillLease
 from proxy.fill.pipe import WritePipe
-from proxy.fill.state import Fill, FillContext, FillPolicy
+from proxy.fill.state import Fill
 from proxy.storage.writer import BlobWriter
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
 

@@ -16,17 +16,12 @@ import enum
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from proxy.cluster.port import Coordinator
 from proxy.errors import FillFailed
 from proxy.fill.landed import Landed
-from proxy.fill.link import LeaderLink
-from proxy.observe.metrics import Metrics
-from proxy.storage.blobstore import FsBlobStore
-from proxy.storage.index import Index, IndexEntry
+from proxy.storage.index import IndexEntry
 from proxy.storage.writer import BlobInfo
 from proxy.upstream import ObjectMeta, Source
 
@@ -35,7 +30,6 @@ LAG_POLL = 0.1
 """Seconds between reads of a file that showed fewer bytes than announced (``Fill.lagged``)."""
 LAG_LIMIT = 60.0
 """How long such a file may lag before its readers fail: longer than any attribute cache (NFS acregmax)."""
-SPARE_CONNECTIONS = 8
 
 
 class FillState(enum.Enum):
@@ -52,46 +46,6 @@ class TurnEnd(enum.Enum):
     DONE = "done"  # the fill ended (committed, revalidated); failures raise
     LOST = "lost"  # this node no longer leads: follow whoever does
     GONE = "gone"  # the leader went away: try to lead
-
-
-@dataclass(frozen=True, slots=True)
-class FillPolicy:
-    retries: int = 5
-    """How many times a dropped upstream connection is resumed before the fill fails."""
-    backoff: float = 0.2
-    """First retry delay in seconds; doubles per retry."""
-    lease_ttl: float = 10.0
-    """Seconds a fill lease lives without progress before another node may take the fill over."""
-    connections: int = 8
-    """Upstream connections of one segmented fill (1: always one stream)."""
-    segment_min: int = 16 << 20
-    """Smallest segment; a file smaller than two of them is fetched as one stream."""
-    segment_max: int = 64 << 20
-    """Largest segment (segments are sized so each connection gets about four)."""
-
-    @property
-    def catch_up(self) -> float:
-        """How long a follower waits for an event before it re-reads the lease and the index."""
-        return min(0.5, self.lease_ttl / 4)
-
-
-@dataclass(frozen=True, slots=True)
-class FillContext:
-    """What a fill task works with: the volume, the coordinator, metrics, policy and clock."""
-
-    store: FsBlobStore
-    index: Index
-    metrics: Metrics
-    policy: FillPolicy
-    coordinator: Coordinator
-    clock: Callable[[], float] = time.time
-    link: LeaderLink | None = None
-    """Cluster mode: followers stream from the leader's pod (``proxy.fill.relay``); None: they tail
-    the leader's temp file on the shared volume."""
-    spare_connections: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(SPARE_CONNECTIONS))
-    """The node's budget of extra upstream connections for segmented fills: each fill has its
-    first two (the download and the probe); more come from here, so many concurrent fills do not
-    open connections (and buffers) by the hundred."""
 
 
 class IllegalTransition(RuntimeError):

@@ -19,7 +19,8 @@ from adapters.http.upstream import HttpSource
 from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.port import Coordinator, Node, key_id
 from proxy.cluster.redis_backend import RedisCoordinator
-from proxy.fill.state import Fill, FillContext, FillPolicy
+from proxy.fill.context import FillContext, FillPolicy
+from proxy.fill.state import Fill
 from proxy.observe.metrics import Metrics
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.index import Index

@@ -13,8 +13,9 @@ import pytest
 from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.port import FillEvent, Node, Subscription
 from proxy.errors import IntegrityError
+from proxy.fill.context import FillContext
 from proxy.fill.leader import lead
-from proxy.fill.state import Fill, FillContext, FillState, TurnEnd
+from proxy.fill.state import Fill, FillState, TurnEnd
 from tests.proxy.fill.conftest import Upstream, counted, node_context, read_until, temp_files
 
 MiB = 1 << 20

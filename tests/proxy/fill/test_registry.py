@@ -9,8 +9,9 @@ import os
 import pytest
 
 from proxy.errors import FillFailed, UpstreamRejected
+from proxy.fill.context import FillContext
 from proxy.fill.registry import Fills
-from proxy.fill.state import FillContext, FillState
+from proxy.fill.state import FillState
 from tests.proxy.fill.conftest import TwoNodes, Upstream, collect, counted, read_until, reader, temp_files
 
 MiB = 1 << 20

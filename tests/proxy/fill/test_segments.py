@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from proxy.errors import IntegrityError
+from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.landed import Landed
 from proxy.fill.leader import lead
 from proxy.fill.segments import plan
-from proxy.fill.state import Fill, FillContext, FillPolicy, FillState, TurnEnd
+from proxy.fill.state import Fill, FillState, TurnEnd
 from tests.fakes.fake_http import Recorded
 from tests.proxy.fill.conftest import Upstream, counted, node_context, temp_files
 
