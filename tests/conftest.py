@@ -1,4 +1,4 @@
-"""Shared fixtures: a fake upstream and the proxy, both real aiohttp servers on loopback sockets."""
+"""Shared fixtures: a fake upstream, the Hub emulator and the proxy, real aiohttp servers on loopback sockets."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from yarl import URL
 from proxy.__main__ import build_app
 from proxy.config import ENV_PREFIX, Settings
 from tests.fakes.fake_http import FakeUpstream
+from tests.fakes.fake_hub import FakeHub
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 ADMIN_TOKEN = "test-admin-token"
@@ -89,3 +90,21 @@ async def start_proxy(aiohttp_server: ServerFactory, make_settings: Callable[...
 @pytest.fixture
 async def proxy(start_proxy: Callable[..., Awaitable[Proxy]]) -> Proxy:
     return await start_proxy()
+
+
+@pytest.fixture
+async def hub(aiohttp_server: ServerFactory) -> FakeHub:
+    """The Hub emulator: its API server and its CDN origin for LFS files, each on its own socket."""
+    fake = FakeHub()
+    fake.cdn_url = (await aiohttp_server(fake.cdn)).make_url("")
+    fake.hub_url = (await aiohttp_server(fake.app)).make_url("")
+    return fake
+
+
+@pytest.fixture
+def hf_proxy(start_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub) -> Callable[..., Awaitable[Proxy]]:
+    """Start a proxy whose --hf-endpoint is the Hub emulator."""
+    async def start(**overrides: Any) -> Proxy:
+        return await start_proxy(hf_endpoint=str(hub.hub_url), **overrides)
+
+    return start

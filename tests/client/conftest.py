@@ -4,15 +4,14 @@ this process; the client's blocking calls run in a thread so the proxy's loop ke
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import pytest
 
-from tests.conftest import Proxy, ServerFactory
-from tests.fakes.fake_hub import FakeHub
+from tests.conftest import Proxy
 from tests.fakes.s3_servers import MotoServer
 
 P = ParamSpec("P")
@@ -50,24 +49,6 @@ async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 def host(proxy: Proxy) -> str:
     return str(proxy.server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def hub(aiohttp_server: ServerFactory) -> FakeHub:
-    fake = FakeHub()
-    cdn = await aiohttp_server(fake.cdn)
-    fake.cdn_url = cdn.make_url("")
-    server = await aiohttp_server(fake.app)
-    fake.hub_url = server.make_url("")
-    return fake
-
-
-@pytest.fixture
-def hf_proxy(start_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub) -> Callable[..., Awaitable[Proxy]]:
-    async def start(**overrides: object) -> Proxy:
-        return await start_proxy(hf_endpoint=str(hub.hub_url), **overrides)
-
-    return start
 
 
 @pytest.fixture(scope="session")

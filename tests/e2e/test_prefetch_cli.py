@@ -12,19 +12,10 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from tests.conftest import ServerFactory
 from tests.e2e.test_cli import BIN, free_port, run, wait_healthy
 from tests.fakes.fake_hub import FakeHub
 
 TOKEN = "admin-s3cret"
-
-
-@pytest.fixture
-async def hub(aiohttp_server: ServerFactory) -> FakeHub:
-    fake = FakeHub()
-    fake.cdn_url = (await aiohttp_server(fake.cdn)).make_url("")
-    fake.hub_url = (await aiohttp_server(fake.app)).make_url("")
-    return fake
 
 
 @pytest.fixture
