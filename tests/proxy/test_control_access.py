@@ -4,7 +4,6 @@ number bounded, and the development opt-out that still stops DNS rebinding."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -22,6 +21,7 @@ from proxy.control.watches import MAX_INTERVAL, MIN_INTERVAL, Watch
 from proxy.credentials import ADMIN_TOKEN, read_secret
 from tests.conftest import ADMIN, Proxy
 from tests.conftest import ADMIN_TOKEN as TEST_TOKEN
+from tests.raw_http import raw_request
 
 Start = Callable[..., Awaitable[Proxy]]
 
@@ -30,18 +30,9 @@ async def raw(proxy: Proxy, method: str, path: str, headers: dict[str, str] | No
               body: bytes = b"") -> int:
     """A request with headers exactly as given (bytes above 0x7f included); the status."""
     host, port = proxy.server.host, proxy.server.port
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
-             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in (headers or {}).items())]
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body)
-        await writer.drain()
-        status_line = await reader.readline()
-        await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return int(status_line.split()[1])
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}",
+             *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    return (await raw_request(host, port, "\r\n".join(lines).encode("latin-1"), body)).status
 
 
 async def status_of(proxy: Proxy, method: str, path: str, **kwargs: Any) -> int:

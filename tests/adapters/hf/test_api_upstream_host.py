@@ -4,13 +4,13 @@ would aim at, receives nothing (so a client's token never travels there)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from tests.conftest import Proxy, ServerFactory
 from tests.fakes.fake_hub import FakeHub
+from tests.raw_http import raw_request
 
 CLIENT_TOKEN = "hf_client_secret"
 
@@ -18,17 +18,8 @@ CLIENT_TOKEN = "hf_client_secret"
 async def raw_get(proxy: Proxy, target: str) -> int:
     """Send ``GET <target>`` exactly as written (a client library would normalise it); the status."""
     host, port = proxy.server.host, proxy.server.port
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {CLIENT_TOKEN}\r\n"
-                     f"Connection: close\r\n\r\n".encode())
-        await writer.drain()
-        status_line = await reader.readline()
-        await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return int(status_line.split()[1])
+    head = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {CLIENT_TOKEN}"
+    return (await raw_request(host, port, head.encode())).status
 
 
 @pytest.fixture
