@@ -9,14 +9,19 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from aiohttp import ClientSession, web
 from yarl import URL
 
+from adapters.gcs import Gcs, GcsAuth
+from adapters.gcs import urls as gs_urls
+from adapters.gcs.api import endpoint_from as gcs_endpoint
+from adapters.gcs.catalog import GcsCatalog
 from adapters.hf import HfFrontend
 from adapters.hf import urls as hf_urls
 from adapters.hf.catalog import HfCatalog
-from adapters.http import HttpFrontend
+from adapters.http import HttpFrontend, StoreUrls
 from adapters.http import urls as http_urls
 from adapters.http.catalog import HttpCatalog
 from adapters.http.target import HostAllowList
@@ -37,13 +42,37 @@ from proxy.workers import env as workers_env
 log = logging.getLogger("modelmanager")
 
 
-def frontends(settings: Settings) -> list[Frontend]:
+@dataclass(frozen=True, slots=True)
+class Clouds:
+    """The object stores besides S3, configured once (their credentials refresh once) for every user."""
+
+    gcs: Gcs
+
+    @classmethod
+    def of(cls, settings: Settings) -> Clouds:
+        return cls(Gcs(gcs_endpoint(settings.gcs_endpoint), GcsAuth(settings.gcs_credentials)))
+
+    def urls(self, settings: Settings) -> list[StoreUrls]:
+        """The object-store URLs ``/v1/fetch`` serves besides http(s): gs:// and az://."""
+        google = self.gcs
+        return [
+            StoreUrls(lambda text: text[:5].lower() == "gs://",
+                      lambda text, session: google.object_source(text, session, settings.gcs_allow),
+                      settings.gcs_revalidate_after),
+        ]
+
+    def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:
+        return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after)]
+
+
+def frontends(settings: Settings, clouds: Clouds | None = None) -> list[Frontend]:
     """Every adapter's frontend. The HF one goes last: its ``/{repo}/resolve/...`` route is the widest."""
     hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
     s3 = s3_frontend(settings)  # /s3/... goes before the HF catch-all
+    stores = (clouds or Clouds.of(settings)).urls(settings)
     return [
         UiFrontend(),
-        HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after),
+        HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after, stores),
         *([s3] if s3 is not None else []),
         HfFrontend(URL(settings.hf_endpoint), hf_token, settings.hf_revision_ttl, settings.hf_access_ttl),
     ]
@@ -67,21 +96,24 @@ def s3_frontend(settings: Settings) -> S3Frontend | None:
         reuse_port=workers_env.current() is not None))
 
 
-def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession]) -> Catalogs:
+def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[], ClientSession],
+             clouds: Clouds | None = None) -> Catalogs:
     """Each configured adapter's catalog, for prefetch, pins and watches (``proxy.control.catalog``),
     and the URL grammar of every adapter (the URL of one not configured here is refused, not invalid)."""
-    found: list[Catalog] = [HttpCatalog(HostAllowList(settings.http_allow), settings.http_revalidate_after, session)]
+    found: list[Catalog] = [HttpCatalog(HostAllowList(settings.http_allow), settings.http_revalidate_after, session),
+                            *(clouds or Clouds.of(settings)).catalogs(settings, session)]
     for front in fronts:
         if isinstance(front, HfFrontend):
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
             found.append(S3Catalog(front.upstream, front.options.revalidate_after))
-    return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR))
+    return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR, gs_urls.GRAMMAR))
 
 
 def build_app(settings: Settings) -> web.Application:
-    fronts = frontends(settings)
-    return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session))
+    clouds = Clouds.of(settings)
+    fronts = frontends(settings, clouds)
+    return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session, clouds))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
