@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from aiohttp import ClientSession, web
 from yarl import URL
 
+from adapters.azure import Azure, AzureAuth
+from adapters.azure import urls as az_urls
+from adapters.azure.catalog import AzureCatalog
 from adapters.gcs import Gcs, GcsAuth
 from adapters.gcs import urls as gs_urls
 from adapters.gcs.api import endpoint_from as gcs_endpoint
@@ -47,22 +50,31 @@ class Clouds:
     """The object stores besides S3, configured once (their credentials refresh once) for every user."""
 
     gcs: Gcs
+    azure: Azure
 
     @classmethod
     def of(cls, settings: Settings) -> Clouds:
-        return cls(Gcs(gcs_endpoint(settings.gcs_endpoint), GcsAuth(settings.gcs_credentials)))
+        key, sas = settings.azure_account_key, settings.azure_sas_token
+        azure = AzureAuth(key.get_secret_value() if key else None, sas.get_secret_value() if sas else None,
+                          identity=settings.azure_credentials == "default")
+        return cls(Gcs(gcs_endpoint(settings.gcs_endpoint), GcsAuth(settings.gcs_credentials)),
+                   Azure(settings.azure_endpoint, azure))
 
     def urls(self, settings: Settings) -> list[StoreUrls]:
         """The object-store URLs ``/v1/fetch`` serves besides http(s): gs:// and az://."""
-        google = self.gcs
+        google, azure = self.gcs, self.azure
         return [
             StoreUrls(lambda text: text[:5].lower() == "gs://",
                       lambda text, session: google.object_source(text, session, settings.gcs_allow),
                       settings.gcs_revalidate_after),
+            StoreUrls(lambda text: text[:5].lower() == "az://" or az_urls.is_blob_https(text),
+                      lambda text, session: azure.object_source(text, session, settings.azure_allow),
+                      settings.azure_revalidate_after),
         ]
 
     def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:
-        return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after)]
+        return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after),
+                AzureCatalog(self.azure, session, settings.azure_revalidate_after)]
 
 
 def frontends(settings: Settings, clouds: Clouds | None = None) -> list[Frontend]:
@@ -107,7 +119,8 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
             found.append(S3Catalog(front.upstream, front.options.revalidate_after))
-    return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR, gs_urls.GRAMMAR))
+    return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR, gs_urls.GRAMMAR,
+                                     az_urls.GRAMMAR))
 
 
 def build_app(settings: Settings) -> web.Application:
