@@ -2,7 +2,7 @@
 
 ``default`` asks google-auth's ADC chain (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's
 application-default file, the GCE/GKE metadata server: Workload Identity); a path names a
-service-account (or authorized-user, external-account) JSON file; ``anonymous`` sends no
+service-account key file (other credential files go through ``GOOGLE_APPLICATION_CREDENTIALS``); ``anonymous`` sends no
 credentials (public buckets, emulators). google-auth is synchronous: tokens are fetched and
 refreshed in a worker thread by ``proxy.tokens.RefreshingToken``, before they expire.
 """
@@ -50,6 +50,7 @@ class GcsAuth:
         import google.auth
         import google.auth.exceptions
         import google.auth.transport.requests
+        from google.oauth2 import service_account
 
         with self._guard:
             if self._credentials is None:
@@ -57,7 +58,7 @@ class GcsAuth:
                     if self.source == DEFAULT:
                         self._credentials, _ = google.auth.default(scopes=[SCOPE])
                     else:
-                        self._credentials, _ = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
+                        self._credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                             str(Path(self.source).expanduser()), scopes=[SCOPE])
                 except google.auth.exceptions.DefaultCredentialsError as exc:
                     if self.source != DEFAULT:

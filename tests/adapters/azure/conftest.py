@@ -39,7 +39,7 @@ class Blobs:
     async def put(self, name: str, data: bytes, **kwargs: Any) -> str:
         """Upload (or replace) a blob; its new ETag."""
         blob = self.client.get_blob_client(name)
-        result = await asyncio.to_thread(blob.upload_blob, data, overwrite=True, **kwargs)
+        result = await asyncio.to_thread(lambda: blob.upload_blob(data, overwrite=True, **kwargs))
         return str(result["etag"])
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import os
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -26,10 +27,15 @@ async def get(ap: AzureProxy, url: str, headers: dict[str, str] | None = None
         return r.status, await r.read(), r.headers.copy()
 
 
+def with_md5(body: bytes) -> ContentSettings:
+    """The blob's Content-MD5 property, set at upload (Azure checks it then, and keeps it)."""
+    return ContentSettings(content_md5=bytearray(hashlib.md5(body).digest()))
+
+
 async def test_miss_then_hit_is_byte_exact_and_md5_checked(az_proxy: AzureProxy, blobs: Blobs) -> None:
     body = os.urandom(3 * MiB + 5)
     md5 = hashlib.md5(body).digest()
-    etag = await blobs.put("llama/model.safetensors", body, content_settings=ContentSettings(content_md5=md5))
+    etag = await blobs.put("llama/model.safetensors", body, content_settings=with_md5(body))
     url = az_proxy.url(blobs.name, "llama/model.safetensors")
     s1, b1, h1 = await get(az_proxy, url)
     s2, b2, h2 = await get(az_proxy, url)
@@ -80,7 +86,7 @@ async def test_herd_of_16_clients_makes_one_upstream_get(az_proxy: AzureProxy, b
 
 async def test_corrupt_bytes_in_transit_are_never_cached(az_proxy: AzureProxy, blobs: Blobs) -> None:
     body = os.urandom(2 * MiB)
-    await blobs.put("bad.bin", body, content_settings=ContentSettings(content_md5=hashlib.md5(body).digest()))
+    await blobs.put("bad.bin", body, content_settings=with_md5(body))
     az_proxy.relay.corrupt = flip_first_byte
     async with az_proxy.proxy.session.get(az_proxy.proxy.fetch_url(az_proxy.url(blobs.name, "bad.bin"))) as r:
         with pytest.raises(aiohttp.ClientPayloadError):  # the Content-MD5 mismatch ends the body short
@@ -122,7 +128,7 @@ async def test_a_blob_replaced_mid_resume_is_never_spliced(az_proxy: AzureProxy,
     assert (status, got) == (200, new)
 
 
-async def test_sas_and_refusals(start_azure: object, az_proxy: AzureProxy, blobs: Blobs) -> None:
+async def test_refusals(az_proxy: AzureProxy, blobs: Blobs) -> None:
     status, _, _ = await get(az_proxy, az_proxy.url(blobs.name, "nope.bin"))
     assert status == 404
     status, _, _ = await get(az_proxy, f"az://{ACCOUNT}/other/x.bin")  # not in --azure-allow
@@ -131,10 +137,26 @@ async def test_sas_and_refusals(start_azure: object, az_proxy: AzureProxy, blobs
     assert status == 400
 
 
-async def test_a_wrong_account_key_is_refused_by_azurite(start_azure: object, blobs: Blobs) -> None:
-    assert callable(start_azure)
+async def test_a_wrong_account_key_is_refused_by_azurite(
+        start_azure: Callable[..., Awaitable[AzureProxy]], blobs: Blobs) -> None:
     wrong = base64.b64encode(b"not the key").decode()
-    ap: AzureProxy = await start_azure(azure_account_key=wrong)
+    ap = await start_azure(azure_account_key=wrong)
     await blobs.put("k.bin", b"x")
     status, _, _ = await get(ap, ap.url(blobs.name, "k.bin"))
     assert status == 403
+
+
+async def test_revalidation_is_a_304_until_the_blob_changes(
+        start_azure: Callable[..., Awaitable[AzureProxy]], blobs: Blobs) -> None:
+    ap = await start_azure(azure_revalidate_after=0)
+    await blobs.put("v.bin", b"version one")
+    url = ap.url(blobs.name, "v.bin")
+    assert (await get(ap, url))[1] == b"version one"
+    status, got, headers = await get(ap, url)
+    assert (status, got, headers["X-Cache"]) == (200, b"version one", "revalidated")
+    gets = ap.relay.bodies()
+    assert [g.status for g in gets] == [200, 304]
+    await blobs.put("v.bin", b"version two!")
+    status, got, _ = await get(ap, url)
+    assert (status, got) == (200, b"version two!")
+    assert [g.status for g in ap.relay.bodies()] == [200, 304, 200]

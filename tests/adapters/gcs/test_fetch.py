@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import os
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -126,3 +127,20 @@ async def test_missing_object_and_refused_bucket(gcs_proxy: GcsProxy, gcs_bucket
     status, _, _ = await get(gcs_proxy, f"gs://{gcs_bucket}/a/../b")
     assert status == 400
     assert gcs_proxy.relay.bodies() == [] or all(r.status == 404 for r in gcs_proxy.relay.bodies())
+
+
+async def test_revalidation_reads_metadata_only_until_the_generation_changes(
+        start_gcs: Callable[..., Awaitable[GcsProxy]], gcs: GcsAdmin, gcs_bucket: str) -> None:
+    gp = await start_gcs(gcs_revalidate_after=0)
+    await gcs.upload(gcs_bucket, "v.bin", b"version one")
+    url = f"gs://{gcs_bucket}/v.bin"
+    assert (await get(gp, url))[1] == b"version one"
+    status, got, headers = await get(gp, url)
+    assert (status, got, headers["X-Cache"]) == (200, b"version one", "revalidated")
+    assert len(gp.relay.bodies()) == 1  # the second answer came from a metadata GET, not a download
+    await gcs.upload(gcs_bucket, "v.bin", b"version two!")
+    status, got, headers = await get(gp, url)
+    assert (status, got) == (200, b"version two!")
+    media = gp.relay.bodies()
+    assert len(media) == 2
+    assert "generation=" in media[1].raw_path  # the download is pinned to the generation it revalidated
