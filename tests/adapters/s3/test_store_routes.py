@@ -64,6 +64,10 @@ def _entries(pages: list[dict[str, Any]]) -> tuple[list[tuple[str, str, int]], l
     return objects, prefixes
 
 
+def _pages(client: Client, operation: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(client.get_paginator(operation).paginate(Bucket="alias", **args))
+
+
 @pytest.mark.parametrize("params", [
     {"Prefix": "tiny-llm/"},
     {"Prefix": "tiny-llm/", "Delimiter": "/"},
@@ -82,8 +86,7 @@ async def test_listings_equal_the_upstream_listing(aliased: S3Proxy, direct: Cli
         args = dict(params)
         if operation == "list_objects" and "StartAfter" in args:
             args["Marker"] = args.pop("StartAfter")
-        mine = await asyncio.to_thread(lambda op=operation, a=args: list(
-            client.get_paginator(op).paginate(Bucket="alias", **a)))
+        mine = await asyncio.to_thread(_pages, client, operation, args)
         assert _entries(mine) == _entries(theirs), operation
         if args.get("PaginationConfig", {}).get("PageSize"):
             assert len(mine) == len(theirs) > 1
