@@ -28,6 +28,8 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
     "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site
+    "proxy.objectstore",  # the ObjectStore port: buckets of other clouds the S3 API fronts
+    "proxy.tokens",  # RefreshingToken: cloud credentials refreshed in a thread before expiry
 })
 
 
