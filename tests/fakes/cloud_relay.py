@@ -1,7 +1,7 @@
 """A counting relay in front of a cloud-storage emulator (fake-gcs-server, Azurite), real sockets.
 
 It forwards every request byte for byte, records it, and can misbehave the way a broken path to a
-store would: hold object bodies after their first chunk until a gate opens, flip bytes in transit
+store would: hold object bodies after their first ``GATE_AFTER`` bytes until a gate opens, flip bytes in transit
 (``corrupt``), or cut a body short once after ``cut_after`` bytes, first running ``before_cut``
 (e.g. to replace the object upstream, so that the resume meets another version).
 """
@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+GATE_AFTER = 64 * 1024
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
        "transfer-encoding", "upgrade"}
 
@@ -69,7 +70,7 @@ class CloudRelay:
             response = web.StreamResponse(status=upstream.status, headers=out)
             await response.prepare(request)
             sent = 0
-            first = True
+            held = False
             async for chunk in upstream.content.iter_chunked(64 * 1024):
                 if body_request and upstream.status in (200, 206):
                     if self.corrupt is not None:
@@ -84,8 +85,8 @@ class CloudRelay:
                         return response
                 await response.write(chunk)
                 sent += len(chunk)
-                if first and self.gate is not None and body_request:
-                    first = False
+                if not held and sent >= GATE_AFTER and self.gate is not None and body_request:
+                    held = True
                     await self.gate.wait()
             await response.write_eof()
             return response
