@@ -97,7 +97,8 @@ async def herd(endpoint: str, relay: CloudRelay, body: bytes, n: int = 16) -> No
         head: bytes = got.read(1024)
         loop.call_soon_threadsafe(first_bytes[i].set)
         proceed.wait(60)
-        return head + got.read()
+        rest: bytes = got.read()
+        return head + rest
 
     relay.gate = asyncio.Event()
     # the clients' own threads: the loop's default executor also runs the proxy's file work
