@@ -51,6 +51,10 @@ def list_files(info: DownloadInfo) -> Listing:
             return _hf(info)
         case Provider.S3:
             return _s3(info)
+        case Provider.GCS | Provider.AZURE:
+            raise ValueError(f"the proxy lists {info.kind.value} prefixes through its S3 API: route the bucket "
+                             "(--s3-route name=gs://bucket or az://account/container) and use provider S3, "
+                             "or download files one by one")
         case Provider.HTTP:
             name = urlsplit(info.repo_id).path.rsplit("/", 1)[-1] or "index"
             return Listing("", (Entry(name, -1),))

@@ -2,6 +2,7 @@
 
 * HuggingFace: ``/{datasets/|spaces/}{repo}/resolve/{revision}/{path}``, ``Authorization: Bearer``
 * S3: ``/s3/{bucket}/{key}`` (path-style), SigV4 when credentials are set
+* GCS, Azure: ``/v1/fetch?url=gs://{bucket}/{key}`` / ``az://{account}/{container}/{key}``
 * HTTP: ``/v1/fetch?url={url}``
 """
 
@@ -62,6 +63,8 @@ def file_route(info: DownloadInfo, revision: str | None = None) -> Route:
             bucket, key = info.s3_key()
             path = f"{endpoint.prefix}{S3_PREFIX}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
             return Route(endpoint, path, s3=s3auth.Credentials.find(info.token))
+        case Provider.GCS | Provider.AZURE:
+            return Route(endpoint, f"{endpoint.prefix}/v1/fetch", (("url", info.store_url()),))
         case Provider.HTTP:
             return Route(endpoint, f"{endpoint.prefix}/v1/fetch", (("url", info.repo_id),))
 
