@@ -151,9 +151,9 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
         if isinstance(front, HfFrontend):
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
-            found.append(S3Catalog(front.upstream, front.options.revalidate_after))
+            found.append(S3Catalog(front.upstream, front.options.revalidate_after, front.router))
     return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR, gs_urls.GRAMMAR,
-                                     az_urls.GRAMMAR))
+                                  az_urls.GRAMMAR))
 
 
 def build_app(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> web.Application:

@@ -9,7 +9,6 @@ Requests are path-style (``<endpoint>/<bucket>/<key>``), encoded the AWS way and
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -47,14 +46,6 @@ PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-enc
                             "expires", "x-amz-version-id", "x-amz-storage-class", "x-amz-mp-parts-count",
                             "x-amz-server-side-encryption", "x-amz-website-redirect-location"})
 _CHECKSUM_HEADERS: dict[str, ChecksumAlgorithm] = {"x-amz-checksum-sha256": "sha256", "x-amz-checksum-sha1": "sha1"}
-
-
-def credentials_from_env(environ: Mapping[str, str] = os.environ) -> sigv4.Credentials | None:
-    """The standard AWS variables (static keys), as botocore's environment provider reads them."""
-    access, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
-    if not access or not secret:
-        return None
-    return sigv4.Credentials(access, secret, environ.get("AWS_SESSION_TOKEN") or None)
 
 
 @dataclass(frozen=True, slots=True)

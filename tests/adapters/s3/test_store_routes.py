@@ -29,6 +29,7 @@ from proxy.objectstore import ObjectStore
 from tests.adapters.s3.conftest import Client, S3Proxy, make_client
 from tests.adapters.s3.test_clients import AWS
 from tests.conftest import ServerFactory
+from tests.control import prefetch
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY, CountingRelay, iter_files
 
 MiB = 1 << 20
@@ -204,3 +205,16 @@ async def test_registered_store_factories_serve_their_scheme(
             await asyncio.to_thread(call)
         assert exc.value.response["Error"]["Code"] == "NoSuchBucket"
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+async def test_prefetch_of_a_routed_bucket_fills_what_reads_then_hit(aliased: S3Proxy, bucket: str) -> None:
+    job = await prefetch(aliased.proxy, url="s3://alias/tiny-llm", pin=True)
+    tiny = {k: v for k, v in FOLDER.items() if k.startswith("tiny-llm/")}
+    assert (job["state"], job["files_total"]) == ("succeeded", len(tiny))
+    before = len(aliased.relay.requests)
+    client = aliased.client()
+    for key, body in tiny.items():
+        got = await asyncio.to_thread(client.get_object, Bucket="alias", Key=key)
+        assert await asyncio.to_thread(got["Body"].read) == body
+        assert got["ResponseMetadata"]["HTTPHeaders"]["x-cache"] == "hit"
+    assert len(aliased.relay.requests) == before
