@@ -40,6 +40,8 @@ from proxy.app import make_app
 from proxy.cli import commands
 from proxy.config import ConfigError, Settings
 from proxy.control.catalog import Catalog, Catalogs
+from proxy.control.urls import InvalidUrl
+from proxy.objectstore import ObjectStore
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
 
@@ -76,11 +78,22 @@ class Clouds:
     def stores(self) -> dict[str, StoreFactory]:
         """The stores a bucket can be routed to besides S3, by URL scheme: ``(target, session) ->
         ObjectStore`` for one bucket (``gs://bucket``) or container (``az://account/container``)."""
-        return {"gs": self.gcs.store, "az": self.azure.store}
+        return {"gs": _checked(self.gcs.store), "az": _checked(self.azure.store)}
 
     def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:
         return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after),
                 AzureCatalog(self.azure, session, settings.azure_revalidate_after)]
+
+
+def _checked(factory: StoreFactory) -> StoreFactory:
+    """A route target the store's own grammar refuses is a start-up error, in one line."""
+    def make(target: str, session: Callable[[], ClientSession]) -> ObjectStore:
+        try:
+            return factory(target, session)
+        except InvalidUrl as exc:
+            raise ConfigError(f"route to {target!r}: {exc}") from None
+
+    return make
 
 
 def frontends(settings: Settings, stores: Mapping[str, StoreFactory] | None = None,

@@ -6,6 +6,8 @@ Precedence: command-line flag, then environment variable, then the default writt
 
 from __future__ import annotations
 
+import base64
+import binascii
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -262,6 +264,16 @@ class Settings(BaseSettings):
         text = value.get_secret_value() if value is not None else ""
         if value is not None and not (text.isascii() and text.isprintable() and " " not in text):
             raise ValueError("must be printable ASCII without spaces (it is sent as a Bearer token)")
+        return value
+
+    @field_validator("azure_account_key")
+    @classmethod
+    def _base64_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                base64.b64decode(value.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be the account key as Azure shows it (base64)") from None
         return value
 
     @model_validator(mode="after")

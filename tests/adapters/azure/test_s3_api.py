@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from proxy.__main__ import build_app
+from proxy.config import ConfigError, Settings
 from tests.adapters.azure.conftest import AzureProxy, Blobs
 from tests.fakes.azurite import ACCOUNT
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY
@@ -77,3 +79,9 @@ async def test_cold_herd_of_16_boto3_clients_is_one_upstream_get(routed: AzurePr
     await blobs.put("herd.bin", body)
     await herd(endpoint(routed), routed.relay, body)
     assert len([r for r in routed.relay.bodies() if "herd.bin" in r.raw_path]) == 1
+
+
+def test_a_route_the_azure_grammar_refuses_is_a_config_error(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(s3_route=("m=az://MyAccount/models",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}")
+    with pytest.raises(ConfigError, match="route to 'az://MyAccount/models': not a storage account name"):
+        build_app(settings)
