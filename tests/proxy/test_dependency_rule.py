@@ -30,6 +30,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.observe.logs",  # the access log of S3's dedicated site
     "proxy.objectstore",  # the ObjectStore port: buckets of other clouds the S3 API fronts
     "proxy.tokens",  # RefreshingToken: cloud credentials refreshed in a thread before expiry
+    "proxy.config",  # ConfigError only: settings an adapter parses (the S3 routes file) refused at start-up
 })
 
 
