@@ -160,3 +160,16 @@ async def test_revalidation_is_a_304_until_the_blob_changes(
     status, got, _ = await get(ap, url)
     assert (status, got) == (200, b"version two!")
     assert [g.status for g in ap.relay.bodies()] == [200, 304, 200]
+
+
+async def test_a_large_blob_fills_in_segments_pinned_by_etag(start_azure: Callable[..., Awaitable[AzureProxy]],
+                                                            blobs: Blobs) -> None:
+    ap = await start_azure(fill_connections=4)
+    body = os.urandom(40 * MiB + 3)
+    etag = await blobs.put("big.bin", body, content_settings=with_md5(body))
+    status, got, _ = await get(ap, ap.url(blobs.name, "big.bin"))
+    assert status == 200
+    assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest()
+    ranged = [r for r in ap.relay.bodies() if "x-ms-range" in r.headers]
+    assert ranged, "the fill was segmented"
+    assert all(r.status == 206 and r.headers["If-Match"] == etag for r in ranged)

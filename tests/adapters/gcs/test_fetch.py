@@ -144,3 +144,19 @@ async def test_revalidation_reads_metadata_only_until_the_generation_changes(
     media = gp.relay.bodies()
     assert len(media) == 2
     assert "generation=" in media[1].raw_path  # the download is pinned to the generation it revalidated
+
+
+async def test_a_large_object_fills_in_verified_segments(start_gcs: Callable[..., Awaitable[GcsProxy]],
+                                                        gcs: GcsAdmin, gcs_bucket: str) -> None:
+    gp = await start_gcs(fill_connections=4)
+    body = os.urandom(40 * MiB + 3)
+    await gcs.upload(gcs_bucket, "big.bin", body)
+    status, got, _ = await get(gp, f"gs://{gcs_bucket}/big.bin")
+    assert status == 200
+    assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest()
+    ranged = [r for r in gp.relay.bodies() if "Range" in r.headers]
+    assert ranged, "the fill was segmented"
+    assert all(r.status == 206 for r in ranged)
+    entry = gp.proxy.app[appkeys.CACHE].index.get(f"gs:{gcs_bucket}/big.bin")
+    assert entry is not None
+    assert {c.algorithm for c in entry.checksums} == {"md5", "crc32c"}
