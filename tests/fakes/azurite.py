@@ -1,5 +1,6 @@
-"""Azurite, Microsoft's Azure Storage emulator (npm, installed by ``make azurite`` under .azurite/),
-its blob service on a loopback port, in memory; set up with Microsoft's own azure-storage-blob."""
+"""Azurite, Microsoft's Azure Storage emulator (npm, installed by ``make azurite`` under .azurite/):
+its blob service on a loopback port, its data in a temporary folder. Tests set blobs up with
+Microsoft's own azure-storage-blob."""
 
 from __future__ import annotations
 
@@ -40,7 +41,6 @@ class Azurite:
         assert path is not None
         self._process = subprocess.Popen(
             [str(path), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(self.data_dir),
-             "--debug", str(self.data_dir / "debug.log"),
              "--silent", "--skipApiVersionCheck", "--disableProductStyleUrl"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
