@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.gcs.api import endpoint_from
 from adapters.gcs.urls import GsUrl, parse, valid_bucket
 from proxy.control.urls import InvalidUrl
 
@@ -48,3 +49,14 @@ def test_any_text_parses_or_is_an_invalid_url(text: str) -> None:
         return
     assert valid_bucket(url.bucket)
     assert ".." not in url.key.split("/")
+
+
+@pytest.mark.parametrize(("setting", "environ", "endpoint"), [
+    (None, {}, "https://storage.googleapis.com"),
+    (None, {"STORAGE_EMULATOR_HOST": "127.0.0.1:4443"}, "http://127.0.0.1:4443"),
+    (None, {"STORAGE_EMULATOR_HOST": "http://gcs:9000/"}, "http://gcs:9000"),
+    ("https://gcs.internal", {"STORAGE_EMULATOR_HOST": "127.0.0.1:4443"}, "https://gcs.internal"),
+])
+def test_the_endpoint_is_the_setting_then_the_emulator_variable(setting: str | None, environ: dict[str, str],
+                                                                 endpoint: str) -> None:
+    assert str(endpoint_from(setting, environ)) == endpoint
