@@ -30,25 +30,30 @@ from adapters.s3.sigv4 import Credentials
 from adapters.ui import UiFrontend
 from proxy.app import make_app
 from proxy.cli import commands
-from proxy.config import ConfigError, Settings
+from proxy.config import Settings
 from proxy.control.catalog import Catalog, Catalogs
+from proxy.errors import ConfigError
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
 
 log = logging.getLogger("modelmanager")
 
 
-OBJECT_STORES: dict[str, StoreFactory] = {}
-"""The stores a bucket can be routed to besides S3, by URL scheme (``gs``, ``az``): each factory is
-``(target, session) -> ObjectStore`` with ``target`` the route's URL as written (``gs://bucket``,
-``az://account/container``) and ``session`` a getter of the proxy's ``aiohttp.ClientSession``
-(valid once the app runs). A route to a scheme without a factory is a start-up error."""
+def object_stores(settings: Settings) -> dict[str, StoreFactory]:
+    """The stores a bucket can be routed to besides S3, by URL scheme (``gs``, ``az``).
+
+    Each factory is ``(target, session) -> ObjectStore``: ``target`` is the route's URL as written
+    (``gs://bucket``, ``az://account/container``), ``session`` a getter of the proxy's
+    ``aiohttp.ClientSession`` (valid once the app runs; call it per request, do not keep the
+    session). A factory may close over ``settings`` for its own options. A route to a scheme
+    without a factory is refused at start-up."""
+    return {}
 
 
 def frontends(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> list[Frontend]:
     """Every adapter's frontend. The HF one goes last: its ``/{repo}/resolve/...`` route is the widest."""
     hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    s3 = s3_frontend(settings, OBJECT_STORES if stores is None else stores)  # /s3/... before the HF catch-all
+    s3 = s3_frontend(settings, object_stores(settings) if stores is None else stores)  # before the HF catch-all
     return [
         UiFrontend(),
         HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after),
@@ -86,7 +91,7 @@ def s3_routes(settings: Settings, stores: Mapping[str, StoreFactory]) -> dict[st
     return routing.build(table, defaults, stores)
 
 
-def s3_frontend(settings: Settings, stores: Mapping[str, StoreFactory] = OBJECT_STORES) -> S3Frontend | None:
+def s3_frontend(settings: Settings, stores: Mapping[str, StoreFactory]) -> S3Frontend | None:
     """The S3 frontend the settings ask for; None when no bucket is routed anywhere."""
     routes = s3_routes(settings, stores)
     if not routes:
@@ -113,7 +118,7 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
 
 
 def build_app(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> web.Application:
-    """The app for ``settings``; ``stores`` replaces OBJECT_STORES (the gs/az factories) when given."""
+    """The app for ``settings``; ``stores`` replaces ``object_stores(settings)`` when given."""
     fronts = frontends(settings, stores)
     return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session))
 
