@@ -25,6 +25,7 @@ from proxy.cli import console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
+from proxy.errors import ConfigError
 from proxy.observe.logs import configure
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.gc import collect_garbage
@@ -48,8 +49,9 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | N
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
-        elif name == "http_allow":
-            parser.add_argument(flag, dest=name, action="append", default=None, metavar="PATTERN",
+        elif name in ("http_allow", "s3_route"):
+            parser.add_argument(flag, dest=name, action="append", default=None,
+                                metavar="PATTERN" if name == "http_allow" else "BUCKET=TARGET",
                                 help=help_text + " Repeatable.")
         else:
             choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
@@ -121,7 +123,11 @@ def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> in
         import uvloop
 
         uvloop.install()
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except ConfigError as exc:
+        print(f"modelmanager: {exc}", file=sys.stderr)
+        return 2
     sites: dict[str, Any] = {}
     if worker_env is not None:
         sites = worker.wire(app, worker_env)  # a worker of several: SO_REUSEPORT, its sibling socket
