@@ -24,12 +24,15 @@ $(STAMP_TEST): pyproject.toml client/pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/modelmanager serve $(ARGS)
 
-# System packages the tests need beyond the venv: Debian's chromium for the dashboard test (helm's
-# engine, the compose v2 binary and Playwright come with the test extra). Quick when installed.
+# System packages the tests need beyond the venv: Debian's chromium for the dashboard test, and
+# bindfs for the attribute-caching volume test (helm's engine, the compose v2 binary and Playwright
+# come with the test extra). Quick when installed.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+SYSTEM_TOOLS := chromium bindfs
 browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+	@missing="$$(for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || echo $$t; done)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 
 # Azurite, Microsoft's Azure Storage emulator, from npm into a gitignored folder (the Azure tests
 # start its blob service). About 15 s on a fresh machine; nothing when installed.

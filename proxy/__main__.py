@@ -38,9 +38,10 @@ from adapters.s3.sigv4 import Credentials
 from adapters.ui import UiFrontend
 from proxy.app import make_app
 from proxy.cli import commands
-from proxy.config import ConfigError, Settings
+from proxy.config import Settings
 from proxy.control.catalog import Catalog, Catalogs
 from proxy.control.urls import InvalidUrl
+from proxy.errors import ConfigError
 from proxy.objectstore import ObjectStore
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
@@ -75,14 +76,21 @@ class Clouds:
                       settings.azure_revalidate_after),
         ]
 
-    def stores(self) -> dict[str, StoreFactory]:
-        """The stores a bucket can be routed to besides S3, by URL scheme: ``(target, session) ->
-        ObjectStore`` for one bucket (``gs://bucket``) or container (``az://account/container``)."""
-        return {"gs": _checked(self.gcs.store), "az": _checked(self.azure.store)}
-
     def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:
         return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after),
                 AzureCatalog(self.azure, session, settings.azure_revalidate_after)]
+
+
+def object_stores(settings: Settings, clouds: Clouds | None = None) -> dict[str, StoreFactory]:
+    """The stores a bucket can be routed to besides S3, by URL scheme (``gs``, ``az``).
+
+    Each factory is ``(target, session) -> ObjectStore``: ``target`` is the route's URL as written
+    (``gs://bucket``, ``az://account/container``), ``session`` a getter of the proxy's
+    ``aiohttp.ClientSession`` (valid once the app runs; call it per request, do not keep the
+    session). ``clouds``: the GCS and Azure clients to share (one credential cache with
+    ``/v1/fetch`` and the catalogs). A route to a scheme without a factory is refused at start-up."""
+    clouds = clouds or Clouds.of(settings)
+    return {"gs": _checked(clouds.gcs.store), "az": _checked(clouds.azure.store)}
 
 
 def _checked(factory: StoreFactory) -> StoreFactory:
@@ -99,10 +107,10 @@ def _checked(factory: StoreFactory) -> StoreFactory:
 def frontends(settings: Settings, stores: Mapping[str, StoreFactory] | None = None,
               clouds: Clouds | None = None) -> list[Frontend]:
     """Every adapter's frontend. The HF one goes last: its ``/{repo}/resolve/...`` route is the widest.
-    ``stores`` replaces the gs/az factories of ``clouds`` for buckets routed to a store."""
+    ``stores`` replaces ``object_stores(settings, clouds)`` for buckets routed to a store."""
     hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
     clouds = clouds or Clouds.of(settings)
-    s3 = s3_frontend(settings, clouds.stores() if stores is None else stores)  # /s3/... before the HF catch-all
+    s3 = s3_frontend(settings, object_stores(settings, clouds) if stores is None else stores)  # before HF's
     return [
         UiFrontend(),
         HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after, clouds.urls(settings)),
@@ -170,7 +178,7 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
 
 
 def build_app(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> web.Application:
-    """The app for ``settings``; ``stores`` replaces the gs/az store factories when given."""
+    """The app for ``settings``; ``stores`` replaces ``object_stores(settings)`` when given."""
     clouds = Clouds.of(settings)
     fronts = frontends(settings, stores, clouds)
     return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session, clouds))

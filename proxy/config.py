@@ -21,11 +21,6 @@ from proxy.workers.cores import usable_cores
 ENV_PREFIX = "MODELMANAGER_"
 
 
-class ConfigError(ValueError):
-    """Settings that parse but cannot be used (a routes file naming a store this build lacks...);
-    ``serve`` prints the message and exits with status 2."""
-
-
 def _default_node_id() -> str:
     name = socket.gethostname().split(".")[0] or "node"
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:63]

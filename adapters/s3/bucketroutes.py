@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from proxy.config import ConfigError
+from proxy.errors import ConfigError
 
 BUCKET = re.compile(r"\*|[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"

@@ -15,6 +15,7 @@ the frozen key triple is reused until ``refresh_margin`` seconds before it expir
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -70,10 +71,12 @@ class AwsChain:
     """botocore's credential chain for ``profile`` (None: the default one), optionally assuming
     ``role_arn``. A chain that finds nothing signs nothing (logged once)."""
 
-    def __init__(self, profile: str | None = None, role_arn: str | None = None, *,
+    def __init__(self, profile: str | None = None, role_arn: str | None = None, *, region: str = "us-east-1",
                  session_name: str = "modelmanager", refresh_margin: float = DEFAULT_REFRESH_MARGIN) -> None:
+        """``region``: where STS is asked to assume ``role_arn`` when the profile names no region."""
         self.profile = profile
         self.role_arn = role_arn
+        self.region = region
         self.label = "AWS credential chain" + (f" (profile {profile})" if profile else "") + (
             f" assuming {role_arn}" if role_arn else "")
         self._session_name = session_name
@@ -129,6 +132,8 @@ class AwsChain:
         base = session.get_credentials()
         if self.role_arn is None or base is None:
             return base
+        region = session.get_config_variable("region") or self.region
         fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
-            session.create_client, base, self.role_arn, extra_args={"RoleSessionName": self._session_name})
+            functools.partial(session.create_client, region_name=region), base, self.role_arn,
+            extra_args={"RoleSessionName": self._session_name})
         return botocore.credentials.DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")

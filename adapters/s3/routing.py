@@ -44,6 +44,8 @@ class StoreRoute:
 
 
 Target = S3Route | StoreRoute
+ChainKey = tuple[str | None, str | None, str | None]
+"""(profile, role ARN, STS region): routes with the same one share one credential chain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Router:
 def build(routes: Mapping[str, Route], defaults: Defaults, stores: Mapping[str, StoreFactory],
           environ: Mapping[str, str] = os.environ) -> dict[str, Target]:
     """The targets of ``routes``; RoutesError names the route at fault."""
-    chains: dict[tuple[str | None, str | None], AwsChain] = {}
+    chains: dict[ChainKey, AwsChain] = {}
     targets: dict[str, Target] = {}
     for bucket, route in routes.items():
         spec = route.spec
@@ -98,9 +100,10 @@ def build(routes: Mapping[str, Route], defaults: Defaults, stores: Mapping[str, 
                                   "configured in this build")
             targets[bucket] = StoreRoute(spec.upstream, functools.partial(_make_store, factory, spec.upstream))
             continue
+        region = spec.signing_region(defaults.region)
         credentials = (defaults.credentials if spec.credentials is None
-                       else _credentials(spec.credentials, route, chains, environ))
-        endpoint = Endpoint(URL(spec.upstream), spec.signing_region(defaults.region), credentials)
+                       else _credentials(spec.credentials, route, region, chains, environ))
+        endpoint = Endpoint(URL(spec.upstream), region, credentials)
         renamed = spec.bucket if spec.bucket is not None and (spec.bucket != bucket or bucket == "*") else None
         targets[bucket] = S3Route(endpoint, renamed)
     return targets
@@ -110,7 +113,7 @@ def _make_store(factory: StoreFactory, target: str, session: SessionGetter) -> O
     return factory(target, session)
 
 
-def _credentials(spec: CredentialsSpec, route: Route, chains: dict[tuple[str | None, str | None], AwsChain],
+def _credentials(spec: CredentialsSpec, route: Route, region: str, chains: dict[ChainKey, AwsChain],
                  environ: Mapping[str, str]) -> CredentialSource:
     if spec.kind == "anonymous":
         return Anonymous()
@@ -125,9 +128,9 @@ def _credentials(spec: CredentialsSpec, route: Route, chains: dict[tuple[str | N
         assert access is not None
         assert secret is not None
         return Static(Credentials(access, secret, token or None), label=f"keys from ${spec.access_key_id_env}")
-    key = (spec.profile, spec.role_arn)
+    key = (spec.profile, spec.role_arn, region if spec.role_arn else None)
     if key not in chains:
-        chain = AwsChain(spec.profile, spec.role_arn)
+        chain = AwsChain(spec.profile, spec.role_arn, region=region)
         try:
             chain.check()
         except ValueError as exc:

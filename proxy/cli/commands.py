@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from proxy import __version__
 from proxy.cli import console
 from proxy.cli.server import serve_forever
-from proxy.config import ConfigError, Settings, render_markdown
+from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
+from proxy.errors import ConfigError
 from proxy.observe.logs import configure
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.gc import collect_garbage

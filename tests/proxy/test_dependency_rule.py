@@ -19,6 +19,7 @@ ADAPTERS = ROOT / "adapters"
 ADAPTER_MAY_IMPORT = frozenset({
     "proxy.read.core",  # the facade: Core, ReadPolicy, Cached, Prefetched, Upload
     "proxy.upstream",  # the ports: Source, Fetched, FetchRequest, ObjectMeta, Frontend
+    "proxy.objectstore",  # the port of non-S3 object stores the S3 API fronts: ObjectStore, ObjectPage
     "proxy.errors",  # domain errors and outcomes, rendered by each adapter's error table
     "proxy.digest",  # Checksum
     "proxy.read.ranges",  # ByteRange, ContentRange: the one parser of Range and Content-Range
@@ -28,9 +29,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
     "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site
-    "proxy.objectstore",  # the ObjectStore port: buckets of other clouds the S3 API fronts
     "proxy.tokens",  # RefreshingToken: cloud credentials refreshed in a thread before expiry
-    "proxy.config",  # ConfigError only: settings an adapter parses (the S3 routes file) refused at start-up
 })
 
 

@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from proxy.__main__ import build_app
-from proxy.config import ConfigError, Settings
+from proxy.config import Settings
+from proxy.errors import ConfigError
 from tests.adapters.azure.conftest import AzureProxy, Blobs
 from tests.fakes.azurite import ACCOUNT
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY

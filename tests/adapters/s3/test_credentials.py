@@ -19,7 +19,7 @@ from yarl import URL
 from adapters.s3.xmldoc import fields, parse
 from tests.adapters.s3.conftest import Client, S3Proxy
 from tests.conftest import ServerFactory
-from tests.fakes.s3_servers import HOP, MotoServer
+from tests.fakes.s3_servers import HOP, CountingRelay, MotoServer
 
 MiB = 1 << 20
 ROLE = "arn:aws:iam::123456789012:role/model-reader"
@@ -38,6 +38,7 @@ class StsRelay:
     target: str
     issued: list[dict[str, str]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
+    signers: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -48,6 +49,7 @@ class StsRelay:
         body = await request.read()
         self.actions.append(dict(x.split("=", 1) for x in body.decode().split("&") if "=" in x).get("Action", ""))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
+        self.signers.append(signer(headers)[0])
         async with aiohttp.ClientSession() as session, session.request(
                 request.method, URL(self.target + request.raw_path, encoded=True), headers=headers,
                 data=body) as upstream:
@@ -107,6 +109,24 @@ async def test_irsa_web_identity_token_is_exchanged_at_sts_once(
     assert issued["AccessKeyId"].startswith("ASIA")
     signed = {signer(r.headers) for r in s3.relay.requests}
     assert signed == {(issued["AccessKeyId"], issued["SessionToken"])}, "every upstream request carries the role"
+
+
+async def test_a_route_assumes_its_role_with_the_profile_credentials(
+        aws_env: pytest.MonkeyPatch, sts: tuple[StsRelay, str], start_s3: Callable[..., Awaitable[S3Proxy]],
+        relay: tuple[CountingRelay, str], direct: Client, bucket: str, tmp_path: Path) -> None:
+    (tmp_path / "aws-credentials").write_text("[base]\naws_access_key_id = AKIABASE\n"
+                                              "aws_secret_access_key = base-secret\n")
+    aws_env.setenv("AWS_ENDPOINT_URL_STS", sts[1])
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(f"buckets:\n  {bucket}:\n    upstream: {relay[1]}\n    credentials:\n"
+                      f"      profile: base\n      role_arn: {ROLE}\n")
+    direct.put_object(Bucket=bucket, Key="m.bin", Body=b"role")
+    s3 = await start_s3(s3_routes=routes)
+    got = await asyncio.to_thread(s3.client().get_object, Bucket=bucket, Key="m.bin")
+    assert await asyncio.to_thread(got["Body"].read) == b"role"
+    assert (sts[0].actions, sts[0].signers) == (["AssumeRole"], ["AKIABASE"])
+    issued = sts[0].issued[0]
+    assert {signer(r.headers) for r in s3.relay.requests} == {(issued["AccessKeyId"], issued["SessionToken"])}
 
 
 CREDENTIAL_PROCESS = """\
