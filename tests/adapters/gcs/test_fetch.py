@@ -160,3 +160,18 @@ async def test_a_large_object_fills_in_verified_segments(start_gcs: Callable[...
     entry = gp.proxy.app[appkeys.CACHE].index.get(f"gs:{gcs_bucket}/big.bin")
     assert entry is not None
     assert {c.algorithm for c in entry.checksums} == {"md5", "crc32c"}
+
+
+async def test_offline_serves_cached_objects_and_asks_gcs_nothing(
+        start_gcs: Callable[..., Awaitable[GcsProxy]], gcs: GcsAdmin, gcs_bucket: str) -> None:
+    online = await start_gcs()
+    await gcs.upload(gcs_bucket, "cached.bin", b"cached bytes")
+    await gcs.upload(gcs_bucket, "uncached.bin", b"never fetched")
+    assert (await get(online, f"gs://{gcs_bucket}/cached.bin"))[1] == b"cached bytes"
+    offline = await start_gcs(offline=True, gcs_revalidate_after=0)
+    before = len(offline.relay.requests)
+    status, got, _ = await get(offline, f"gs://{gcs_bucket}/cached.bin")
+    assert (status, got) == (200, b"cached bytes")
+    status, _, _ = await get(offline, f"gs://{gcs_bucket}/uncached.bin")
+    assert status == 502
+    assert len(offline.relay.requests) == before
