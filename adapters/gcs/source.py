@@ -58,16 +58,20 @@ class GcsSource:
                 query.append(("ifGenerationMatch", generation))
         response = await self.api.request("GET", self.api.object_path(self.bucket, self.name), query, headers)
         try:
-            return await self._interpret(response, request, expected)
+            pinned = any(name == "generation" for name, _ in query)
+            return await self._interpret(response, request, expected, pinned)
         except BaseException:
             response.close()
             raise
 
     async def _interpret(self, response: aiohttp.ClientResponse, request: FetchRequest,
-                   expected: str | None) -> Fetched:
+                         expected: str | None, pinned: bool) -> Fetched:
         status = response.status
         if status == 412 and request.ranged:
             raise UpstreamChanged(f"{self.key} changed upstream during the download (generation)")
+        if status == 404 and pinned:
+            # the generation the metadata named was replaced since: ask again later
+            raise UpstreamUnavailable(f"{self.key} was replaced while it was revalidated")
         if status not in (200, 206):
             raise await rejection(response)
         if request.end is not None and status == 200:
