@@ -178,7 +178,7 @@ class _Leader:
         segmented fill (the first answer serves the first segment); an upstream that answers
         200 (it ignores Range) or fails gets one stream, the first answer."""
         segments = self._plan(meta)
-        if segments is None:
+        if segments is None or len(segments) < 2:  # an empty file has nothing to segment
             return
         second = segments[1]
         try:
