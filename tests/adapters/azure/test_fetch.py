@@ -173,3 +173,12 @@ async def test_a_large_blob_fills_in_segments_pinned_by_etag(start_azure: Callab
     ranged = [r for r in ap.relay.bodies() if "x-ms-range" in r.headers]
     assert ranged, "the fill was segmented"
     assert all(r.status == 206 and r.headers["If-Match"] == etag for r in ranged)
+
+
+async def test_an_empty_blob_is_served_and_cached(az_proxy: AzureProxy, blobs: Blobs) -> None:
+    await blobs.put("empty.bin", b"", content_settings=with_md5(b""))
+    for cache in (("miss",), ("hit", "coalesced")):  # the second may join the fill as it commits
+        status, got, headers = await get(az_proxy, az_proxy.url(blobs.name, "empty.bin"))
+        assert (status, got) == (200, b"")
+        assert headers["X-Cache"] in cache
+    assert len(az_proxy.relay.bodies()) == 1

@@ -175,3 +175,12 @@ async def test_offline_serves_cached_objects_and_asks_gcs_nothing(
     status, _, _ = await get(offline, f"gs://{gcs_bucket}/uncached.bin")
     assert status == 502
     assert len(offline.relay.requests) == before
+
+
+async def test_an_empty_object_is_served_and_cached(gcs_proxy: GcsProxy, gcs: GcsAdmin, gcs_bucket: str) -> None:
+    await gcs.upload(gcs_bucket, "empty.bin", b"")
+    for cache in (("miss",), ("hit", "coalesced")):  # the second may join the fill as it commits
+        status, got, headers = await get(gcs_proxy, f"gs://{gcs_bucket}/empty.bin")
+        assert (status, got) == (200, b"")
+        assert headers["X-Cache"] in cache
+    assert len(gcs_proxy.relay.bodies()) == 1
