@@ -18,7 +18,7 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_TEST): pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet -e client
+	$(BIN)/pip install --quiet -e 'client[triton]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
