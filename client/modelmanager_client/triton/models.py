@@ -26,7 +26,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from modelmanager_client.info import DownloadInfo, Provider
 
@@ -82,14 +91,14 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str | None = None
-    version: int = Field(1, ge=1, le=10**18 - 1)
+    version: StrictInt = Field(1, ge=1, le=10**18 - 1)
     versions: dict[str, str] | None = None
     files: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     exclude: list[str] = Field(default_factory=list)
     rename: dict[str, str] = Field(default_factory=dict)
     config: Path | None = None
     cpu_config: Path | None = None
-    watch: bool = False
+    watch: StrictBool = False
 
     @field_validator("source")
     @classmethod
