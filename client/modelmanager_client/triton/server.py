@@ -4,6 +4,9 @@
 Errors become ``TritonUnavailable`` (nothing answered: the URL is printed) or ``TritonRefused``
 (Triton answered with an error: its message is kept word for word, e.g. ``failed to load 'x'
 version 1: ...``).
+
+tritonclient's HTTP client runs on gevent and must be used by the thread that created it; the
+gRPC client has no such limit.
 """
 
 from __future__ import annotations

@@ -1,0 +1,101 @@
+"""``triton watch``: a new upstream commit is pre-warmed through the proxy (a prefetch job), laid
+out as the next version, loaded and reported ready by Triton (the emulator) while the old version
+stays on disk; only after the grace period is the old version removed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from modelmanager_client.node import NodeTier
+from modelmanager_client.triton.models import load
+from modelmanager_client.triton.repository import Repository
+from modelmanager_client.triton.server import Triton
+from modelmanager_client.triton.sync import Syncer
+from modelmanager_client.triton.watch import Watcher
+from tests.client.conftest import host
+from tests.client.triton.conftest import Emulator, triton_cli
+from tests.conftest import ADMIN_TOKEN, Proxy
+from tests.fakes.fake_hub import FakeHub
+
+CONFIG = b'backend: "onnxruntime"\n'
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_new_commit_is_prewarmed_laid_out_loaded_then_the_old_version_retired(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, emulator: Emulator, tmp_path: Path) -> None:
+    v1, v2 = os.urandom(1 << 20), os.urandom((1 << 20) + 17)
+    repo_on_hub = hub.create("org/w")
+    repo_on_hub.commit({"model.onnx": v1, "README.md": b"v1"})
+    proxy = await hf_proxy(hf_revision_ttl=0)
+    (tmp_path / "config.pbtxt").write_bytes(CONFIG)
+    models = tmp_path / "models.toml"
+    models.write_text('[models.w]\nsource = "hf://org/w@main"\nfiles = ["*.onnx"]\nconfig = "config.pbtxt"\n'
+                      "watch = true\n")
+    repo = emulator.core.repository
+    first = await triton_cli("--models", str(models), "--repository", str(repo), "--triton-url", emulator.grpc_url,
+                             "--host", host(proxy), "sync", "--load")
+    assert first.code == 0, first.err
+    assert emulator.core.ready_versions("w") == [1]
+
+    clock, said = Clock(), []
+    syncer = Syncer(load(models), Repository(repo), host(proxy), NodeTier(), report=said.append)
+    triton = Triton(emulator.grpc_url)  # tritonclient.http (gevent) is bound to the thread that made it
+    watcher = Watcher(syncer, triton, ADMIN_TOKEN, grace=600, clock=clock)
+    assert await asyncio.to_thread(watcher.check, "w") is None  # upstream did not move
+    assert Repository(repo).versions("w") == [1]
+
+    commit = repo_on_hub.commit({"model.onnx": v2, "README.md": b"v2"})
+    calls_before = len(emulator.core.calls)
+    await asyncio.to_thread(watcher.step)
+    assert Repository(repo).versions("w") == [1, 2]  # the old version is still on disk
+    assert emulator.core.ready_versions("w") == [2]  # the new one is what Triton serves
+    assert emulator.core.models["w"][2].loaded == {"model.onnx": hashlib.sha256(v2).hexdigest()}
+    assert emulator.core.calls[calls_before:] == [("load", "w")]
+    assert hub.cdn_gets(hashlib.sha256(v2).hexdigest()) == 1  # pre-warmed once, laid out from the cache
+    assert Repository(repo).state("w")["versions"]["2"]["upstream"] == commit
+    assert any("version 2 ready; retiring [1]" in line for line in said)
+
+    clock.now += 599
+    await asyncio.to_thread(watcher.step)
+    assert Repository(repo).versions("w") == [1, 2]  # still within the grace period
+    clock.now += 2
+    await asyncio.to_thread(watcher.step)
+    assert Repository(repo).versions("w") == [2]
+    assert emulator.core.ready_versions("w") == [2]
+    assert "1" not in Repository(repo).state("w")["versions"]
+    assert emulator.core.calls[-1] == ("load", "w")
+    triton.close()
+
+
+async def test_a_new_version_triton_refuses_is_removed_and_the_old_one_keeps_serving(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, emulator: Emulator, tmp_path: Path) -> None:
+    repo_on_hub = hub.create("org/w")
+    repo_on_hub.commit({"model.onnx": b"good weights"})
+    proxy = await hf_proxy(hf_revision_ttl=0)
+    (tmp_path / "config.pbtxt").write_bytes(CONFIG)
+    models = tmp_path / "models.toml"
+    models.write_text('[models.w]\nsource = "hf://org/w"\nconfig = "config.pbtxt"\nwatch = true\n')
+    repo = emulator.core.repository
+    args = ("--models", str(models), "--repository", str(repo), "--triton-url", emulator.http_url,
+            "--host", host(proxy))
+    assert (await triton_cli(*args, "sync", "--load")).code == 0
+    repo_on_hub.commit({"model.onnx": b""})  # an empty model file: Triton cannot load it
+    ran = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN, "--grace", "0")
+    assert ran.code == 0, ran.err
+    assert "w: watch check failed: load w: load failed for model 'w': version 2 is at UNAVAILABLE" in ran.out
+    assert Repository(repo).versions("w") == [1]
+    assert emulator.core.ready_versions("w") == [1]
+    refused = await triton_cli(*args, "watch", "--once")  # no admin token: the proxy refuses the prefetch
+    assert "401" in refused.out
+    assert Repository(repo).versions("w") == [1]
