@@ -140,7 +140,12 @@ class Repository:
                     (staged / CONFIG).write_bytes(config)
                 build(staged / str(version))
                 fsync_tree(staged)
-                os.rename(staged, model)
+                try:
+                    os.rename(staged, model)
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
+                    _swap_in(staged / str(version), model / str(version))  # another sync made the model
             fsync_dir(self.root)
             return
         if config is not None:
@@ -148,14 +153,7 @@ class Repository:
         with self._staging(model, str(version)) as staged:
             build(staged)
             fsync_tree(staged)
-            target = model / str(version)
-            if not target.exists():
-                os.rename(staged, target)
-            elif exchange(staged, target):
-                shutil.rmtree(staged)  # now the old version
-            else:
-                shutil.rmtree(target)
-                os.rename(staged, target)
+            _swap_in(staged, model / str(version))
         fsync_dir(model)
 
     @contextlib.contextmanager
@@ -211,6 +209,22 @@ class Repository:
         fsync_dir(source)
         fsync_dir(target)
         return target / name
+
+
+def _swap_in(built: Path, target: Path) -> None:
+    """``built`` becomes ``target``: a rename, or an exchange with an existing version (whose old
+    contents are then deleted); several syncs of one repository may race here (pods of one Deployment)."""
+    try:
+        os.rename(built, target)  # also replaces an empty directory
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    if exchange(built, target):
+        shutil.rmtree(built)  # now the old version
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(built, target)
 
 
 def write_atomic(target: Path, data: bytes) -> None:

@@ -16,6 +16,10 @@ import boto3
 import pytest
 from yarl import URL
 
+from modelmanager_client.node import NodeTier
+from modelmanager_client.triton.models import load
+from modelmanager_client.triton.repository import Repository
+from modelmanager_client.triton.sync import Synced, Syncer
 from tests.client.conftest import Dirs, host
 from tests.client.triton.conftest import Emulator, triton_cli, until
 from tests.conftest import Proxy
@@ -181,3 +185,19 @@ async def test_a_version_appears_whole_and_triton_never_loads_it_half_written(
     emulator.core.load("m")
     assert emulator.core.ready_versions("m") == [2]
     assert emulator.core.models["m"][2].loaded == {"model.onnx": hashlib.sha256(v2).hexdigest()}
+
+
+async def test_two_syncs_of_one_repository_at_once_both_succeed(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, tmp_path: Path) -> None:
+    weights = os.urandom(MiB + 1)
+    hub.create("org/w").commit({"model.onnx": weights})
+    proxy = await hf_proxy()
+    models = write_models(tmp_path, '[models.w]\nsource = "hf://org/w"\nconfig = "configs/config.pbtxt"\n')
+
+    def sync() -> list[Synced]:
+        return Syncer(load(models), Repository(tmp_path / "shared"), host(proxy), NodeTier()).sync()
+
+    first, second = await asyncio.gather(asyncio.to_thread(sync), asyncio.to_thread(sync))  # two pods at once
+    assert [s.outcome for s in first + second].count("laid out") >= 1
+    assert tree(tmp_path / "shared" / "w") == {"config.pbtxt": CONFIG, "1/model.onnx": weights}
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["w"]

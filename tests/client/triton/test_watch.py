@@ -48,7 +48,7 @@ async def test_a_new_commit_is_prewarmed_laid_out_loaded_then_the_old_version_re
     assert first.code == 0, first.err
     assert emulator.core.ready_versions("w") == [1]
 
-    clock, said = Clock(), []
+    clock, said = Clock(), list[str]()
     syncer = Syncer(load(models), Repository(repo), host(proxy), NodeTier(), report=said.append)
     triton = Triton(emulator.grpc_url)  # tritonclient.http (gevent) is bound to the thread that made it
     watcher = Watcher(syncer, triton, ADMIN_TOKEN, grace=600, clock=clock)
