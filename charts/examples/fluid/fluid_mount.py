@@ -22,7 +22,8 @@ CONFIG = Path(os.environ.get("FLUID_CONFIG", "/etc/fluid/config/config.json"))
 def command(config: dict[str, object]) -> tuple[list[str], dict[str, str]]:
     """The goofys argv and the environment it needs, from Fluid's config.json."""
     mounts = config["mounts"]
-    assert isinstance(mounts, list) and mounts, "the Dataset names no mount point"
+    if not isinstance(mounts, list) or not mounts:
+        raise SystemExit("the Dataset names no mount point")
     mount = mounts[0]
     point = str(mount["mountPoint"])
     if not point.startswith("s3://"):
