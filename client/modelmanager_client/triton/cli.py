@@ -151,11 +151,15 @@ def _sync(args: argparse.Namespace, syncer: Syncer) -> int:
     if removed:
         print(f"removed {removed} staging directories left by an interrupted sync")
     done = syncer.sync(args.include)
+    failed = sorted({d.model for d in done if d.outcome.startswith("failed")})
     if args.load:
         with Triton(args.triton_url) as triton:
-            for name in sorted({d.model for d in done if d.outcome != "disabled"}):
+            for name in sorted({d.model for d in done if d.outcome != "disabled"} - set(failed)):
                 triton.load(name)
                 print(f"loaded {name}")
+    if failed:
+        print(f"triton: sync failed for {', '.join(failed)}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

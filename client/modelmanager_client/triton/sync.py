@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelmanager_client.errors import ClientError
 from modelmanager_client.node import NodeTier
 from modelmanager_client.triton.materialize import Placed, Plan, lay_out, plan
 from modelmanager_client.triton.models import Models, ModelSpec, Source
-from modelmanager_client.triton.repository import Repository
+from modelmanager_client.triton.repository import Repository, RepositoryError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class Synced:
     model: str
     version: int
     outcome: str
-    """``laid out``, ``up to date`` or ``disabled``."""
+    """``laid out``, ``up to date``, ``disabled`` or ``failed: <why>``."""
     files: tuple[Placed, ...] = ()
 
 
@@ -54,7 +55,11 @@ class Syncer:
                 self.say(f"{name}: disabled (in {self.repository.disabled}): skipped")
                 continue
             for version, source in sorted(spec.sources().items()):
-                done.append(self.sync_version(name, spec, version, source))
+                try:
+                    done.append(self.sync_version(name, spec, version, source))
+                except (ClientError, RepositoryError, OSError) as exc:  # the other models still get laid out
+                    done.append(Synced(name, version, f"failed: {exc}"))
+                    self.say(f"{name}/{version}: FAILED: {exc}")
         return done
 
     def sync_version(self, name: str, spec: ModelSpec, version: int, source: Source,

@@ -201,3 +201,20 @@ async def test_two_syncs_of_one_repository_at_once_both_succeed(
     assert [s.outcome for s in first + second].count("laid out") >= 1
     assert tree(tmp_path / "shared" / "w") == {"config.pbtxt": CONFIG, "1/model.onnx": weights}
     assert [p.name for p in (tmp_path / "shared").iterdir()] == ["w"]
+
+
+async def test_a_failing_model_is_reported_and_the_others_are_still_laid_out(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, tmp_path: Path) -> None:
+    hub.create("org/ok").commit({"model.onnx": b"weights"})
+    proxy = await hf_proxy()
+    models = write_models(tmp_path, '[models.gone]\nsource = "hf://org/missing"\n'
+                                    '[models.nomatch]\nsource = "hf://org/ok"\nfiles = ["*.plan"]\n'
+                                    '[models.ok]\nsource = "hf://org/ok"\n')
+    ran = await triton_cli("--models", str(models), "--repository", str(tmp_path / "r"), "--host", host(proxy), "sync")
+    assert ran.code == 1
+    assert "gone/1: FAILED:" in ran.out
+    assert "RepoNotFound Repository not found" in ran.out
+    assert "nomatch/1: FAILED: org/ok: no file matches ['*.plan']" in ran.out
+    assert "sync failed for gone, nomatch" in ran.err
+    assert tree(tmp_path / "r" / "ok") == {"1/model.onnx": b"weights"}
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["ok"]
