@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check docs bench bench-quick clean browser
+.PHONY: run test lint typecheck check docs bench bench-quick clean browser mlserver
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,18 @@ browser:
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 
-test: $(STAMP_TEST) browser
+# MLServer, a real KServe v2 server for the triton commands' tests, in its own venv (its FastAPI,
+# pandas and OpenTelemetry stay out of the test venv). tests/client/triton/test_mlserver.py runs it.
+VENV_MLSERVER ?= .venv-mlserver
+MLSERVER_VERSION ?= 1.7.1
+
+$(VENV_MLSERVER)/bin/mlserver:
+	$(PYTHON) -m venv $(VENV_MLSERVER)
+	$(VENV_MLSERVER)/bin/pip install --quiet 'mlserver==$(MLSERVER_VERSION)'
+
+mlserver: $(VENV_MLSERVER)/bin/mlserver
+
+test: $(STAMP_TEST) browser mlserver
 	$(BIN)/ruff check proxy adapters tests bench client
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -62,4 +73,4 @@ bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench --quick $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_MLSERVER) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -11,6 +11,7 @@ gRPC client has no such limit.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 from dataclasses import dataclass
@@ -44,6 +45,25 @@ class IndexEntry:
     reason: str
 
 
+def server_message(message: str, body: str | None) -> str:
+    """The server's own words from a tritonclient error. tritonclient reads an HTTP error body as
+    Triton's ``{"error": ...}``; other KServe v2 servers answer ``{"detail": ...}`` or a traceback,
+    which it reports as "an exception occurred ... decoding the response" with the body beside:
+    keep the body's message, or its last line."""
+    if not body:
+        return message
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        lines = [line.strip() for line in body.splitlines() if line.strip()]
+        return lines[-1] if lines else message
+    if isinstance(answer, dict):
+        for key in ("error", "detail", "message"):
+            if key in answer:
+                return str(answer[key])
+    return body[:500]
+
+
 def _unavailable(status: str | None, message: str) -> bool:
     return status in ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED") or (
         status is None and "empty response" in message)
@@ -60,6 +80,7 @@ class Triton:
         self.grpc = parts.scheme.startswith("grpc")
         port = parts.port or (8001 if self.grpc else 8000)
         secure = parts.scheme in ("https", "grpcs")
+        self._host, self._port, self._secure = parts.hostname, port, secure
         address = f"{parts.hostname}:{port}"
         self._client: Any
         if self.grpc:
@@ -90,10 +111,11 @@ class Triton:
         try:
             return getattr(self._client, method)(*args, **kwargs)
         except InferenceServerException as exc:
-            message = exc.message() or str(exc)
+            message = server_message(exc.message() or str(exc), None if self.grpc else exc.debug_details())
             if _unavailable(exc.status(), message):
                 raise TritonUnavailable(f"Triton at {self.url} is unreachable ({what}): {message}") from exc
-            raise TritonRefused(f"{what}: {message}") from exc
+            status = f"{exc.status()}: " if exc.status() and not self.grpc else ""
+            raise TritonRefused(f"{what}: {status}{message}") from exc
         except (OSError, TimeoutError) as exc:
             raise TritonUnavailable(f"Triton at {self.url} is unreachable ({what}): {exc}") from exc
         except Exception as exc:  # gevent's Timeout is not an Exception subclass of the above
@@ -109,9 +131,31 @@ class Triton:
             answer = self._call("repository index", "get_model_repository_index", as_json=True)
             rows = answer.get("models", [])
         else:
-            rows = self._call("repository index", "get_model_repository_index")
-        return [IndexEntry(str(r.get("name", "")), str(r.get("version", "")), str(r.get("state", "")),
-                           str(r.get("reason", ""))) for r in rows]
+            rows = self._http_index()
+        return [IndexEntry(str(r.get("name", "")), str(r.get("version", "")),
+                           str(r.get("state", "")).removeprefix("State."), str(r.get("reason", ""))) for r in rows]
+
+    def _http_index(self) -> list[dict[str, Any]]:
+        """``POST /v2/repository/index`` with the body ``{}``: tritonclient sends an empty body, which
+        Triton takes but the KServe v2 servers that require the request object (MLServer) refuse."""
+        conn_class = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
+        conn = conn_class(self._host, self._port, timeout=CONNECT_TIMEOUT)
+        try:
+            conn.request("POST", "/v2/repository/index", body=b"{}", headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+        except OSError as exc:
+            raise TritonUnavailable(f"Triton at {self.url} is unreachable (repository index): {exc}") from exc
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            answer = None
+        if response.status != 200 or not isinstance(answer, list):
+            message = answer.get("error") if isinstance(answer, dict) else None
+            raise TritonRefused(f"repository index: {response.status} {message or body[:200]!r}")
+        return answer
 
     def load(self, name: str) -> None:
         self._call(f"load {name}", "load_model", name)
