@@ -68,16 +68,16 @@ async def mlserver(tmp_path: Path) -> AsyncIterator[MLServer]:
            "MLSERVER_HTTP_PORT": str(http_port), "MLSERVER_GRPC_PORT": str(grpc_port),
            "MLSERVER_METRICS_PORT": str(metrics_port), "MLSERVER_HOST": "127.0.0.1"}
     log = (tmp_path / "mlserver.log").open("wb")
-    proc = subprocess.Popen([str(MLSERVER), "start", str(repository)], env=env, cwd=tmp_path, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(str(MLSERVER), "start", str(repository), env=env, cwd=tmp_path,
+                                                stdout=log, stderr=subprocess.STDOUT)
     server = MLServer(f"http://127.0.0.1:{http_port}", f"grpc://127.0.0.1:{grpc_port}", repository)
     try:
-        await until(lambda: proc.poll() is not None or answers(server.http_url))
-        assert proc.poll() is None, (tmp_path / "mlserver.log").read_text()[-3000:]
+        await until(lambda: proc.returncode is not None or answers(server.http_url))
+        assert proc.returncode is None, (tmp_path / "mlserver.log").read_text()[-3000:]
         yield server
     finally:
         proc.terminate()
-        await asyncio.to_thread(proc.wait, 30)
+        await asyncio.wait_for(proc.wait(), 30)
         log.close()
 
 
