@@ -93,7 +93,7 @@ async def test_a_new_version_triton_refuses_is_removed_and_the_old_one_keeps_ser
     repo_on_hub.commit({"model.onnx": b""})  # an empty model file: Triton cannot load it
     ran = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN, "--grace", "0")
     assert ran.code == 0, ran.err
-    assert "w: watch check failed: load w: load failed for model 'w': version 2 is at UNAVAILABLE" in ran.out
+    assert "w: watch check failed: load w: 400: load failed for model 'w': version 2 is at UNAVAILABLE" in ran.out
     assert Repository(repo).versions("w") == [1]
     assert emulator.core.ready_versions("w") == [1]
     refused = await triton_cli(*args, "watch", "--once")  # no admin token: the proxy refuses the prefetch
