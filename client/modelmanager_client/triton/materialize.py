@@ -23,7 +23,7 @@ from pathlib import Path
 from modelmanager_client import handoff
 from modelmanager_client.errors import ClientError, IntegrityError
 from modelmanager_client.fetch import fetch, locate
-from modelmanager_client.info import DownloadInfo
+from modelmanager_client.info import DownloadInfo, Provider
 from modelmanager_client.listing import list_files, matches
 from modelmanager_client.node import NodeTier
 from modelmanager_client.places import safe_relative
@@ -61,7 +61,13 @@ def plan(info: DownloadInfo, spec: ModelSpec) -> Plan:
     chosen = [e for e in listing.entries if matches(e.path, spec.files, spec.exclude or None)]
     if not chosen:
         raise ClientError(f"{info.repo_id}: no file matches {spec.files} (exclude {spec.exclude})")
-    version = listing.version or ",".join(sorted(f"{e.path}={e.etag}:{e.size}" for e in chosen))
+    if listing.version:
+        version = listing.version
+    elif info.kind is Provider.HTTP:  # one file: its ETag (else size) as the proxy announces it
+        remote, _ = locate(info.with_file(chosen[0].path))
+        version = f"etag:{remote.etag}" if remote.etag else f"size:{remote.size}"
+    else:
+        version = ",".join(sorted(f"{e.path}={e.etag}:{e.size}" for e in chosen))
     pinned = replace(info, revision=listing.version) if listing.version else info
     return Plan(pinned, version, tuple((e.path, str(safe_relative(spec.target(e.path)))) for e in chosen))
 

@@ -54,6 +54,10 @@ class Syncer:
                 done.append(Synced(name, 0, "disabled"))
                 self.say(f"{name}: disabled (in {self.repository.disabled}): skipped")
                 continue
+            if spec.watch and (newest := self.watched_newest(name)) is not None:
+                done.append(Synced(name, newest, "up to date"))
+                self.say(f"{name}/{newest}: watched: left to `watch` (newest version {newest})")
+                continue
             for version, source in sorted(spec.sources().items()):
                 try:
                     done.append(self.sync_version(name, spec, version, source))
@@ -78,6 +82,14 @@ class Syncer:
         self.say(f"{name}/{version}: laid out {len(placed)} files, {sum(p.size for p in placed):,} bytes "
                   f"({ways}) from {source.url} at {_short(wanted.version)} in {time.monotonic() - started:.1f}s")
         return Synced(name, version, "laid out", tuple(placed))
+
+    def watched_newest(self, name: str) -> int | None:
+        """The newest intact version of a watched model: ``watch`` moves it, ``sync`` leaves it."""
+        versions = self.repository.versions(name)
+        records = self.repository.state(name).get("versions", {})
+        if not versions or str(versions[-1]) not in records:
+            return None
+        return versions[-1] if self._intact(name, versions[-1], records[str(versions[-1])]) else None
 
     def record(self, name: str, version: int, source: Source, wanted: Plan, placed: list[Placed]) -> None:
         state = self.repository.state(name)

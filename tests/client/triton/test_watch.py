@@ -10,6 +10,8 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from yarl import URL
+
 from modelmanager_client.node import NodeTier
 from modelmanager_client.triton.models import load
 from modelmanager_client.triton.repository import Repository
@@ -19,6 +21,7 @@ from modelmanager_client.triton.watch import Watcher
 from tests.client.conftest import host
 from tests.client.triton.conftest import Emulator, triton_cli
 from tests.conftest import ADMIN_TOKEN, Proxy
+from tests.fakes.fake_http import FakeUpstream
 from tests.fakes.fake_hub import FakeHub
 
 CONFIG = b'backend: "onnxruntime"\n'
@@ -66,6 +69,11 @@ async def test_a_new_commit_is_prewarmed_laid_out_loaded_then_the_old_version_re
     assert Repository(repo).state("w")["versions"]["2"]["upstream"] == commit
     assert any("version 2 ready; retiring [1]" in line for line in said)
 
+    resync = await triton_cli("--models", str(models), "--repository", str(repo), "--host", host(proxy), "sync")
+    assert resync.code == 0, resync.err
+    assert "w/2: watched: left to `watch` (newest version 2)" in resync.out
+    assert Repository(repo).versions("w") == [1, 2]
+
     clock.now += 599
     await asyncio.to_thread(watcher.step)
     assert Repository(repo).versions("w") == [1, 2]  # still within the grace period
@@ -99,3 +107,27 @@ async def test_a_new_version_triton_refuses_is_removed_and_the_old_one_keeps_ser
     refused = await triton_cli(*args, "watch", "--once")  # no admin token: the proxy refuses the prefetch
     assert "401" in refused.out
     assert Repository(repo).versions("w") == [1]
+
+
+async def test_an_http_source_is_watched_by_its_etag(
+        start_proxy: Callable[..., Awaitable[Proxy]], upstream: tuple[FakeUpstream, URL], emulator: Emulator,
+        tmp_path: Path) -> None:
+    fake, base = upstream
+    fake.add("/m/model.onnx", b"version one", etag='"one"')
+    proxy = await start_proxy(http_revalidate_after=0)
+    (tmp_path / "config.pbtxt").write_bytes(CONFIG)
+    models = tmp_path / "models.toml"
+    models.write_text(f'[models.m]\nsource = "{base / "m" / "model.onnx"}"\nconfig = "config.pbtxt"\nwatch = true\n')
+    repo = emulator.core.repository
+    args = ("--models", str(models), "--repository", str(repo), "--triton-url", emulator.grpc_url,
+            "--host", host(proxy))
+    assert (await triton_cli(*args, "sync", "--load")).code == 0
+    quiet = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN)
+    assert quiet.code == 0, quiet.err
+    assert Repository(repo).versions("m") == [1]  # same ETag: nothing to do
+    fake.add("/m/model.onnx", b"version two!", etag='"two"')
+    moved = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN, "--grace", "0")
+    assert moved.code == 0, moved.err
+    assert Repository(repo).versions("m") == [2]
+    assert (repo / "m" / "2" / "model.onnx").read_bytes() == b"version two!"
+    assert emulator.core.ready_versions("m") == [2]
