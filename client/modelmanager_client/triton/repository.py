@@ -5,9 +5,9 @@
         config.pbtxt                      replaced atomically (temp file, fsync, rename)
         .modelmanager.json                what each version was laid out from (source, version, files)
         <version>/<files>                 appears whole: built in a staging directory, then renamed
-        .modelmanager-staging-<v>-<rand>/ a version being built: Triton ignores it (not a number)
+        .modelmanager-staging-<v>.<host>.<pid>.<rand>/  a version being built: Triton ignores it
     <repository>-disabled/<model>/        ``disable`` moves a model here, ``enable`` moves it back
-    <repository>/.modelmanager-staging-<model>-<rand>/  a new model being built, renamed to <model>
+    <repository>/.modelmanager-staging-<model>.<host>.<pid>.<rand>/  a new model being built
 
 Triton reads version directories with ``std::stoll`` and ignores names that do not start with a
 number or that start with ``0`` (core ``src/model_repository_manager/model_lifecycle.cc``,
@@ -25,6 +25,8 @@ import errno
 import json
 import os
 import shutil
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ from modelmanager_client.triton.models import VERSION
 
 STAGING = ".modelmanager-staging-"
 STATE = ".modelmanager.json"
+STALE_AFTER = 24 * 3600.0
+"""Seconds after which any staging directory counts as abandoned (its pod is gone)."""
 CONFIG = "config.pbtxt"
 _RENAME_EXCHANGE = 2
 
@@ -158,7 +162,7 @@ class Repository:
 
     @contextlib.contextmanager
     def _staging(self, parent: Path, what: str) -> Iterator[Path]:
-        staged = parent / f"{STAGING}{what}-{os.urandom(4).hex()}"
+        staged = parent / staging_name(what)
         staged.mkdir()
         try:
             yield staged
@@ -171,7 +175,7 @@ class Repository:
         target = self.model(name) / str(version)
         if not target.is_dir():
             return
-        doomed = self.model(name) / f"{STAGING}removed-{version}-{os.urandom(4).hex()}"
+        doomed = self.model(name) / staging_name(f"removed-{version}")
         os.rename(target, doomed)
         shutil.rmtree(doomed)
 
@@ -180,15 +184,21 @@ class Repository:
         write_atomic(target, config)
         return target
 
-    def clean_staging(self) -> int:
-        """Remove staging directories a crashed sync left behind; returns how many."""
+    def clean_staging(self, now: float | None = None) -> int:
+        """Remove staging directories a crashed sync left behind; returns how many.
+
+        Several syncs may share a repository (pods of one Deployment on a shared volume), so only
+        directories of a dead process on this host, or older than ``STALE_AFTER``, are removed.
+        """
         removed = 0
         if not self.root.is_dir():
             return 0
+        now = time.time() if now is None else now
         for parent in [self.root, *(p for p in self.root.iterdir() if p.is_dir())]:
             for leftover in parent.glob(f"{STAGING}*"):
-                shutil.rmtree(leftover, ignore_errors=True)
-                removed += 1
+                if _abandoned(leftover, now):
+                    shutil.rmtree(leftover, ignore_errors=True)
+                    removed += 1
         return removed
 
     # -- enable / disable ------------------------------------------------------------------------
@@ -209,6 +219,34 @@ class Repository:
         fsync_dir(source)
         fsync_dir(target)
         return target / name
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "localhost"
+
+
+def staging_name(what: str) -> str:
+    """``.modelmanager-staging-<what>.<host>.<pid>.<random>``: who is building it, for ``clean_staging``."""
+    return f"{STAGING}{what}.{_host()}.{os.getpid()}.{os.urandom(4).hex()}"
+
+
+def _abandoned(path: Path, now: float) -> bool:
+    try:
+        _, host, pid, _ = path.name.rsplit(".", 3)
+        age = now - path.stat().st_mtime
+    except (ValueError, OSError):
+        return True
+    if age > STALE_AFTER:
+        return True
+    if host != _host() or not pid.isdigit():
+        return False  # another pod's, recent: it may still be building
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _swap_in(built: Path, target: Path) -> None:

@@ -18,7 +18,7 @@ from modelmanager_client.errors import ClientError
 from modelmanager_client.node import NodeTier
 from modelmanager_client.triton.materialize import Placed, Plan, lay_out, plan
 from modelmanager_client.triton.models import Models, ModelSpec, Source
-from modelmanager_client.triton.repository import Repository, RepositoryError
+from modelmanager_client.triton.repository import CONFIG, Repository, RepositoryError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ class Syncer:
         wanted = listed or plan(source.info(self.host, self.token), spec)
         record = self.repository.state(name).get("versions", {}).get(str(version))
         if record is not None and record.get("upstream") == wanted.version and self._intact(name, version, record):
+            config = self.config_bytes(name)
+            current = self.repository.model(name) / CONFIG
+            if config is not None and (not current.is_file() or current.read_bytes() != config):
+                self.repository.write_config(name, config)
+                self.say(f"{name}: config.pbtxt updated")
             self.say(f"{name}/{version}: up to date ({_short(wanted.version)})")
             return Synced(name, version, "up to date")
         placed: list[Placed] = []

@@ -169,10 +169,15 @@ async def test_a_version_appears_whole_and_triton_never_loads_it_half_written(
 
     sync = asyncio.ensure_future(triton_cli("--models", str(models), "--repository", str(repo),
                                             "--host", host(proxy), "sync"))
-    await until(lambda: fake.count("/v2/model.onnx") >= 1 and (repo / "m" / "1").is_dir())
+
+    def building() -> bool:
+        return (repo / "m").is_dir() and any(p.name.startswith(".modelmanager-staging-2.")
+                                             for p in (repo / "m").iterdir())
+
+    await until(building)  # version 2 is being built; its upstream transfer is held mid-body
     look()
+    assert (repo / "m" / "1").is_dir()
     assert not (repo / "m" / "2").exists()
-    assert any(p.name.startswith(".modelmanager-staging-2-") for p in (repo / "m").iterdir())
     emulator.core.load("m")  # Triton loads what is whole: version 1 only
     assert emulator.core.ready_versions("m") == [1]
     assert gated.gate is not None
