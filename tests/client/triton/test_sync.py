@@ -126,6 +126,12 @@ async def test_hard_links_from_the_mounted_volume_and_copies_across_filesystems(
                              "sync")
     assert first.code == 0, first.err
     assert "node-link" in first.out  # no volume mounted: the node tier's copy, hard-linked
+    (tmp_path / "configs" / "config.pbtxt").write_bytes(CPU_CONFIG)
+    again = await triton_cli("--models", str(models), "--repository", str(tmp_path / "a"), "--host", host(proxy),
+                             "sync")
+    assert "w: config.pbtxt updated" in again.out
+    assert "w/1: up to date" in again.out
+    assert (tmp_path / "a" / "w" / "config.pbtxt").read_bytes() == CPU_CONFIG
     monkeypatch.setenv("MODELMANAGER_CACHE_MOUNT", str(cache_dir))
     linked = await triton_cli("--models", str(models), "--repository", str(tmp_path / "b"), "--host", host(proxy),
                               "sync")
