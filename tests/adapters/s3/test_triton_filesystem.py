@@ -25,8 +25,7 @@ the same order as Triton's S3 filesystem, read from triton-inference-server/core
 A load in explicit mode (core ``model_repository_manager.cc``, ``model_lifecycle.cc``,
 ``backend_model.cc:82``) runs: FileExists of the model directory, its content timestamps,
 ReadTextFile of ``config.pbtxt``, GetDirectorySubdirs for the versions, LocalizePath of the model
-directory. The proxy's UNSIGNED-PAYLOAD handling (the AWS C++ SDK's ``Never`` policy) is covered by
-the CRT client in ``test_runai.py``.
+directory. Requests are signed with ``UNSIGNED-PAYLOAD``, as the C++ SDK's ``Never`` policy signs them.
 """
 
 from __future__ import annotations
@@ -55,9 +54,15 @@ class TritonS3:
         assert match is not None, f"Triton would not parse {repository!r} as an endpoint path"
         scheme, host, port, self.bucket, self.root = match.group(1), match.group(2), match.group(3), match.group(4), \
             match.group(5).lstrip("/")
+        # path-style, and payloads unsigned as with the C++ SDK's PayloadSigningPolicy::Never
         self.client = make_client(f"{scheme or 'http://'}{host}:{port}", access_key, secret_key,
-                                  s3={"addressing_style": "path"})
+                                  s3={"addressing_style": "path", "payload_signing_enabled": False})
         self.calls: list[tuple[str, str]] = []
+        self.payload_hashes: set[str] = set()
+        self.client.meta.events.register("before-send.s3", self._seen)
+
+    def _seen(self, request: Any, **_: Any) -> None:
+        self.payload_hashes.add(request.headers.get("X-Amz-Content-SHA256", b"").decode())
 
     def _head_bucket(self) -> None:
         self.calls.append(("HeadBucket", self.bucket))
@@ -180,6 +185,7 @@ async def test_triton_loads_a_model_through_the_proxy_byte_exact_and_from_the_ca
              for p in (tmp_path / "first").rglob("*") if p.is_file()}
     assert local == {k.removeprefix("triton/resnet/"): v for k, v in REPOSITORY.items()
                      if k.startswith("triton/resnet/") and not k.endswith("/")}
+    assert triton.payload_hashes == {"UNSIGNED-PAYLOAD"}
     kinds = [kind for kind, _ in triton.calls]
     assert set(kinds) == {"HeadBucket", "ListObjectsV2", "HeadObject", "GetObject"}
     assert s3.relay.count("GET", f"/{bucket}/triton/resnet/2/model.onnx") == 1
