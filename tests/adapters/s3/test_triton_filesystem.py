@@ -96,6 +96,16 @@ class TritonS3:
         self.calls.append(("HeadObject", path))
         return self.client.head_object(Bucket=self.bucket, Key=path)["LastModified"]
 
+    def path_modified_time(self, path: str) -> Any:
+        """core ``model_repository_manager.cc`` ``GetPathModifiedTime``: a directory's newest content."""
+        is_dir = self.is_directory(path)
+        mtime = self.modification_time(path)
+        if not is_dir:
+            return mtime
+        for child in sorted(self.contents(path)):
+            self.path_modified_time(f"{path}/{child}")
+        return mtime
+
     def contents(self, path: str) -> set[str]:
         full = path + "/"
         names: set[str] = set()
@@ -116,7 +126,7 @@ class TritonS3:
             token = page["NextContinuationToken"]
 
     def subdirs(self, path: str) -> set[str]:
-        return {n for n in self.contents(path) if self.is_directory(f"{path}/{n}")}
+        return {n for n in sorted(self.contents(path)) if self.is_directory(f"{path}/{n}")}  # a std::set: sorted
 
     def read_text(self, path: str) -> bytes:
         assert self.file_exists(path), f"File does not exist at {path}"
@@ -128,7 +138,7 @@ class TritonS3:
         assert self.file_exists(path)
         assert self.is_directory(path)
         local.mkdir()
-        pending = {f"{path}/{name}" for name in self.contents(path)}
+        pending = {f"{path}/{name}" for name in sorted(self.contents(path))}
         while pending:
             current, pending = pending, set()
             for item in sorted(current):
@@ -144,8 +154,9 @@ class TritonS3:
         """What an explicit-mode load reads; returns the version directory names Triton would see."""
         folder = f"{self.root}/{model}" if self.root else model
         assert self.file_exists(folder), f"failed to load '{model}', failed to poll from model repository"
-        for name in self.contents(folder):
-            self.modification_time(f"{folder}/{name}")
+        self.modification_time(folder)  # ModelTimestamp: the directory, then each entry's newest mtime
+        for name in sorted(self.contents(folder)):
+            self.path_modified_time(f"{folder}/{name}")
         self.read_text(f"{folder}/config.pbtxt")
         versions = self.subdirs(folder)
         self.localize(folder, local)
@@ -213,6 +224,25 @@ async def test_what_triton_needs_to_tell_files_from_directories_and_missing_mode
     with pytest.raises(ClientError) as denied:
         await asyncio.to_thread(stranger.check_client)
     assert denied.value.response["Error"]["Code"] == "403"
+
+
+async def test_localizing_a_model_makes_tritons_calls_in_tritons_order(s3_root: tuple[S3Proxy, str],
+                                                                       tmp_path: Path) -> None:
+    _, url = s3_root
+    triton = TritonS3(url, ACCESS_KEY, SECRET_KEY)
+    await asyncio.to_thread(triton.localize, "triton/bert", tmp_path / "bert")
+    b, lst, head, get = "HeadBucket", "ListObjectsV2", "HeadObject", "GetObject"
+    bucket = triton.bucket
+    assert triton.calls == [
+        (b, bucket), (lst, "triton/bert/"),  # FileExists -> IsDirectory: yes
+        (b, bucket), (lst, "triton/bert/"),  # IsDirectory
+        (lst, "triton/bert/"),  # GetDirectoryContents: {"1", "config.pbtxt"}
+        (b, bucket), (lst, "triton/bert/1/"), (lst, "triton/bert/1/"),  # a directory: mkdir, list it
+        (b, bucket), (lst, "triton/bert/config.pbtxt/"), (get, "triton/bert/config.pbtxt"),  # a file
+        (b, bucket), (lst, "triton/bert/1/model.py/"), (get, "triton/bert/1/model.py"),
+    ]
+    assert head not in {kind for kind, _ in triton.calls}
+    assert (tmp_path / "bert" / "1" / "model.py").read_bytes() == REPOSITORY["triton/bert/1/model.py"]
 
 
 @pytest.mark.parametrize(("path", "parsed"), [
