@@ -164,6 +164,7 @@ def _sync(args: argparse.Namespace, syncer: Syncer) -> int:
 
 
 def _watch(args: argparse.Namespace, syncer: Syncer) -> int:
+    syncer.repository.clean_staging()
     triton = None if args.no_load else Triton(args.triton_url)
     watcher = Watcher(syncer, triton, admin_token(args.admin_token), args.grace)
     if not watcher.watched():
