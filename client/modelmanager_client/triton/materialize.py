@@ -50,7 +50,8 @@ class Plan:
     info: DownloadInfo
     """Pinned to the version listed (the commit for HF)."""
     version: str
-    """HF: the commit; S3: the sorted ETags' fingerprint; HTTP: the ETag."""
+    """HF: the commit; S3: the listed ETags and sizes; HTTP: ``blake3:<digest>`` of the file as the
+    proxy holds it, empty while it does not (then the file is laid out and its digest recorded)."""
     files: tuple[tuple[str, str], ...]
     """(path in the source, path in the version directory)."""
 
@@ -63,9 +64,9 @@ def plan(info: DownloadInfo, spec: ModelSpec) -> Plan:
         raise ClientError(f"{info.repo_id}: no file matches {spec.files} (exclude {spec.exclude})")
     if listing.version:
         version = listing.version
-    elif info.kind is Provider.HTTP:  # one file: its ETag (else size) as the proxy announces it
+    elif info.kind is Provider.HTTP:  # one file: its content, once the proxy holds it (unknown before)
         remote, _ = locate(info.with_file(chosen[0].path))
-        version = f"etag:{remote.etag}" if remote.etag else f"size:{remote.size}"
+        version = f"blake3:{remote.digest}" if remote.digest else ""
     else:
         version = ",".join(sorted(f"{e.path}={e.etag}:{e.size}" for e in chosen))
     pinned = replace(info, revision=listing.version) if listing.version else info

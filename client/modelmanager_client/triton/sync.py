@@ -70,7 +70,8 @@ class Syncer:
                      listed: Plan | None = None) -> Synced:
         wanted = listed or plan(source.info(self.host, self.token), spec)
         record = self.repository.state(name).get("versions", {}).get(str(version))
-        if record is not None and record.get("upstream") == wanted.version and self._intact(name, version, record):
+        if (record is not None and wanted.version and record.get("upstream") == wanted.version
+                and self._intact(name, version, record)):
             config = self.config_bytes(name)
             current = self.repository.model(name) / CONFIG
             if config is not None and (not current.is_file() or current.read_bytes() != config):
@@ -82,10 +83,10 @@ class Syncer:
         started = time.monotonic()
         self.repository.install_version(name, version, lambda folder: placed.extend(lay_out(wanted, folder, self.tier)),
                                         self.config_bytes(name))
-        self.record(name, version, source, wanted, placed)
+        upstream = self.record(name, version, source, wanted, placed)
         ways = ", ".join(sorted({p.how for p in placed}))
         self.say(f"{name}/{version}: laid out {len(placed)} files, {sum(p.size for p in placed):,} bytes "
-                  f"({ways}) from {source.url} at {_short(wanted.version)} in {time.monotonic() - started:.1f}s")
+                  f"({ways}) from {source.url} at {_short(upstream)} in {time.monotonic() - started:.1f}s")
         return Synced(name, version, "laid out", tuple(placed))
 
     def watched_newest(self, name: str) -> int | None:
@@ -96,12 +97,15 @@ class Syncer:
             return None
         return versions[-1] if self._intact(name, versions[-1], records[str(versions[-1])]) else None
 
-    def record(self, name: str, version: int, source: Source, wanted: Plan, placed: list[Placed]) -> None:
+    def record(self, name: str, version: int, source: Source, wanted: Plan, placed: list[Placed]) -> str:
+        """Remember what the version was laid out from; returns the upstream version recorded."""
         state = self.repository.state(name)
         versions: dict[str, Any] = state.setdefault("versions", {})
-        versions[str(version)] = {"source": source.url, "upstream": wanted.version, "laid_out_at": time.time(),
+        upstream = wanted.version or (f"blake3:{placed[0].digest}" if len(placed) == 1 else "")
+        versions[str(version)] = {"source": source.url, "upstream": upstream, "laid_out_at": time.time(),
                                   "files": {p.path: {"size": p.size, "blake3": p.digest} for p in placed}}
         self.repository.save_state(name, state)
+        return upstream
 
     def forget(self, name: str, version: int) -> None:
         state = self.repository.state(name)

@@ -77,7 +77,7 @@ class Watcher:
         versions = repository.versions(name)
         records = repository.state(name).get("versions", {})
         newest = versions[-1] if versions else None
-        if newest is not None and records.get(str(newest), {}).get("upstream") == wanted.version:
+        if newest is not None and wanted.version and records.get(str(newest), {}).get("upstream") == wanted.version:
             return None
         number = max([*versions, spec.version - 1]) + 1
         self.syncer.sync_version(name, spec, number, pinned, wanted)
