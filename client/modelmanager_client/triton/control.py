@@ -36,11 +36,15 @@ def admin_token(given: str | None) -> str | None:
 
 
 def prefetch(host: str | None, token: str | None, url: str, allow: list[str], ignore: list[str],
-             timeout: float = 3600.0) -> dict[str, Any]:
-    """Start a prefetch job and wait for it; returns the finished ``JobView``."""
+             upstream_token: str | None = None, timeout: float = 3600.0) -> dict[str, Any]:
+    """Start a prefetch job and wait for it; returns the finished ``JobView``. ``upstream_token``: the
+    HF token for a private or gated repo (the proxy uses it for this job and never stores it)."""
     endpoint = Endpoint.of(proxy_base(host))
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    body = json.dumps({"url": url, "allow_patterns": allow, "ignore_patterns": ignore}).encode()
+    request: dict[str, Any] = {"url": url, "allow_patterns": allow, "ignore_patterns": ignore}
+    if upstream_token and url.startswith("hf://"):
+        request["token"] = upstream_token
+    body = json.dumps(request).encode()
     conn = connect(endpoint, "POST /v1/prefetch")
     try:
         conn.request("POST", f"{endpoint.prefix}/v1/prefetch", body=body, headers=headers)

@@ -71,7 +71,8 @@ class Watcher:
         if (repository.disabled / name).is_dir():
             return None
         ((_, source),) = spec.sources().items()
-        job = prefetch(self.syncer.host, self.admin_token, source.url, spec.files, spec.exclude)
+        job = prefetch(self.syncer.host, self.admin_token, source.url, spec.files, spec.exclude,
+                       source.info(self.syncer.host, self.syncer.token).bearer)
         pinned = source.at(job.get("version"))
         wanted = plan(pinned.info(self.syncer.host, self.syncer.token), spec)
         versions = repository.versions(name)

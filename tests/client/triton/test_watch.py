@@ -131,3 +131,25 @@ async def test_an_http_source_is_watched_by_its_etag(
     assert Repository(repo).versions("m") == [2]
     assert (repo / "m" / "2" / "model.onnx").read_bytes() == b"version two!"
     assert emulator.core.ready_versions("m") == [2]
+
+
+async def test_a_private_repo_is_watched_with_the_token_given(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, emulator: Emulator, tmp_path: Path) -> None:
+    private = hub.create("org/private", private=True)
+    private.commit({"model.onnx": b"secret weights"})
+    hub.tokens["hf_reader"] = {("model", "org/private")}
+    proxy = await hf_proxy(hf_revision_ttl=0)
+    (tmp_path / "config.pbtxt").write_bytes(CONFIG)
+    models = tmp_path / "models.toml"
+    models.write_text('[models.p]\nsource = "hf://org/private"\nconfig = "config.pbtxt"\nwatch = true\n')
+    repo = emulator.core.repository
+    args = ("--models", str(models), "--repository", str(repo), "--triton-url", emulator.grpc_url,
+            "--host", host(proxy))
+    denied = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN)
+    assert "p: watch check failed: prefetch hf://org/private failed: hf://org/private: upstream answered 401" \
+        in denied.out
+    assert not (repo / "p").exists()
+    ran = await triton_cli("--token", "hf_reader", *args, "watch", "--once", "--admin-token", ADMIN_TOKEN)
+    assert ran.code == 0, ran.err
+    assert (repo / "p" / "1" / "model.onnx").read_bytes() == b"secret weights"
+    assert emulator.core.ready_versions("p") == [1]
