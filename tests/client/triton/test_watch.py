@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import boto3
+import pytest
 from yarl import URL
 
 from modelmanager_client.node import NodeTier
@@ -23,6 +26,7 @@ from tests.client.triton.conftest import Emulator, triton_cli
 from tests.conftest import ADMIN_TOKEN, Proxy
 from tests.fakes.fake_http import FakeUpstream
 from tests.fakes.fake_hub import FakeHub
+from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY, MotoServer
 
 CONFIG = b'backend: "onnxruntime"\n'
 
@@ -153,3 +157,33 @@ async def test_a_private_repo_is_watched_with_the_token_given(
     assert ran.code == 0, ran.err
     assert (repo / "p" / "1" / "model.onnx").read_bytes() == b"secret weights"
     assert emulator.core.ready_versions("p") == [1]
+
+
+async def test_an_s3_prefix_is_watched_by_its_listing(start_proxy: Callable[..., Awaitable[Proxy]], moto: MotoServer,
+                                                      emulator: Emulator, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket = f"models-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.session.Session().client("s3", endpoint_url=moto.url, aws_access_key_id=ACCESS_KEY,
+                                        aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="m/model.onnx", Body=b"first")
+    proxy = await start_proxy(s3_upstream_endpoint=moto.url, s3_upstream_access_key_id=ACCESS_KEY,
+                              s3_upstream_secret_access_key=SECRET_KEY, s3_client_keys="team:s3cret",
+                              s3_list_ttl=0, s3_revalidate_after=0)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "team")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret")
+    (tmp_path / "config.pbtxt").write_bytes(CONFIG)
+    models = tmp_path / "models.toml"
+    models.write_text(f'[models.m]\nsource = "s3://{bucket}/m"\nconfig = "config.pbtxt"\nwatch = true\n')
+    repo = emulator.core.repository
+    args = ("--models", str(models), "--repository", str(repo), "--triton-url", emulator.grpc_url,
+            "--host", host(proxy))
+    first = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN)
+    assert first.code == 0, first.err
+    assert Repository(repo).versions("m") == [1]
+    s3.put_object(Bucket=bucket, Key="m/model.onnx", Body=b"second, longer")
+    moved = await triton_cli(*args, "watch", "--once", "--admin-token", ADMIN_TOKEN, "--grace", "0")
+    assert moved.code == 0, moved.err
+    assert Repository(repo).versions("m") == [2]
+    assert (repo / "m" / "2" / "model.onnx").read_bytes() == b"second, longer"
+    assert emulator.core.ready_versions("m") == [2]
