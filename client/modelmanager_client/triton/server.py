@@ -81,7 +81,7 @@ class Triton:
         port = parts.port or (8001 if self.grpc else 8000)
         secure = parts.scheme in ("https", "grpcs")
         self._host, self._port, self._secure = parts.hostname, port, secure
-        address = f"{parts.hostname}:{port}"
+        self.address = address = f"{parts.hostname}:{port}"
         self._client: Any
         if self.grpc:
             import tritonclient.grpc

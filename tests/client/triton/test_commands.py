@@ -124,3 +124,15 @@ async def test_unknown_model_in_include_is_an_error_naming_the_models(tmp_path: 
     ran = await triton_cli("--models", str(models), "--repository", str(tmp_path / "r"), "sync", "--include", "c")
     assert ran.code == 2
     assert "no model 'c' (it has a, b)" in ran.err
+
+
+async def test_a_version_directory_missing_its_model_file_fails_and_the_loaded_one_keeps_serving(
+        url: str, emulator: Emulator) -> None:
+    repo = emulator.core.repository
+    lay(repo, "m", {1: b"weights"})
+    assert (await triton_cli("--triton-url", url, "load", "m")).code == 0
+    (repo / "m" / "2").mkdir()  # what a copy in place would leave for a while: a version without its file
+    ran = await triton_cli("--triton-url", url, "load", "m")
+    assert ran.code == 1
+    assert "version 2 is at UNAVAILABLE state: Internal: unable to find" in ran.err
+    assert emulator.core.ready_versions("m") == [1]
