@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check docs bench bench-quick clean browser azurite
+.PHONY: run test lint typecheck check docs bench bench-quick clean browser mlserver azurite
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_TEST): pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet -e client
+	$(BIN)/pip install --quiet -e 'client[triton]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -34,6 +34,17 @@ browser:
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 
+# MLServer, a real KServe v2 server for the triton commands' tests, in its own venv (its FastAPI,
+# pandas and OpenTelemetry stay out of the test venv). tests/client/triton/test_mlserver.py runs it.
+VENV_MLSERVER ?= .venv-mlserver
+MLSERVER_VERSION ?= 1.7.1
+
+$(VENV_MLSERVER)/bin/mlserver:
+	$(PYTHON) -m venv $(VENV_MLSERVER)
+	$(VENV_MLSERVER)/bin/pip install --quiet 'mlserver==$(MLSERVER_VERSION)'
+
+mlserver: $(VENV_MLSERVER)/bin/mlserver
+
 # Azurite, Microsoft's Azure Storage emulator, from npm into a gitignored folder (the Azure tests
 # start its blob service). About 15 s on a fresh machine; nothing when installed.
 AZURITE := .azurite/node_modules/.bin/azurite-blob
@@ -42,7 +53,7 @@ $(AZURITE):
 
 azurite: $(AZURITE)
 
-test: $(STAMP_TEST) browser $(AZURITE)
+test: $(STAMP_TEST) browser mlserver $(AZURITE)
 	$(BIN)/ruff check proxy adapters tests bench client
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -70,4 +81,4 @@ bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench --quick $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info .azurite
+	rm -rf $(VENV) $(VENV_MLSERVER) .pytest_cache .mypy_cache .ruff_cache *.egg-info .azurite

@@ -80,7 +80,22 @@ def _parser() -> argparse.ArgumentParser:
                     help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
     console.add_commands(sub)
+    sub.add_parser("triton", add_help=False,
+                   help="Triton model repositories from the cache: the client's `modelmanager-client triton` "
+                   "(docs/triton.md).")
     return parser
+
+
+def _triton(argv: Sequence[str]) -> int:
+    """``modelmanager triton ...`` is the client distribution's command: it runs beside Triton, on the
+    node that mounts the cache volume, and needs only the client (``modelmanager-client[triton]``)."""
+    try:
+        from modelmanager_client.triton.cli import main as triton_main
+    except ImportError as exc:
+        print(f"modelmanager triton needs the client with its triton extra "
+              f"(pip install 'modelmanager-client[triton]'): {exc}", file=sys.stderr)
+        return 2
+    return triton_main(argv)
 
 
 def invalid_settings(exc: ValidationError) -> list[str]:
@@ -205,6 +220,9 @@ def _gc(settings: Settings, dry_run: bool, grace: float) -> int:
 
 
 def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["triton"]:
+        return _triton(given[1:])
     args = _parser().parse_args(argv)
     if args.command == "config-docs":
         sys.stdout.write(render_markdown())
