@@ -17,10 +17,12 @@ from yarl import URL
 from adapters.azure import Azure, AzureAuth
 from adapters.azure import urls as az_urls
 from adapters.azure.catalog import AzureCatalog
+from adapters.azure.catalog import listed as azure_listed
 from adapters.gcs import Gcs, GcsAuth
 from adapters.gcs import urls as gs_urls
 from adapters.gcs.api import endpoint_from as gcs_endpoint
 from adapters.gcs.catalog import GcsCatalog
+from adapters.gcs.catalog import listed as gcs_listed
 from adapters.hf import HfFrontend
 from adapters.hf import urls as hf_urls
 from adapters.hf.catalog import HfCatalog
@@ -70,10 +72,12 @@ class Clouds:
         return [
             StoreUrls(lambda text: text[:5].lower() == "gs://",
                       lambda text, session: google.object_source(text, session, settings.gcs_allow),
-                      settings.gcs_revalidate_after),
+                      settings.gcs_revalidate_after,
+                      lambda text, session: gcs_listed(google, text, session, settings.gcs_allow)),
             StoreUrls(lambda text: text[:5].lower() == "az://" or az_urls.is_blob_https(text),
                       lambda text, session: azure.object_source(text, session, settings.azure_allow),
-                      settings.azure_revalidate_after),
+                      settings.azure_revalidate_after,
+                      lambda text, session: azure_listed(azure, text, session, settings.azure_allow)),
         ]
 
     def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:

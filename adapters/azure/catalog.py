@@ -6,11 +6,11 @@ As for S3, a listing's version is a fingerprint of its (name, ETag) pairs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from adapters.azure.container import Azure, AzureContainer
+from adapters.azure.container import Azure, AzureContainer, allowed
 from adapters.azure.source import cache_key
 from adapters.azure.urls import GRAMMAR, AzUrl
 from proxy.control.catalog import Snapshot, SnapshotFile
@@ -55,6 +55,12 @@ class AzureCatalog:
                       for o in listed)
         prefix = cache_key(url.account, url.container, url.key if exact and url.key else (root + "/" if root else ""))
         return Snapshot(url, fingerprint[:32], files, (prefix,))
+
+
+async def listed(azure: Azure, text: str, session: Callable[[], aiohttp.ClientSession],
+                 allow: Sequence[str]) -> Snapshot:
+    """``/v1/list`` of an ``az://`` prefix, if its container matches an ``allow`` pattern."""
+    return await AzureCatalog(azure, session, 0).snapshot(allowed(text, allow), None)
 
 
 async def list_all(container: AzureContainer, prefix: str) -> list[StoredObject]:

@@ -12,7 +12,7 @@ from adapters.azure.api import AzureApi, rejection
 from adapters.azure.auth import AzureAuth
 from adapters.azure.listing import parse_page
 from adapters.azure.source import AzureSource
-from adapters.azure.urls import parse
+from adapters.azure.urls import AzUrl, parse
 from proxy.control.urls import InvalidUrl
 from proxy.errors import Forbidden, UpstreamUnavailable
 from proxy.objectstore import ObjectPage, ObjectStore
@@ -95,9 +95,15 @@ class Azure:
                       allow: Sequence[str]) -> AzureSource:
         """The blob an ``az://`` (or ``https://<account>.blob.core.windows.net/``) URL names, if its
         ``account/container`` matches an ``allow`` pattern."""
-        url = parse(text)
+        url = allowed(text, allow)
         if not url.key or url.key.endswith("/"):
             raise InvalidUrl(f"{text[:100]!r} names no blob")
-        if not any(fnmatch.fnmatchcase(f"{url.account}/{url.container}", p) for p in allow):
-            raise Forbidden(f"container {url.account}/{url.container} is not allowed (see --azure-allow)")
         return AzureSource(self.api(session), url.account, url.container, url.key)
+
+
+def allowed(text: str, allow: Sequence[str]) -> AzUrl:
+    """``text`` parsed, if its ``account/container`` matches an ``allow`` pattern (else Forbidden)."""
+    url = parse(text)
+    if not any(fnmatch.fnmatchcase(f"{url.account}/{url.container}", p) for p in allow):
+        raise Forbidden(f"container {url.account}/{url.container} is not allowed (see --azure-allow)")
+    return url

@@ -13,7 +13,7 @@ from adapters.gcs.api import GcsApi
 from adapters.gcs.auth import GcsAuth
 from adapters.gcs.listing import parse_page
 from adapters.gcs.source import GcsSource
-from adapters.gcs.urls import parse
+from adapters.gcs.urls import GsUrl, parse
 from proxy.control.urls import InvalidUrl
 from proxy.errors import Forbidden
 from proxy.objectstore import ObjectPage, ObjectStore
@@ -71,9 +71,15 @@ class Gcs:
     def object_source(self, text: str, session: Callable[[], aiohttp.ClientSession],
                       allow: Sequence[str]) -> GcsSource:
         """The object a ``gs://bucket/name`` URL names, if its bucket matches an ``allow`` pattern."""
-        url = parse(text)
+        url = allowed(text, allow)
         if not url.key or url.key.endswith("/"):
             raise InvalidUrl(f"{text[:100]!r} names no object")
-        if not any(fnmatch.fnmatchcase(url.bucket, p) for p in allow):
-            raise Forbidden(f"bucket {url.bucket!r} is not allowed (see --gcs-allow)")
         return GcsSource(self.api(session), url.bucket, url.key)
+
+
+def allowed(text: str, allow: Sequence[str]) -> GsUrl:
+    """``text`` parsed, if its bucket matches an ``allow`` pattern (else Forbidden)."""
+    url = parse(text)
+    if not any(fnmatch.fnmatchcase(url.bucket, p) for p in allow):
+        raise Forbidden(f"bucket {url.bucket!r} is not allowed (see --gcs-allow)")
+    return url

@@ -7,11 +7,11 @@ object added, removed or replaced (a new generation of a composite object change
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from adapters.gcs.bucket import Gcs, GcsBucket
+from adapters.gcs.bucket import Gcs, GcsBucket, allowed
 from adapters.gcs.source import cache_key
 from adapters.gcs.urls import GRAMMAR, GsUrl
 from proxy.control.catalog import Snapshot, SnapshotFile
@@ -56,6 +56,12 @@ class GcsCatalog:
                       for o in listed)
         prefix = cache_key(url.bucket, url.key if exact and url.key else (root + "/" if root else ""))
         return Snapshot(url, fingerprint[:32], files, (prefix,))
+
+
+async def listed(gcs: Gcs, text: str, session: Callable[[], aiohttp.ClientSession],
+                 allow: Sequence[str]) -> Snapshot:
+    """``/v1/list`` of a ``gs://`` prefix, if its bucket matches an ``allow`` pattern."""
+    return await GcsCatalog(gcs, session, 0).snapshot(allowed(text, allow), None)
 
 
 async def list_all(bucket: GcsBucket, prefix: str) -> list[StoredObject]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelmanager_client import DownloadInfo, modelmanager_download
+from modelmanager_client import DownloadInfo, modelmanager_download, modelmanager_snapshot
 from tests.adapters.azure.conftest import AzureProxy, Blobs
 from tests.client.conftest import blocking, host
 from tests.fakes.azurite import ACCOUNT
@@ -35,3 +35,15 @@ async def test_azure_provider_and_az_urls_download_byte_exact(az_proxy: AzurePro
     local = Path(await blocking(modelmanager_download, url, local_dir=tmp_path / "local"))
     assert local.read_bytes() == body
     assert len(az_proxy.relay.bodies()) == 1  # both through the one cached entry
+
+
+async def test_an_azure_prefix_snapshot_is_byte_exact(az_proxy: AzureProxy, blobs: Blobs, tmp_path: Path) -> None:
+    files = {"config.json": b"{}", "model.safetensors": os.urandom(200_000), "sub dir/tok.json": b"[]"}
+    for name, body in files.items():
+        await blobs.put(f"llama/{name}", body)
+    await blobs.put("llama2/other.bin", b"not under the prefix")
+    info = DownloadInfo(f"{ACCOUNT}/{blobs.name}/llama", provider="azure", host=host(az_proxy.proxy))
+    folder = Path(await blocking(modelmanager_snapshot, info, cache_dir=tmp_path / "files"))
+    assert folder == tmp_path / "files" / "az" / ACCOUNT / blobs.name / "llama"
+    got = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert got == files

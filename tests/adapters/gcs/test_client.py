@@ -33,5 +33,29 @@ async def test_gcs_provider_and_gs_urls_download_byte_exact(gcs_proxy: GcsProxy,
     local = Path(await blocking(modelmanager_download, url, local_dir=tmp_path / "local"))
     assert local.read_bytes() == body
     assert len(gcs_proxy.relay.bodies()) == 1  # both through the one cached entry
-    with pytest.raises(ValueError, match="S3 API"):
-        await blocking(modelmanager_snapshot, DownloadInfo(gcs_bucket, provider="gcs", host=host(gcs_proxy.proxy)))
+
+
+async def test_a_gcs_prefix_snapshot_is_byte_exact(gcs_proxy: GcsProxy, gcs: GcsAdmin, gcs_bucket: str,
+                                                  tmp_path: Path) -> None:
+    files = {"config.json": b"{}", "model.safetensors": os.urandom(200_000), "sub dir/tok.json": b"[]"}
+    for name, body in files.items():
+        await gcs.upload(gcs_bucket, f"llama/{name}", body)
+    await gcs.upload(gcs_bucket, "llama2/other.bin", b"not under the prefix")
+    info = DownloadInfo(f"{gcs_bucket}/llama", provider="gcs", host=host(gcs_proxy.proxy))
+    folder = Path(await blocking(modelmanager_snapshot, info, local_dir=tmp_path / "snap", allow_patterns=["*"]))
+    got = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert got == files
+    assert len(gcs_proxy.relay.bodies()) == 3
+
+
+async def test_v1_list_answers_store_prefixes_only(gcs_proxy: GcsProxy, gcs: GcsAdmin, gcs_bucket: str) -> None:
+    await gcs.upload(gcs_bucket, "m/a.bin", b"alpha")
+    session, server = gcs_proxy.proxy.session, gcs_proxy.proxy.server
+    async with session.get(server.make_url("/v1/list").with_query(url=f"gs://{gcs_bucket}/m/")) as r:
+        assert r.status == 200
+        body = await r.json()
+    assert body["files"] == [{"path": "a.bin", "size": 5}]
+    assert len(body["version"]) == 32
+    for url, status in ((f"gs://not-{gcs_bucket}/m/", 403), ("https://example.com/x", 400), ("gs://UP/x", 400)):
+        async with session.get(server.make_url("/v1/list").with_query(url=url)) as r:
+            assert r.status == status, url
