@@ -141,6 +141,17 @@ class Settings(BaseSettings):
                                        "added, removed or switched.")
     watch_grace: float = Field(3600.0, ge=0, le=30 * 86400, description="Default seconds the version a "
                                "watch switched away from stays pinned (per watch: `grace`, at most 30 days).")
+    build_lease_ttl: float = Field(30.0, gt=0, le=3600, description="Seconds a build worker's lease on a "
+                                   "build lives without renewal (the worker renews every quarter of it); when a "
+                                   "worker dies, another takes the build over after this. See docs/artifacts.md.")
+    artifact_open_reads: bool = Field(False, description="Let anyone who reaches the port read derived artifacts "
+                                      "(GET/HEAD /v1/artifacts/{key}) without the admin token. Off (the default): "
+                                      "artifacts built from private models are private bytes, so reads need it too.")
+    recipe_modules: Annotated[tuple[str, ...], NoDecode] = Field((), description="Python modules with extra build "
+                                                                 "recipes (`RECIPE`/`RECIPES`), comma-separated, "
+                                                                 "besides the built-in ones and the "
+                                                                 "`modelmanager.recipes` entry points: the proxy "
+                                                                 "needs a recipe to canonicalize its options.")
     admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "
                                           "/v1/jobs, /v1/pins, /v1/watches, /v1/evict) and /v1/status require. "
                                           "Unset: a random token is generated at first start into "
@@ -187,7 +198,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
         return value
 
-    @field_validator("http_allow", mode="before")
+    @field_validator("http_allow", "recipe_modules", mode="before")
     @classmethod
     def _split_patterns(cls, value: Any) -> Any:
         if isinstance(value, str):
