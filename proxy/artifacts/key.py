@@ -86,9 +86,10 @@ class Manifest(BaseModel):
             return None
         extra = entry.extra
         try:
-            return cls(sources=tuple(Digest.parse(s) for s in extra["artifact.sources"].split()),
-                       target=json.loads(extra["artifact.target"]),
-                       recipe=RecipeRef(name=extra["artifact.recipe"], options=json.loads(extra["artifact.options"])))
+            return cls.model_validate({"sources": extra["artifact.sources"].split(),
+                                       "target": json.loads(extra["artifact.target"]),
+                                       "recipe": {"name": extra["artifact.recipe"],
+                                                  "options": json.loads(extra["artifact.options"])}})
         except (KeyError, ValueError):
             return None
 

@@ -1,4 +1,4 @@
-"""The ``modelmanager`` command line: serve, ls, gc, config-docs, and the control API's commands.
+"""The ``modelmanager`` command line: serve, ls, gc, config-docs, build-worker, and the control API's commands.
 
 The application factory comes from the composition root (``proxy.__main__``), so this room never
 imports ``adapters/``.
@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from proxy import __version__
-from proxy.cli import console
+from proxy.cli import build_worker, console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
     console.add_commands(sub)
+    build_worker.add_command(sub)
     return parser
 
 
@@ -205,6 +206,8 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
         return 0
     if args.command in console.COMMANDS:
         return console.run(args)
+    if args.command == build_worker.COMMAND:
+        return build_worker.run(args)
     try:
         settings = load_settings(args)
     except ValidationError as exc:

@@ -174,7 +174,7 @@ class ArtifactRoutes:
         options = recipe.canonical_options(body.options)
         target = body.target if body.target is not None else await self._one_target(body.recipe)
         resolved = await resolve(body.sources, body.names, self.catalogs, self.core, self.artifacts.cache, body.token)
-        manifest = Manifest.model_validate({"sources": resolved.digests, "target": target,
+        manifest = Manifest.model_validate({"sources": [str(d) for d in resolved.digests], "target": target,
                                             "recipe": {"name": recipe.name, "options": options}})
         view = await self.builds.request(manifest, resolved.names, retry=body.retry)
         return web.json_response(view.model_dump(mode="json"), status=200 if view.state == "ready" else 202,
