@@ -93,21 +93,23 @@ class BuildWorker:
         """Claim and build until cancelled (``once``: until one build ended)."""
         if not self.offers:
             raise RecipeError("no recipe can run on this machine (see the log for why)")
+        claim = await self.claim(0)  # the first claim also registers this worker's targets with the proxy
         log.info("build worker ready", extra={"worker": self.config.name, "offers": self.offers})
         while True:
-            try:
-                claim = await self.claim(CLAIM_WAIT)
-            except (aiohttp.ClientError, Refused) as exc:
-                if isinstance(exc, Refused) and exc.status in (400, 401, 403, 404):
-                    raise
-                log.warning("cannot reach the proxy", extra={"error": str(exc)})
-                await asyncio.sleep(RETRY)
-                continue
             if claim is None:
-                continue
-            await self.build(claim)
-            if once:
-                return
+                try:
+                    claim = await self.claim(CLAIM_WAIT)
+                except (aiohttp.ClientError, Refused) as exc:
+                    if isinstance(exc, Refused) and exc.status in (400, 401, 403, 404):
+                        raise
+                    log.warning("cannot reach the proxy", extra={"error": str(exc)})
+                    await asyncio.sleep(RETRY)
+                    continue
+            if claim is not None:
+                await self.build(claim)
+                claim = None
+                if once:
+                    return
 
     async def claim(self, wait: float) -> Claim | None:
         status, data = await self._post("/v1/builds/claim", {"worker": self.config.name, "offers": self.offers,
