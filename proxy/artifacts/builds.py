@@ -109,13 +109,6 @@ class Builds:
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    def _get(self, key: str) -> BuildRecord | None:
-        for data in self._records.all():
-            if data.get("id") == key:
-                with contextlib.suppress(ValidationError):
-                    return BuildRecord.model_validate(data)
-        return None
-
     def _read(self, key: str) -> BuildRecord | None:
         path = self._records.layout.control("builds", key)
         try:
@@ -155,11 +148,13 @@ class Builds:
         if (artifact := await self.artifacts.get(key)) is not None:
             return ready(artifact)
         record: BuildRecord | None = await self._io(self._read, key.hex)
+        if record is None and (artifact := await self.artifacts.get(key)) is not None:
+            return ready(artifact)  # stored (and its record removed) between the two looks
         return view(record) if record is not None else BuildView(key=key.hex, state="unknown")
 
-    async def wait(self, key: Digest, timeout: float) -> BuildView:
-        """The build's state once it is stored or failed, or when ``timeout`` seconds passed."""
-        deadline = time.monotonic() + timeout
+    async def wait(self, key: Digest, within: float) -> BuildView:
+        """The build's state once it is stored or failed, or when ``within`` seconds passed."""
+        deadline = time.monotonic() + within
         subscription = self._coordinator.subscribe(channel(key.hex))
         try:
             while True:
@@ -284,7 +279,7 @@ def view(record: BuildRecord) -> BuildView:
 
 async def artifact_status(store: ArtifactStore, builds: Builds, limit: int = 50) -> dict[str, Any]:
     """The ``artifacts`` part of ``/v1/status``: what is stored (newest first) and what is being built."""
-    stored = await store.list()
+    stored = await store.find()
     records = await builds.records()
     return {"count": len(stored), "bytes": sum(a.entry.size for a in stored),
             "stored": [a.to_json() for a in sorted(stored, key=lambda a: -a.entry.fetched_at)[:limit]],

@@ -59,6 +59,11 @@ async def run_build(recipe: str, modules: Sequence[str], job: BuildInput) -> Pat
             await asyncio.shield(proc.wait())
         raise
     _kill_group(proc.pid)  # whatever the recipe left running in its group
+    return _outcome(result, code, job.scratch)
+
+
+def _outcome(result: Path, code: int, scratch: Path) -> Path:
+    """The child's result file: the output (a file inside ``scratch``), else its error."""
     try:
         outcome = json.loads(result.read_text())
     except (OSError, ValueError):
@@ -68,7 +73,7 @@ async def run_build(recipe: str, modules: Sequence[str], job: BuildInput) -> Pat
     if outcome.get("error") is not None:
         raise RecipeError(str(outcome["error"]))
     output = Path(outcome["output"]).resolve()
-    if not output.is_file() or job.scratch.resolve() not in output.parents:
+    if not output.is_file() or scratch.resolve() not in output.parents:
         raise RecipeError(f"the recipe's output {output} is not a file in its scratch directory")
     return output
 

@@ -67,7 +67,7 @@ class ArtifactStore:
         entry = await self.cache.admit(manifest.index_key, blob, meta)
         return Artifact(entry, manifest)
 
-    async def list(self, source: Digest | None = None, recipe: str | None = None) -> list[Artifact]:
+    async def find(self, source: Digest | None = None, recipe: str | None = None) -> list[Artifact]:
         """Every stored artifact, or those made from ``source`` and/or by ``recipe``."""
         entries = await asyncio.get_running_loop().run_in_executor(None, self._entries)
         found = []

@@ -141,7 +141,7 @@ class BuildWorker:
             output = work.result()
             await self._upload(claim, output)
             self.built += 1
-            log.info("build uploaded", extra={"key": claim.key, "size": output.stat().st_size})
+            log.info("build uploaded", extra={"key": claim.key})
             return True
         except RecipeError as exc:
             await self._fail(claim, str(exc), logfile)
@@ -199,10 +199,10 @@ class BuildWorker:
                 return
 
     async def _upload(self, claim: Claim, output: Path) -> None:
-        digest = await asyncio.get_running_loop().run_in_executor(None, _blake3_file, output)
+        digest, size = await asyncio.get_running_loop().run_in_executor(None, _blake3_file, output)
         manifest = {**claim.manifest.canonical(), "names": list(claim.names)}
         headers = {**self._auth, "X-MM-Artifact-Manifest": json.dumps(manifest, separators=(",", ":")),
-                   "X-MM-Artifact-Digest": str(digest), "Content-Length": str(output.stat().st_size),
+                   "X-MM-Artifact-Digest": str(digest), "Content-Length": str(size),
                    "Content-Type": "application/octet-stream"}
         with open(output, "rb") as f:
             async with self._session.put(self._url(f"/v1/artifacts/{claim.key}"), data=f, headers=headers) as r:
@@ -217,11 +217,12 @@ class BuildWorker:
                                                                "log_tail": log_tail(logfile)})
 
 
-def _blake3_file(path: Path) -> Digest:
+def _blake3_file(path: Path) -> tuple[Digest, int]:
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    if path.stat().st_size:
+    size = path.stat().st_size
+    if size:
         hasher.update_mmap(path)
-    return Digest(hasher.hexdigest())
+    return Digest(hasher.hexdigest()), size
 
 
 async def serve(config: WorkerConfig, recipes: Mapping[str, Recipe], *, once: bool = False) -> int:

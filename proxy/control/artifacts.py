@@ -154,7 +154,7 @@ class ArtifactRoutes:
     async def list(self, request: web.Request) -> web.Response:
         source_text = request.query.get("source")
         source = Digest.parse(source_text) if source_text else None
-        found = await self.artifacts.list(source, request.query.get("recipe") or None)
+        found = await self.artifacts.find(source, request.query.get("recipe") or None)
         return web.json_response([a.to_json() for a in found])
 
     async def blob(self, request: web.Request) -> web.StreamResponse:

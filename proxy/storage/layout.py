@@ -79,7 +79,7 @@ class Layout:
         return self.index / name[:2] / f"{name}.json"
 
     def control(self, kind: str, record_id: str) -> Path:
-        """A control record (``kind`` is ``pins``, ``watches``, ``builds`` or ``builders``), named by the hash of its id."""
+        """A control record (``kind``: ``pins``, ``watches``, ``builds``, ``builders``), named by its id's hash."""
         if kind not in CONTROL_KINDS:
             raise InvalidKey(f"not a control record kind: {kind!r}")
         return self.root / kind / f"{hashlib.sha256(record_id.encode()).hexdigest()}.json"

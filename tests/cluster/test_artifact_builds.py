@@ -5,6 +5,7 @@ recipe comes from an installed plugin (the ``modelmanager.recipes`` entry-point 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from yarl import URL
 from tests.cluster.conftest import PodFactory
 from tests.fakes.fake_http import FakeUpstream
 from tests.proxy.artifacts.test_builds import gzipped
-from tests.proxy.artifacts.workers import ROOT, WorkerFactory, child_env, start_worker  # noqa: F401
+from tests.proxy.artifacts.workers import WorkerFactory, child_env, worker_pool
 
 MODEL = bytes(range(256)) * 4000
 
@@ -26,8 +27,15 @@ def install_plugin(into: Path) -> Path:
     dist = into / "mm_test_recipes-1.0.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mm-test-recipes\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[modelmanager.recipes]\ntest-gzip = tests.proxy.artifacts.gzip_recipe:RECIPE\n")
+    (dist / "entry_points.txt").write_text(
+        "[modelmanager.recipes]\ntest-gzip = tests.proxy.artifacts.gzip_recipe:RECIPE\n")
     return into
+
+
+@pytest.fixture
+async def start_worker(tmp_path: Path) -> AsyncIterator[WorkerFactory]:
+    async with worker_pool(tmp_path) as start:
+        yield start
 
 
 @pytest.fixture

@@ -58,7 +58,8 @@ class GzipRecipe:
             print("error: the compiler exploded at line 42", flush=True)
             raise RecipeError("compilation failed")
         output = job.scratch / "out.gz"
-        with open(output, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=job.options["level"],
+        level = job.options["level"]
+        with open(output, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=level,
                                                       mtime=0) as z:
             for source in job.sources:
                 z.write(source.read_bytes())

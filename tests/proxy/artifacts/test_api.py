@@ -48,8 +48,11 @@ async def test_upload_then_download_byte_exact(start_proxy: ProxyFactory) -> Non
     key = key_of(data)
     status, stored = await put(proxy, key, body, {**data, "names": ["model.onnx"]})
     assert status == 201, stored
-    assert stored["key"] == key and stored["size"] == len(body) and stored["names"] == ["model.onnx"]
-    assert stored["target"] == TARGET and stored["sources"] == [str(SOURCE)]
+    assert stored["key"] == key
+    assert stored["size"] == len(body)
+    assert stored["names"] == ["model.onnx"]
+    assert stored["target"] == TARGET
+    assert stored["sources"] == [str(SOURCE)]
     url = proxy.server.make_url(f"/v1/artifacts/{key}")
     async with proxy.session.get(url, headers=ADMIN) as r:
         assert r.status == 200
@@ -62,11 +65,13 @@ async def test_upload_then_download_byte_exact(start_proxy: ProxyFactory) -> Non
     async with proxy.session.get(url, headers={**ADMIN, "If-None-Match": etag}) as r:
         assert r.status == 304
     async with proxy.session.head(url, headers=ADMIN) as r:
-        assert r.status == 200 and int(r.headers["Content-Length"]) == len(body)
+        assert r.status == 200
+        assert int(r.headers["Content-Length"]) == len(body)
     async with proxy.session.get(url) as r:
         assert r.status == 401, "artifacts of private models are private: reads need the token by default"
     status, again = await put(proxy, key, body, data)
-    assert status == 200 and again["digest"] == stored["digest"], "a second upload of the same bytes is a no-op"
+    assert status == 200, "a second upload of the same bytes is a no-op"
+    assert again["digest"] == stored["digest"]
 
 
 async def test_open_reads_setting_lets_anyone_read(start_proxy: ProxyFactory) -> None:
@@ -75,7 +80,8 @@ async def test_open_reads_setting_lets_anyone_read(start_proxy: ProxyFactory) ->
     key = key_of(data)
     assert (await put(proxy, key, b"engine", data))[0] == 201
     async with proxy.session.get(proxy.server.make_url(f"/v1/artifacts/{key}")) as r:
-        assert r.status == 200 and await r.read() == b"engine"
+        assert r.status == 200
+        assert await r.read() == b"engine"
     assert (await put(proxy, key, b"other", data, headers={"X-MM-Artifact-Manifest": json.dumps(data)}))[0] == 401
 
 
@@ -104,13 +110,16 @@ async def test_bad_uploads_are_refused_and_leave_nothing(start_proxy: ProxyFacto
     body = b"x" * 5000
     wrong = f"blake3:{blake3.blake3(b'other').hexdigest()}"
     status, answer = await put(proxy, key, body, data, digest=wrong)
-    assert status == 400 and "blake3 mismatch" in answer["error"]
+    assert status == 400
+    assert "blake3 mismatch" in answer["error"]
     status, answer = await put(proxy, key_of(manifest(options={"level": 9})), body, data)
-    assert status == 400 and "not the manifest's" in answer["error"]
+    assert status == 400
+    assert "not the manifest's" in answer["error"]
     assert (await put(proxy, "not-a-key", body, data))[0] == 400
     assert (await put(proxy, key.upper(), body, data))[0] == 400
     status, answer = await put(proxy, key, body, {"sources": ["nope"], "target": {}, "recipe": {"name": "x"}})
-    assert status == 400 and "manifest" in answer["error"]
+    assert status == 400
+    assert "manifest" in answer["error"]
     status, _ = await put(proxy, key, body, data, headers={"X-MM-Artifact-Manifest": json.dumps(data),
                                                            "X-MM-Artifact-Digest": wrong})
     assert status == 401, "uploads need the admin token"
@@ -118,7 +127,7 @@ async def test_bad_uploads_are_refused_and_leave_nothing(start_proxy: ProxyFacto
     async with proxy.session.get(proxy.server.make_url(f"/v1/artifacts/{key}"), headers=ADMIN) as r:
         assert r.status == 404
     assert not [p for p in (cache_dir / "blobs").rglob("*") if p.is_file()], "no blob was committed"
-    assert not [p for p in (cache_dir / "tmp" / "test-node").iterdir()], "no temp file was left behind"
+    assert not list((cache_dir / "tmp" / "test-node").iterdir()), "no temp file was left behind"
 
 
 async def truncated_upload(proxy: Proxy, key: str, data: dict[str, Any], body: bytes) -> None:

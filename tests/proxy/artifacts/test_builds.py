@@ -14,9 +14,10 @@ from typing import Any
 from yarl import URL
 
 from tests.conftest import ADMIN, ADMIN_TOKEN, Proxy
+from tests.control import until
 from tests.fakes.fake_http import FakeUpstream
 from tests.proxy.artifacts.gzip_recipe import RECIPE
-from tests.proxy.artifacts.workers import RECIPE_MODULE, WorkerFactory, start_worker  # noqa: F401
+from tests.proxy.artifacts.workers import RECIPE_MODULE, WorkerFactory
 
 ProxyFactory = Callable[..., Awaitable[Proxy]]
 MODEL = b"weights " * 20_000
@@ -61,7 +62,8 @@ async def test_a_requested_build_is_built_once_and_served(start_proxy: ProxyFact
     assert [(status, body == gzipped(MODEL, 9)) for status, body, _ in waiters] == [(200, True)] * 4
     assert marker.read_text().count("start") == 1, "one build for every requester"
     again = await request_build(proxy, [url], {"marker": str(marker), "level": 9})
-    assert again["state"] == "ready" and again["key"] == build["key"]
+    assert again["state"] == "ready"
+    assert again["key"] == build["key"]
     assert fake.count("/model.onnx") == 1, "the source came through the cache once"
     async with proxy.session.get(proxy.server.make_url("/v1/status"), headers=ADMIN) as r:
         status = await r.json()
@@ -82,7 +84,8 @@ async def test_target_omitted_uses_the_workers_target(start_proxy: ProxyFactory,
     build = await request_build(proxy, [str(base / "m.bin")], {})
     assert build["manifest"]["target"]["machine"], "the target the worker offers"
     status, body, _ = await wait_artifact(proxy, build["key"])
-    assert status == 200 and body == gzipped(b"abc" * 1000)
+    assert status == 200
+    assert body == gzipped(b"abc" * 1000)
 
 
 async def test_a_failing_build_is_not_stored_and_every_waiter_gets_the_log(
@@ -99,7 +102,8 @@ async def test_a_failing_build_is_not_stored_and_every_waiter_gets_the_log(
     gate.touch()
     for status, _, body in await asyncio.gather(*waiters):
         assert status == 502
-        assert body is not None and body["state"] == "failed"
+        assert body is not None
+        assert body["state"] == "failed"
         assert "compilation failed" in body["error"]
         assert "the compiler exploded at line 42" in body["log_tail"]
     status, _, body = await wait_artifact(proxy, build["key"], 0)
@@ -121,15 +125,16 @@ async def test_a_killed_worker_s_build_is_taken_over(start_proxy: ProxyFactory, 
                                 target=TARGET)
     first = await start_worker(str(proxy.server.make_url("")), ADMIN_TOKEN, "w1")
     await first.output.wait_for("build started", first.proc)
-    while "start" not in (marker.read_text() if marker.exists() else ""):
-        await asyncio.sleep(0.05)
+    await until(lambda: marker.exists() and "start" in marker.read_text())  # the build process runs
     await first.kill()
     second = await start_worker(str(proxy.server.make_url("")), ADMIN_TOKEN, "w2")
     await second.output.wait_for("build started", second.proc)
     gate.touch()
     status, body, _ = await wait_artifact(proxy, build["key"])
-    assert status == 200 and body == gzipped(MODEL)
+    assert status == 200
+    assert body == gzipped(MODEL)
     lines = marker.read_text().split()
-    assert lines.count("start") == 2 and lines.count("done") == 1, marker.read_text()
+    assert lines.count("start") == 2, "the killed worker's build, then the second worker's"
+    assert lines.count("done") == 1, "the killed worker's build process died with it"
     async with proxy.session.get(proxy.server.make_url(f"/v1/artifacts/{build['key']}"), headers=ADMIN) as r:
         assert r.status == 200

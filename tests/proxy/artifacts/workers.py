@@ -10,8 +10,6 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
 from tests.cluster.conftest import Lines
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,9 +36,9 @@ def child_env(extra_path: Path | None = None) -> dict[str, str]:
 WorkerFactory = Callable[..., Awaitable[Worker]]
 
 
-@pytest.fixture
-async def start_worker(tmp_path: Path) -> AsyncIterator[WorkerFactory]:
-    """Start ``build-worker`` processes against a proxy URL; all are killed with the test."""
+@contextlib.asynccontextmanager
+async def worker_pool(tmp_path: Path) -> AsyncIterator[WorkerFactory]:
+    """Start ``build-worker`` processes against a proxy URL; all are killed when the block ends."""
     started: list[Worker] = []
 
     async def start(proxy_url: str, token: str, name: str, *extra: str, module: bool = True,
