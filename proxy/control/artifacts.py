@@ -33,7 +33,17 @@ from proxy.artifacts.store import ArtifactStore
 from proxy.config import Settings
 from proxy.control.catalog import Catalogs
 from proxy.control.guard import Guard, Refused, query_number, read_json
-from proxy.control.schema import BuildRequest, ClaimRequest, ErrorBody, FailRequest, RenewRequest, parse
+from proxy.control.schema import (
+    BuildFailedBody,
+    BuildRenewed,
+    BuildRequest,
+    ClaimRequest,
+    ErrorBody,
+    FailRequest,
+    NotBuilt,
+    RenewRequest,
+    parse,
+)
 from proxy.digest import Digest
 from proxy.errors import (
     Answered,
@@ -209,7 +219,7 @@ class ArtifactRoutes:
         body = parse(RenewRequest, await read_json(request))
         if not await self.builds.renew(key, body.token):
             return _error(409, "the lease expired or another worker holds this build now: stop building")
-        return web.json_response({"key": key.hex, "renewed": True})
+        return web.json_response(BuildRenewed(key=key.hex, renewed=True).model_dump())
 
     async def fail(self, request: web.Request) -> web.Response:
         key = _key(request.match_info["key"])
@@ -252,12 +262,13 @@ def _manifest(text: str | None) -> tuple[Manifest, tuple[str, ...]]:
 
 def _not_served(state: BuildView) -> web.Response:
     if state.state == "failed":
-        return web.json_response({"error": f"the build failed: {state.error}", "state": "failed",
-                                  "log_tail": state.log_tail}, status=502)
+        failed = BuildFailedBody(error=f"the build failed: {state.error}", state="failed", log_tail=state.log_tail)
+        return web.json_response(failed.model_dump(), status=502)
     message = {"unknown": "no such artifact, and no build of it was requested",
                "pending": "the artifact is not built yet: its build waits for a worker",
                "building": "the artifact is being built"}.get(state.state, "not stored")
-    return web.json_response({"error": message, "state": state.state}, status=404,
+    body = NotBuilt(error=message, state="unknown" if state.state == "ready" else state.state)
+    return web.json_response(body.model_dump(), status=404,
                              headers={"Retry-After": "5"} if state.state != "unknown" else {})
 
 

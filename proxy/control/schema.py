@@ -151,6 +151,11 @@ class BuildFailedBody(View):
     log_tail: str | None = Field(None, description="The end of the builder's log")
 
 
+class BuildRenewed(View):
+    key: str
+    renewed: bool
+
+
 class NotBuilt(View):
     error: str
     state: Literal["pending", "building", "unknown"]
