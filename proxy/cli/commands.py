@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from proxy import __version__
+from proxy.artifacts.key import Manifest, canonical_json
 from proxy.cli import build_worker, console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
@@ -67,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="Run the proxy.")
     _add_setting_flags(serve)
-    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age.")
+    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age (and for a derived artifact: "
+                        "its recipe, sources and target).")
     _add_setting_flags(ls, ["cache_dir", "node_id"])
     ls.add_argument("--json", action="store_true", help="One JSON object per line.")
     ls.add_argument("--pinned", action="store_true", help="List pins (URL, version, expiry) instead of entries.")
@@ -157,11 +159,15 @@ def _ls(settings: Settings, as_json: bool) -> int:
     index = Index(existing_layout(settings), settings.node_id)
     rows = sorted(index.entries(), key=lambda e: e.key)
     for entry in rows:
+        manifest = Manifest.of_entry(entry)
         if as_json:
-            print(json.dumps({"key": entry.key, "size": entry.size, "digest": str(entry.digest),
-                              "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}))
+            row = {"key": entry.key, "size": entry.size, "digest": str(entry.digest),
+                   "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}
+            print(json.dumps({**row, "artifact": manifest.canonical()} if manifest is not None else row))
         else:
-            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}")
+            derived = "" if manifest is None else (
+                f"\t{manifest.recipe.name} of {len(manifest.sources)} source(s) for {canonical_json(manifest.target)}")
+            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}{derived}")
     if not as_json:
         print(f"{len(rows)} entries, {sum(e.size for e in rows)} bytes", file=sys.stderr)
     return 0
