@@ -16,6 +16,7 @@ from yarl import URL
 
 from proxy import __version__, appkeys
 from proxy.artifacts.builds import Builds, artifact_status
+from proxy.artifacts.prebuild import Prebuilder
 from proxy.artifacts.recipe import registry
 from proxy.artifacts.store import ArtifactStore
 from proxy.cluster.claims import SharedUsage
@@ -112,7 +113,9 @@ def make_artifacts(app: web.Application, catalogs: Catalogs | None, clock: Calla
     builds = Builds(RecordStore(layout, settings.node_id, "builds"), RecordStore(layout, settings.node_id, "builders"),
                     store, app[appkeys.COORDINATOR], settings.build_lease_ttl, clock)
     app[appkeys.STATUS].artifacts = functools.partial(artifact_status, store, builds)
-    return ArtifactRoutes(settings, store, builds, catalogs, app[appkeys.GUARD], registry(settings.recipe_modules))
+    recipes = registry(settings.recipe_modules)
+    app[appkeys.CONTROL].watches.prebuild = Prebuilder(builds, cache, recipes, settings.watch_build_timeout)
+    return ArtifactRoutes(settings, store, builds, catalogs, app[appkeys.GUARD], recipes)
 
 
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,

@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     build_lease_ttl: float = Field(30.0, gt=0, le=3600, description="Seconds a build worker's lease on a "
                                    "build lives without renewal (the worker renews every quarter of it); when a "
                                    "worker dies, another takes the build over after this. See docs/artifacts.md.")
+    watch_build_timeout: float = Field(3600.0, gt=0, le=7 * 86400, description="Seconds a watch waits for the "
+                                       "artifacts of a new version (watches with builds) before it gives up until "
+                                       "its next check; the old version stays served meanwhile.")
     artifact_open_reads: bool = Field(False, description="Let anyone who reaches the port read derived artifacts "
                                       "(GET/HEAD /v1/artifacts/{key}) without the admin token. Off (the default): "
                                       "artifacts built from private models are private bytes, so reads need it too.")

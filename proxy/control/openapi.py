@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from proxy import __version__
+from proxy.artifacts.builds import BuildRecord, BuildView, Claim
 from proxy.control.artifacts import DIGEST_HEADER as DIGEST
 from proxy.control.artifacts import MANIFEST_HEADER as MANIFEST
 from proxy.control.guard import MAX_BODY, MAX_DEPTH
-from proxy.artifacts.builds import BuildRecord, BuildView, Claim
 from proxy.control.jobs import JobView
 from proxy.control.pins import Pin
 from proxy.control.schema import (
@@ -28,14 +28,14 @@ from proxy.control.schema import (
     BuildRequest,
     ClaimRequest,
     ErrorBody,
-    FailRequest,
-    NotBuilt,
-    RenewRequest,
     EvictionView,
+    FailRequest,
     Health,
+    NotBuilt,
     PinRequest,
     PrefetchRequest,
     Readiness,
+    RenewRequest,
     WatchRemoved,
     WatchRequest,
 )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from proxy.artifacts.key import RecipeRef
+from proxy.artifacts.prebuild import WatchBuild
 from proxy.control.eviction import EvictionReport
 from proxy.control.guard import Refused
 from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL
@@ -56,6 +57,8 @@ class WatchRequest(RequestBody):
                                             description="Seconds between checks (default --watch-interval)")] = None
     grace: Annotated[float | None, Field(ge=0.0, le=MAX_GRACE, description="Seconds the version switched "
                                          "away from stays pinned (default --watch-grace)")] = None
+    builds: Annotated[list[WatchBuild] | None, Field(max_length=16, description="Derived artifacts to build "
+                                                     "for each new version before the switch (null: keep)")] = None
 
 
 class BuildRequest(RequestBody):
