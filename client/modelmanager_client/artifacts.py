@@ -58,7 +58,7 @@ def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[
     status, answer = api.json("POST", "/v1/builds", body)
     if status not in (200, 202):
         raise _error(status, answer, f"build request for {recipe}")
-    key = answer["key"]
+    key = str(answer["key"])
     folder = Path(dest) if dest is not None else default_dest()
     path = folder / key
     if path.is_file():
