@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import shutil
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -226,9 +227,19 @@ def _blake3_file(path: Path) -> tuple[Digest, int]:
 
 
 async def serve(config: WorkerConfig, recipes: Mapping[str, Recipe], *, once: bool = False) -> int:
+    """Run a worker until SIGTERM/SIGINT (a build in progress is killed; its lease lapses and
+    another worker takes it over) or, with ``once``, until one build ended."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=CLAIM_WAIT + 30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        await BuildWorker(config, recipes, session).run(once=once)
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            await BuildWorker(config, recipes, session).run(once=once)
+    except asyncio.CancelledError:
+        log.info("build worker stopped", extra={"worker": config.name})
     return 0
 
 
