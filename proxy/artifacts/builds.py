@@ -35,6 +35,8 @@ LOG_TAIL = 8192
 """Bytes of a failed build's log kept and shown to waiters."""
 BUILDER_SEEN = 120.0
 """Seconds a worker counts as present after its last claim (for targets a request may leave out)."""
+BUILDER_FORGOTTEN = 86400.0
+"""Seconds after which a worker's record is removed (the next time targets are looked up)."""
 POLL = 0.5
 
 State = Literal["pending", "building", "failed"]
@@ -173,6 +175,9 @@ class Builds:
         for data in await self._io(lambda: list(self._builders.all())):
             with contextlib.suppress(ValidationError):
                 builder = Builder.model_validate(data)
+                if now - builder.seen_at > BUILDER_FORGOTTEN:
+                    await self._io(self._builders.delete, builder.worker)
+                    continue
                 target = builder.offers.get(recipe)
                 if now - builder.seen_at < BUILDER_SEEN and target is not None and target not in found:
                     found.append(target)
