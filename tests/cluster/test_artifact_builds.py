@@ -1,6 +1,7 @@
 """Derived artifacts across pods (real Redis, ``modelmanager serve`` pods, ``build-worker`` processes):
-8 concurrent requesters on 3 pods get one build, byte-exact, whatever the number of workers. The
-recipe comes from an installed plugin (the ``modelmanager.recipes`` entry-point group)."""
+8 concurrent requesters on 3 pods get one build, byte-exact, whatever the number of workers; a worker
+killed mid-build is replaced by a worker on another pod once its Redis lease lapses. The recipe
+comes from an installed plugin (the ``modelmanager.recipes`` entry-point group)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from yarl import URL
 
 from tests.cluster.conftest import PodFactory
+from tests.control import until
 from tests.fakes.fake_http import FakeUpstream
 from tests.proxy.artifacts.test_builds import gzipped
 from tests.proxy.artifacts.workers import WorkerFactory, child_env, worker_pool
@@ -79,3 +81,30 @@ async def test_eight_requesters_on_three_pods_get_one_build(
         async with session.get(pod.url / "v1" / "artifacts", headers=pod.admin) as r:
             listed = await r.json()
         assert [a["key"] for a in listed] == [key]
+
+
+async def test_a_worker_killed_mid_build_is_replaced_through_another_pod(
+        start_pods: PodFactory, start_worker: WorkerFactory, plugin_path: Path, session: aiohttp.ClientSession,
+        upstream: tuple[FakeUpstream, URL], tmp_path: Path) -> None:
+    fake, base = upstream
+    fake.add("/model.onnx", MODEL)
+    pods = await start_pods(2, ("--build-lease-ttl", "1.5"))
+    token = pods[0].admin["Authorization"].removeprefix("Bearer ")
+    env = child_env(plugin_path)
+    marker, gate = tmp_path / "marker", tmp_path / "gate"
+    first = await start_worker(str(pods[0].url), token, "w0", module=False, env=env)
+    waiter = asyncio.create_task(requester(session, pods[1].url, pods[1].admin, str(base / "model.onnx"),
+                                           {"marker": str(marker), "gate": str(gate)}))
+    await until(lambda: marker.exists() and "start" in marker.read_text())
+    await first.kill()  # SIGKILL: its lease on pod-0's Redis lapses
+    second = await start_worker(str(pods[1].url), token, "w1", module=False, env=env)
+    await second.output.wait_for("build started", second.proc)
+    gate.touch()
+    key, status, body = await waiter
+    assert status == 200
+    assert body == gzipped(MODEL)
+    lines = marker.read_text().split()
+    assert lines.count("start") == 2, "the killed worker's build, then the one that took it over"
+    assert lines.count("done") == 1, "the killed worker's build process died with it"
+    async with session.get(pods[0].url / "v1" / "builds" / key, headers=pods[0].admin) as r:
+        assert (await r.json())["state"] == "ready"
