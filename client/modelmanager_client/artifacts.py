@@ -7,18 +7,28 @@ long polls (``GET /v1/artifacts/{key}?wait=``), and downloads it next to earlier
 its key and verified against its blake3 digest. A key names one output for one target, so a file
 already there is used without asking the proxy again. A failed build raises ``BuildFailed`` with
 the builder's log tail.
+
+Where the server package is installed too (a GPU node running ``modelmanager`` or its recipes),
+``target="auto"`` asks for this machine's own fingerprint, and ``build_locally=True`` lets this
+node build the artifact itself when it is still pending: it takes the build's lease like a worker
+(so it is still built once per cluster) and uploads the output. Otherwise neither imports any
+server code.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import importlib
 import json
 import os
+import re
+import socket
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import blake3
@@ -45,14 +55,22 @@ def default_dest() -> Path:
 
 
 def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[str, Any] | None = None,
-                 target: Mapping[str, str] | None = None, host: str | None = None, token: str | None = None,
-                 dest: str | Path | None = None, timeout: float = 3600.0) -> Path:
+                 target: Mapping[str, str] | Literal["auto"] | None = "auto", host: str | None = None,
+                 token: str | None = None, dest: str | Path | None = None, timeout: float = 3600.0,
+                 build_locally: bool = False, recipe_modules: Sequence[str] = ()) -> Path:
     """The local path of ``recipe`` applied to ``sources`` (model URLs or ``blake3:<hex>`` digests).
 
-    ``target``: the machine fingerprint to build for; None: the one the proxy's build workers offer.
-    ``token``: the admin token (default ``$MODELMANAGER_ADMIN_TOKEN``). Raises BuildFailed, NotFound,
-    AccessDenied, ProxyUnavailable, IntegrityError, or TimeoutError after ``timeout`` seconds."""
-    api = _Api(proxy_base(host), token or os.environ.get(TOKEN_ENV))
+    ``target``: the machine fingerprint to build for; ``"auto"``: this machine's, where the recipe is
+    installed here, else (like None) the one the proxy's build workers offer. ``token``: the admin
+    token (default ``$MODELMANAGER_ADMIN_TOKEN``). ``build_locally``: build it here if it is pending
+    (needs the recipe installed here; ``recipe_modules`` as ``build-worker --recipe-module``). Raises
+    BuildFailed, NotFound, AccessDenied, ProxyUnavailable, IntegrityError, or TimeoutError after
+    ``timeout`` seconds."""
+    base, secret = proxy_base(host), token or os.environ.get(TOKEN_ENV)
+    api = _Api(base, secret)
+    local = _local_recipe(recipe, recipe_modules) if target == "auto" or build_locally else None
+    if target == "auto":
+        target = local.target() if local is not None else None
     body = {"sources": [sources] if isinstance(sources, str) else list(sources), "recipe": recipe,
             "options": dict(options or {}), "target": dict(target) if target is not None else None}
     status, answer = api.json("POST", "/v1/builds", body)
@@ -65,6 +83,8 @@ def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[
         return path
     if answer["state"] == "failed":
         raise BuildFailed(f"the build of {key} failed: {answer.get('error')}", answer.get("log_tail"))
+    if build_locally and local is not None and answer["state"] == "pending":
+        _build_here(base, secret, key, recipe, local, recipe_modules, timeout)
     deadline = time.monotonic() + timeout
     while True:
         wait = max(0.0, min(POLL, deadline - time.monotonic()))
@@ -72,6 +92,37 @@ def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[
             return path
         if time.monotonic() >= deadline:
             raise TimeoutError(f"the artifact {key} was not built within {timeout:g} seconds")
+
+
+def _local_recipe(recipe: str, modules: Sequence[str]) -> Any:
+    """The recipe, where the server package is installed here and the recipe can run; else None."""
+    try:
+        registry = importlib.import_module("proxy.artifacts.recipe").registry
+    except ImportError:
+        return None
+    found = registry(tuple(modules)).get(recipe)
+    return found if found is not None and found.available() is None else None
+
+
+def _build_here(base: str, token: str | None, key: str, name: str, recipe: Any, modules: Sequence[str],
+                timeout: float) -> None:
+    """Build ``key`` on this node as a one-off build worker would: under the build's lease (if
+    another worker took it first, nothing happens here), then upload it."""
+    worker = importlib.import_module("proxy.artifacts.worker")
+    aiohttp = importlib.import_module("aiohttp")
+    node = re.sub(r"[^A-Za-z0-9._-]", "-", f"client-{socket.gethostname()}")[:63]
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory(prefix="mm-client-build-") as work:
+            config = worker.WorkerConfig(proxy=base, token=token, name=node, workdir=Path(work), timeout=timeout,
+                                         modules=tuple(modules))
+            async with aiohttp.ClientSession() as session:
+                builder = worker.BuildWorker(config, {name: recipe}, session)
+                claim = await builder.claim(0, [key])
+                if claim is not None:
+                    await builder.build(claim)
+
+    asyncio.run(run())
 
 
 class _Api:

@@ -185,14 +185,18 @@ class Builds:
 
     # -- workers ------------------------------------------------------------------------------
 
-    async def claim(self, worker: str, offers: dict[str, dict[str, str]], wait: float) -> Claim | None:
-        """A build this worker can run, leased to it; None when none came within ``wait`` seconds."""
+    async def claim(self, worker: str, offers: dict[str, dict[str, str]], wait: float,
+                    keys: frozenset[str] | None = None) -> Claim | None:
+        """A build this worker can run (one of ``keys``, when given), leased to it; None when none
+        came within ``wait`` seconds."""
         await self._io(self._builders.put, worker, Builder(worker=worker, offers=offers,
                                                             seen_at=self._clock()).model_dump(mode="json"))
         deadline = time.monotonic() + wait
         while True:
             for record in await self.records():
                 if record.state == "failed" or offers.get(record.manifest.recipe.name) != record.manifest.target:
+                    continue
+                if keys is not None and record.key not in keys:
                     continue
                 claim = await self._take(worker, record)
                 if claim is not None:

@@ -112,9 +112,11 @@ class BuildWorker:
                 if once:
                     return
 
-    async def claim(self, wait: float) -> Claim | None:
-        status, data = await self._post("/v1/builds/claim", {"worker": self.config.name, "offers": self.offers,
-                                                              "wait": wait})
+    async def claim(self, wait: float, keys: Sequence[str] | None = None) -> Claim | None:
+        body: dict[str, Any] = {"worker": self.config.name, "offers": self.offers, "wait": wait}
+        if keys is not None:
+            body["keys"] = list(keys)
+        status, data = await self._post("/v1/builds/claim", body)
         if status == 204:
             return None
         if status != 200:

@@ -208,7 +208,8 @@ class ArtifactRoutes:
 
     async def claim(self, request: web.Request) -> web.Response:
         body = parse(ClaimRequest, await read_json(request))
-        claim = await self.builds.claim(body.worker, body.offers, body.wait)
+        keys = frozenset(_key(k).hex for k in body.keys) if body.keys is not None else None
+        claim = await self.builds.claim(body.worker, body.offers, body.wait, keys)
         if claim is None:
             return web.Response(status=204)
         log.info("build claimed", extra={"key": claim.key, "worker": body.worker, "token": claim.token})

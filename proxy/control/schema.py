@@ -79,6 +79,8 @@ class ClaimRequest(RequestBody):
     offers: Annotated[dict[str, dict[str, str]], Field(max_length=64, description="Recipe name -> the target "
                                                        "this worker builds it for")]
     wait: Annotated[float, Field(ge=0.0, le=30.0, description="Seconds to wait for a build")] = 0.0
+    keys: Annotated[list[str] | None, Field(max_length=64, description="Only these builds (a node that "
+                                            "builds its own artifact); null: any")] = None
 
 
 class RenewRequest(RequestBody):

@@ -58,3 +58,22 @@ async def test_get_artifact_raises_the_build_failure_with_its_log(
     assert "compilation failed" in str(failed.value)
     assert "the compiler exploded at line 42" in failed.value.log_tail
     assert list(tmp_path.glob(".partial-*")) == []
+
+
+async def test_a_node_without_workers_builds_its_own_artifact_and_shares_it(
+        start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL], tmp_path: Path) -> None:
+    fake, base = upstream
+    model = b"onnx graph " * 5000
+    fake.add("/model.onnx", model)
+    proxy = await start_proxy(recipe_modules=(RECIPE_MODULE,))
+    marker = tmp_path / "marker"
+    path = await blocking(get_artifact, str(base / "model.onnx"), "test-gzip", options={"marker": str(marker)},
+                          host=host(proxy), token=ADMIN_TOKEN, dest=tmp_path / "a", build_locally=True,
+                          recipe_modules=(RECIPE_MODULE,), timeout=60)
+    assert path.read_bytes() == gzipped(model)
+    assert marker.read_text().split().count("start") == 1
+    again = await blocking(get_artifact, str(base / "model.onnx"), "test-gzip", options={"marker": str(marker)},
+                           host=host(proxy), token=ADMIN_TOKEN, dest=tmp_path / "b", build_locally=True,
+                           recipe_modules=(RECIPE_MODULE,))
+    assert again.read_bytes() == path.read_bytes()
+    assert marker.read_text().split().count("start") == 1, "the second node used the stored artifact"
