@@ -201,13 +201,21 @@ class Settings(BaseSettings):
                 raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
         return value
 
-    @field_validator("http_allow", "recipe_modules", mode="before")
+    @field_validator("http_allow", mode="before")
     @classmethod
     def _split_patterns(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         if isinstance(value, (list, tuple)):
             return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
+        return value
+
+    @field_validator("recipe_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        """Comma-separated in a flag or variable; a list as given."""
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
         return value
 
     @field_validator("admin_token", "cluster_secret", mode="before")
