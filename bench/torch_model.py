@@ -1,4 +1,4 @@
-"""The model of ``bench/gpu_artifacts.py``: an entry point for the ``torch-compile-cache`` recipe.
+"""The model of ``bench/gpu_artifact_nodes.py``: an entry point for the ``torch-compile-cache`` recipe.
 
 ``build(sources, device)`` returns a stack of transformer-like MLP blocks (LayerNorm, Linear, GELU,
 Linear, residual) loaded from ``sources[0]`` (a ``torch.save`` state dict) and one batch of inputs.

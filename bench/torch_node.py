@@ -1,4 +1,4 @@
-"""One "second node" of ``bench/gpu_artifacts.py``, in a fresh interpreter with empty compiler caches:
+"""One "second node" of ``bench/gpu_artifact_nodes.py``, in a fresh interpreter with empty compiler caches:
 time to the model's first compiled answer.
 
 ``compile``: the weights from the warm proxy, ``torch.compile`` from scratch. ``artifact``: also the

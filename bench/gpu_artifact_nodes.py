@@ -11,8 +11,11 @@ Prints a markdown table and writes it (and the raw numbers) to ``$OUT`` when set
 CUDA for ``cuda``), the proxy's dependencies (see ``bench/gpu_client.py``) and the
 ``torch-compile-cache`` recipe (``proxy/artifacts/recipes``). No network.
 
-    PYTHONPATH=/path/to/wheels python3 bench/gpu_artifacts.py                     # cuda, 24 x 1024
-    python3 bench/gpu_artifacts.py --device cpu --layers 2 --width 64 --runs 1      # a check anywhere
+    PYTHONPATH=/path/to/wheels python3 bench/gpu_artifact_nodes.py                # cuda, 24 x 1024
+    python3 bench/gpu_artifact_nodes.py --device cpu --layers 2 --width 64 --runs 1 # a check anywhere
+
+``bench/gpu_artifacts.py`` times the recipes themselves (cold, mega-cache, cache-dir, local cache);
+this script times the whole path a node takes: the proxy, the build worker and ``get_artifact``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ ENTRY = "bench.torch_model:build"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench/gpu_artifacts.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="bench/gpu_artifact_nodes.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--layers", type=int, default=24)
@@ -85,7 +88,7 @@ def _close(a: list[float], b: list[float]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ[LAYERS_ENV], os.environ[WIDTH_ENV] = str(args.layers), str(args.width)
-    workdir = Path(tempfile.mkdtemp(prefix="gpu-artifacts-", dir=args.workdir))
+    workdir = Path(tempfile.mkdtemp(prefix="gpu-artifact-nodes-", dir=args.workdir))
     package = "mega-cache" if args.device == "cuda" else "cache-dir"  # CPU kernels are not in the mega-cache
     options = {"entry": ENTRY, "device": args.device, "mode": args.mode, "package": package}
     rows: list[dict[str, Any]] = []
@@ -128,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if out := os.environ.get("OUT"):
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "gpu_artifacts.md").write_text(text + "\n")
-        (Path(out) / "gpu_artifacts.json").write_text(json.dumps(rows, indent=1))
+        (Path(out) / "artifact_nodes.md").write_text(text + "\n")
+        (Path(out) / "artifact_nodes.json").write_text(json.dumps(rows, indent=1))
     return 0
 
 
