@@ -204,7 +204,8 @@ def document() -> Json:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Model Manager control API", "version": __version__, "description": (
-            "Prefetch jobs, pins, watches and eviction of a Model Manager proxy node. Request bodies are "
+            "Prefetch jobs, pins, watches, eviction, derived artifacts and their builds of a Model Manager "
+            "proxy node. Request bodies are "
             f"application/json objects of at most {MAX_BODY} bytes, nested at most {MAX_DEPTH} deep, without "
             "NaN or Infinity; unknown fields are ignored. Errors are {\"error\": message}.")},
         "security": [{"bearer": []}],
