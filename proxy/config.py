@@ -90,12 +90,27 @@ class Settings(BaseSettings):
     s3_upstream_endpoint: str | None = Field(None, description="The S3-compatible store the S3 API "
                                              "(AWS_ENDPOINT_URL=http://<proxy>:<port>/s3) reads from, e.g. "
                                              "https://s3.us-east-1.amazonaws.com. Unset: the S3 API is off.")
-    s3_upstream_region: str = Field("us-east-1", description="Region the proxy signs upstream S3 requests for.")
-    s3_upstream_access_key_id: str | None = Field(None, description="The proxy's own access key for the "
-                                                  "upstream store (default: AWS_ACCESS_KEY_ID).")
-    s3_upstream_secret_access_key: SecretStr | None = Field(None, description="The proxy's own secret key "
-                                                            "for the upstream store (default: "
-                                                            "AWS_SECRET_ACCESS_KEY; AWS_SESSION_TOKEN is used too).")
+    s3_upstream_region: str = Field("us-east-1", description="Region the proxy signs upstream S3 requests for "
+                                    "(routes to an AWS endpoint `s3.<region>.amazonaws.com` default to its region; "
+                                    "a bucket found in another region is re-signed for it once and remembered).")
+    s3_upstream_access_key_id: str | None = Field(None, description="The proxy's own static access key for the "
+                                                  "upstream store. Unset: the standard AWS credential chain "
+                                                  "(environment, shared config and --s3-upstream-profile, web "
+                                                  "identity token file / IRSA, SSO, container and instance "
+                                                  "metadata), refreshed before expiry.")
+    s3_upstream_secret_access_key: SecretStr | None = Field(None, description="The secret key that goes with "
+                                                            "--s3-upstream-access-key-id.")
+    s3_upstream_profile: str | None = Field(None, description="Profile of the shared AWS config files the "
+                                            "credential chain uses (default: AWS_PROFILE, else `default`).")
+    s3_upstream_anonymous: bool = Field(False, description="Send upstream S3 requests unsigned (public "
+                                        "buckets) instead of looking for credentials.")
+    s3_routes: Path | None = Field(None, description="YAML file routing client-visible buckets (or `*`) to "
+                                   "upstreams: an S3 endpoint with region and credentials, `gs://bucket` or "
+                                   "`az://account/container` (see docs/s3.md). Checked at start-up.")
+    s3_route: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="`BUCKET=TARGET` routes (`models=https://s3.eu-west-1.amazonaws.com`, "
+        "`ckpt=gs://my-bucket`), repeatable; comma-separated in the variable. They use the default "
+        "upstream credentials; --s3-upstream-endpoint is the `*` route.")
     s3_port: int | None = Field(None, ge=0, le=65535, description="A dedicated port serving the S3 API at the "
                                 "root (path-style, and virtual-hosted with --s3-virtual-host-suffix), for "
                                 "clients that cannot take a path prefix. Unset: only /s3/ on --port.")
@@ -201,7 +216,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
         return value
 
-    @field_validator("http_allow", mode="before")
+    @field_validator("http_allow", "s3_route", mode="before")
     @classmethod
     def _split_patterns(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -236,6 +251,10 @@ class Settings(BaseSettings):
         if self.s3_allow_writes and self.s3_client_keys is None and self.s3_client_keys_file is None:
             raise ValueError("--s3-allow-writes needs --s3-client-keys or --s3-client-keys-file: "
                              "anonymous clients may never write with the proxy's credentials")
+        if (self.s3_upstream_access_key_id is None) != (self.s3_upstream_secret_access_key is None):
+            raise ValueError("--s3-upstream-access-key-id and --s3-upstream-secret-access-key go together")
+        if self.s3_upstream_anonymous and self.s3_upstream_access_key_id:
+            raise ValueError("--s3-upstream-anonymous and --s3-upstream-access-key-id exclude each other")
         if self.insecure_no_auth and self.admin_token is not None:
             raise ValueError("--insecure-no-auth and --admin-token exclude each other")
         return self

@@ -26,6 +26,7 @@ from proxy.cli import build_worker, console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
+from proxy.errors import ConfigError
 from proxy.observe.logs import configure
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.gc import collect_garbage
@@ -49,8 +50,9 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | N
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
-        elif name == "http_allow":
-            parser.add_argument(flag, dest=name, action="append", default=None, metavar="PATTERN",
+        elif name in ("http_allow", "s3_route"):
+            parser.add_argument(flag, dest=name, action="append", default=None,
+                                metavar="PATTERN" if name == "http_allow" else "BUCKET=TARGET",
                                 help=help_text + " Repeatable.")
         else:
             choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
@@ -81,7 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
     console.add_commands(sub)
     build_worker.add_command(sub)
+    sub.add_parser("triton", add_help=False,
+                   help="Triton model repositories from the cache: the client's `modelmanager-client triton` "
+                   "(docs/triton.md).")
     return parser
+
+
+def _triton(argv: Sequence[str]) -> int:
+    """``modelmanager triton ...`` is the client distribution's command: it runs beside Triton, on the
+    node that mounts the cache volume, and needs only the client (``modelmanager-client[triton]``)."""
+    try:
+        from modelmanager_client.triton.cli import main as triton_main
+    except ImportError as exc:
+        print(f"modelmanager triton needs the client with its triton extra "
+              f"(pip install 'modelmanager-client[triton]'): {exc}", file=sys.stderr)
+        return 2
+    return triton_main(argv)
 
 
 def invalid_settings(exc: ValidationError) -> list[str]:
@@ -124,7 +141,11 @@ def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> in
         import uvloop
 
         uvloop.install()
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except ConfigError as exc:
+        print(f"modelmanager: {exc}", file=sys.stderr)
+        return 2
     sites: dict[str, Any] = {}
     if worker_env is not None:
         sites = worker.wire(app, worker_env)  # a worker of several: SO_REUSEPORT, its sibling socket
@@ -206,6 +227,9 @@ def _gc(settings: Settings, dry_run: bool, grace: float) -> int:
 
 
 def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["triton"]:
+        return _triton(given[1:])
     args = _parser().parse_args(argv)
     if args.command == "config-docs":
         sys.stdout.write(render_markdown())

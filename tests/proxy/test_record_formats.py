@@ -62,7 +62,7 @@ def test_fill_records_and_events_from_before_load() -> None:
     assert record.meta is not None
     assert (record.meta.validators.etag, record.meta.checksums, record.meta.attributes) == (
         '"e1"', (Checksum("md5", "b" * 32),), (("k", "v"),))
-    assert record.to_json() == {**json.loads(RECORD), "segmented": False}, "the same shape, one field added"
+    assert record.to_json() == {**json.loads(RECORD), "segmented": False, "landed": []}, "the same shape, fields added"
     event = FillEvent.decode(EVENT)
     assert (event.kind, event.token, event.record, event.not_modified) == ("done", 7, record, True)
     assert event.entry is not None
@@ -71,8 +71,8 @@ def test_fill_records_and_events_from_before_load() -> None:
     sent = json.loads(event.encode())
     old = json.loads(EVENT)
     del old["entry"]["format"]
-    old["record"]["segmented"] = False
-    assert sent == old, "the same message, less the index record's format number, plus segmented"
+    old["record"] |= {"segmented": False, "landed": []}
+    assert sent == old, "the same message, less the index record's format number, plus segmented and landed"
     failed = FillEvent.decode(FAILED)
     assert (failed.kind, failed.error_type, failed.rejected) == (
         "failed", "UpstreamRejected", {"status": 404, "body": "x"})
