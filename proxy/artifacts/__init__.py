@@ -1,1 +1,0 @@
-"""Derived artifacts: outputs of recipes applied to cached sources on a target machine."""
