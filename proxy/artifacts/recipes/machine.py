@@ -83,8 +83,7 @@ def _nvml_driver() -> str | None:
         return None
 
 
-def this_gpu() -> Gpu | None:
-    """GPU 0 as torch sees it, or None without torch, CUDA or a visible device."""
+def _torch_gpu() -> Gpu | None:
     try:
         import torch
     except ImportError:
@@ -94,3 +93,31 @@ def this_gpu() -> Gpu | None:
     major, minor = torch.cuda.get_device_capability(0)
     return Gpu(name=torch.cuda.get_device_name(0), capability=f"{major}.{minor}",
                driver=_proc_driver() or _nvml_driver() or "unknown", cuda_runtime=str(torch.version.cuda))
+
+
+def _nvml_gpu() -> Gpu | None:
+    """Without torch: NVML knows the device and the driver, and the CUDA version the driver supports."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            if pynvml.nvmlDeviceGetCount() == 0:
+                return None
+            device = pynvml.nvmlDeviceGetHandleByIndex(0)
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(device)
+            cuda = int(pynvml.nvmlSystemGetCudaDriverVersion())
+            return Gpu(name=str(pynvml.nvmlDeviceGetName(device)), capability=f"{major}.{minor}",
+                       driver=str(pynvml.nvmlSystemGetDriverVersion()),
+                       cuda_runtime=f"driver-{cuda // 1000}.{cuda % 1000 // 10}")
+        finally:
+            pynvml.nvmlShutdown()
+    except pynvml.NVMLError:
+        return None
+
+
+def this_gpu() -> Gpu | None:
+    """GPU 0 as torch sees it (or NVML when torch is absent); None without a visible device."""
+    return _torch_gpu() or _nvml_gpu()

@@ -85,7 +85,7 @@ class OnnxRuntimeOptimize:
         session.optimized_model_filepath = str(output)
         if opts.format == "ort":
             session.add_session_config_entry("session.save_model_format", "ORT")
-        if time.time() > job.deadline:
+        if time.monotonic() > job.deadline:
             raise RecipeError("the build's deadline passed before it started")
         started = time.monotonic()
         try:
@@ -97,6 +97,8 @@ class OnnxRuntimeOptimize:
                       f"{opts.provider}) in {time.monotonic() - started:.2f} s, {output.stat().st_size} bytes\n")
         return output
 
+
+RECIPE = OnnxRuntimeOptimize()
 
 if TYPE_CHECKING:
     _: type[Recipe] = OnnxRuntimeOptimize

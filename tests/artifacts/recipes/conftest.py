@@ -26,7 +26,7 @@ def make_job(tmp_path: Path) -> MakeJob:
         scratch = tmp_path / f"scratch{count}"
         scratch.mkdir()
         return BuildInput(sources=tuple(sources), names=tuple(names or [s.name for s in sources]),
-                          options=dict(options), scratch=scratch, deadline=time.time() + seconds,
+                          options=dict(options), scratch=scratch, deadline=time.monotonic() + seconds,
                           log=tmp_path / f"build{count}.log")
 
     return make
