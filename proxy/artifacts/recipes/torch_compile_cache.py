@@ -122,7 +122,8 @@ class TorchCompileCache:
         sources = tuple(stage(job).values())
         started = time.monotonic()
         model, inputs = entry(sources, device)
-        compiled: Callable[..., object] = torch.compile(model, mode=opts.mode, dynamic=opts.dynamic, fullgraph=opts.fullgraph)
+        compiled: Callable[..., object] = torch.compile(model, mode=opts.mode, dynamic=opts.dynamic,
+                                                        fullgraph=opts.fullgraph)
         with torch.set_grad_enabled(not opts.inference):
             compiled(*inputs)
         saved = torch.compiler.save_cache_artifacts()
