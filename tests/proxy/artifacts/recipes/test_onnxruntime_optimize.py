@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from proxy.artifacts.recipe import RecipeError
 from proxy.artifacts.recipes.onnxruntime_optimize import OnnxRuntimeOptimize, fingerprint
-from tests.artifacts.recipes.child import build_in_child
-from tests.artifacts.recipes.conftest import MakeJob
+from tests.proxy.artifacts.recipes.child import build_in_child
+from tests.proxy.artifacts.recipes.conftest import MakeJob
 
 RECIPE = OnnxRuntimeOptimize()
 

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from proxy.artifacts.recipe import RecipeError
 from proxy.artifacts.recipes.machine import Gpu
 from proxy.artifacts.recipes.torch_compile_cache import TorchCompileCache, allowed, cxx_version, fingerprint
-from tests.artifacts.recipes.child import build_in_child
-from tests.artifacts.recipes.conftest import MakeJob
-from tests.artifacts.recipes.torch_entry import mlp_state
+from tests.proxy.artifacts.recipes.child import build_in_child
+from tests.proxy.artifacts.recipes.conftest import MakeJob
+from tests.proxy.artifacts.recipes.torch_entry import mlp_state
 
-ROOT = Path(__file__).resolve().parents[3]
-RECIPE = TorchCompileCache(entry_modules=["tests.artifacts.recipes"])
-ENTRY = "tests.artifacts.recipes.torch_entry:mlp"
+ROOT = Path(__file__).resolve().parents[4]
+RECIPE = TorchCompileCache(entry_modules=["tests.proxy.artifacts.recipes"])
+ENTRY = "tests.proxy.artifacts.recipes.torch_entry:mlp"
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def probe(cache: Path | None, weights: Path, cache_dir: Path) -> dict[str, int]:
     """Inductor's counters in a fresh interpreter with an empty local cache, after loading ``cache``."""
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache_dir / "inductor"),
            "TRITON_CACHE_DIR": str(cache_dir / "triton"), "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "tests.artifacts.recipes.compile_probe", str(cache or "-"),
+    run = subprocess.run([sys.executable, "-m", "tests.proxy.artifacts.recipes.compile_probe", str(cache or "-"),
                           str(weights)], capture_output=True, text=True, env=env, timeout=280, check=True)
     counts: dict[str, int] = json.loads(run.stdout.splitlines()[-1])
     return counts

@@ -21,8 +21,8 @@ from proxy.artifacts.recipes.tensorrt_engine import (
     trtexec_argv,
     trtexec_version,
 )
-from tests.artifacts.recipes.child import build_in_child
-from tests.artifacts.recipes.conftest import MakeJob
+from tests.proxy.artifacts.recipes.child import build_in_child
+from tests.proxy.artifacts.recipes.conftest import MakeJob
 
 RECIPE = TensorRT()
 UNAVAILABLE = RECIPE.available()

@@ -1,4 +1,4 @@
-"""Run as ``python -m tests.artifacts.recipes.compile_probe CACHE_FILE WEIGHTS``: load the cache file
+"""Run as ``python -m tests.proxy.artifacts.recipes.compile_probe CACHE_FILE WEIGHTS``: load the cache file
 the way a consumer does (when given), compile the entry model, and print inductor's cache counters as JSON."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch._dynamo.utils import counters
 
-from tests.artifacts.recipes.torch_entry import mlp
+from tests.proxy.artifacts.recipes.torch_entry import mlp
 
 
 def main(cache: str, weights: str) -> None:

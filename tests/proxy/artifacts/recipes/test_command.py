@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from proxy.artifacts.recipe import RecipeError
 from proxy.artifacts.recipes.command import CommandRecipe, CommandTemplate, fingerprint, load_commands
-from tests.artifacts.recipes.child import build_in_child
-from tests.artifacts.recipes.conftest import MakeJob
+from tests.proxy.artifacts.recipes.child import build_in_child
+from tests.proxy.artifacts.recipes.conftest import MakeJob
 
 GZIP = CommandRecipe("gzip", CommandTemplate.model_validate({
     "argv": ["gzip", "-{level}", "-c", "-n", "{source0}"], "stdout": True, "output": "model.gz",
