@@ -8,8 +8,13 @@ with the staged source paths and ``"cpu"`` or ``"cuda"``, returning ``(model, ex
 runs code, so its module must be installed on the build worker and listed by the operator in
 ``MODELMANAGER_RECIPE_TORCH_MODULES`` (comma-separated module prefixes; none by default).
 
-Options: ``entry``, ``device`` (auto | cpu | cuda), ``mode``, ``dynamic``, ``fullgraph`` and
-``inference`` (run with gradients off, as under ``torch.no_grad()``); a consumer must compile with the same ones to hit.
+Options: ``entry``, ``device`` (auto | cpu | cuda), ``mode``, ``dynamic``, ``fullgraph``,
+``inference`` (run with gradients off, as under ``torch.no_grad()``): a consumer must compile with
+the same ones to hit; and ``package``: ``mega-cache`` (torch's portable format, loaded with
+``load_cache_artifacts``) or ``cache-dir``, a tar of the whole inductor and Triton cache
+directories, which also holds what the mega-cache leaves out (CPU inductor's compiled ``.so``
+kernels and ISA probes), extracted by the consumer where ``TORCHINDUCTOR_CACHE_DIR`` and
+``TRITON_CACHE_DIR`` point.
 Target: torch, CUDA and Triton versions, the GPU (name, compute capability), the CPU (architecture,
 ISA flags) and the C++ compiler CPU inductor builds with.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
@@ -34,7 +40,7 @@ from proxy.artifacts.recipes.options import Options, canonical, parse
 from proxy.artifacts.recipes.staging import stage
 
 MODULES_ENV = "MODELMANAGER_RECIPE_TORCH_MODULES"
-OUTPUT_NAME = "torch-compile-cache.bin"
+OUTPUT_NAMES = {"mega-cache": "torch-compile-cache.bin", "cache-dir": "torch-compile-cache.tar"}
 _ENTRY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -45,6 +51,7 @@ class CompileOptions(Options):
     dynamic: bool | None = None
     fullgraph: bool = False
     inference: bool = True
+    package: Literal["mega-cache", "cache-dir"] = "mega-cache"
 
 
 def fingerprint(torch: str, cuda: str | None, triton: str | None, gpu: Gpu | None, cpu: Mapping[str, str],
@@ -130,13 +137,28 @@ class TorchCompileCache:
         if saved is None:
             raise RecipeError("torch.compile left no cache artifacts (nothing was compiled?)")
         data, info = saved
-        output = job.scratch / OUTPUT_NAME
-        output.write_bytes(data)
+        output = job.scratch / OUTPUT_NAMES[opts.package]
+        if opts.package == "mega-cache":
+            output.write_bytes(data)
+        else:
+            _archive(job.scratch, output)
         counts = ", ".join(f"{kind} {len(keys)}" for kind, keys in sorted(info.artifacts.items()))
         with job.log.open("a") as log:
             log.write(f"torch {torch.__version__} on {device}: compiled {opts.entry} in "
-                      f"{time.monotonic() - started:.1f} s; cache artifacts: {counts}; {len(data)} bytes\n")
+                      f"{time.monotonic() - started:.1f} s; cache artifacts: {counts}; "
+                      f"{opts.package} {output.stat().st_size} bytes\n")
         return output
+
+
+def _archive(scratch: Path, output: Path) -> None:
+    """``inductor/`` and ``triton/`` of the scratch directory in one tar, without lock files."""
+    def no_locks(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        return None if member.name.endswith(".lock") or "/locks" in member.name else member
+
+    with tarfile.open(output, "w") as tar:
+        for part in ("inductor", "triton"):
+            if (scratch / part).is_dir():
+                tar.add(scratch / part, arcname=part, filter=no_locks)
 
 
 RECIPE = TorchCompileCache([m.strip() for m in os.environ.get(MODULES_ENV, "").split(",") if m.strip()])

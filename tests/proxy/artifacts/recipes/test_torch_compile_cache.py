@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,11 @@ def probe(cache: Path | None, weights: Path, cache_dir: Path) -> dict[str, int]:
     return counts
 
 
+NO_CXX = "CPU inductor needs a C++ compiler and none is installed"
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(cxx_version() is None, reason="CPU inductor needs a C++ compiler and none is installed")
+@pytest.mark.skipif(cxx_version() is None, reason=NO_CXX)
 def test_a_fresh_process_compiles_from_the_saved_cache(weights: Path, make_job: MakeJob, tmp_path: Path) -> None:
     job = make_job([weights], RECIPE.canonical_options({"entry": ENTRY, "device": "cpu"}))
     output = build_in_child(RECIPE, job)
@@ -56,6 +60,22 @@ def test_a_fresh_process_compiles_from_the_saved_cache(weights: Path, make_job: 
     assert warm.get("fxgraph_cache_miss", 0) == 0, warm
     cold = probe(None, weights, tmp_path / "cold")
     assert cold.get("fxgraph_cache_miss", 0) >= 1, cold
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(cxx_version() is None, reason=NO_CXX)
+def test_the_cache_dir_package_carries_compiled_kernels(weights: Path, make_job: MakeJob, tmp_path: Path) -> None:
+    job = make_job([weights], RECIPE.canonical_options({"entry": ENTRY, "device": "cpu", "package": "cache-dir"}))
+    output = build_in_child(RECIPE, job)
+    assert output == job.scratch / "torch-compile-cache.tar"
+    with tarfile.open(output) as tar:
+        names = tar.getnames()
+    assert any(name.startswith("inductor/fxgraph/") for name in names)
+    assert any(name.endswith(".so") for name in names), "CPU inductor's compiled kernels travel in the tar"
+    assert not [name for name in names if name.endswith(".lock")]
+    warm = probe(output, weights, tmp_path / "warm")
+    assert warm.get("fxgraph_cache_hit", 0) >= 1, warm
+    assert warm.get("fxgraph_cache_miss", 0) == 0, warm
 
 
 def test_an_entry_outside_the_allowed_modules_is_refused(weights: Path, make_job: MakeJob) -> None:
