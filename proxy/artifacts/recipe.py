@@ -79,11 +79,11 @@ class Recipe(Protocol):
 
 def recipes_in(module: ModuleType) -> list[Recipe]:
     """The recipes a module exposes as ``RECIPES`` (iterable) or ``RECIPE`` (one)."""
-    found: list[Recipe] = []
+    found: list[object] = []
     single = getattr(module, "RECIPE", None)
     if single is not None:
         found.append(single)
-    many: Iterable[Recipe] | None = getattr(module, "RECIPES", None)
+    many: Iterable[object] | None = getattr(module, "RECIPES", None)
     if many is not None:
         found.extend(many)
     return [r for r in found if isinstance(r, Recipe)]
