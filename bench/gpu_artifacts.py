@@ -10,10 +10,11 @@ Self-contained: needs torch, onnx and the proxy's own wheels (pydantic for the r
 (a) tensorrt: an ONNX MLP built into an engine by the recipe in a spawned child (time, size), or the
 reason it is skipped. (b) torch.compile: the recipe builds the cache artifact once (in a spawned
 child, private inductor/Triton cache); then ``--runs`` fresh processes, each with an empty local
-cache, compile the same model and run it once: *cold* (nothing loaded), *artifact* (the artifact's
-bytes loaded with ``torch.compiler.load_cache_artifacts`` first), and *local* (the inductor cache
-directory the cold run left behind, the same node's second start). Time = ``torch.compile`` + first
-call (CUDA synchronized), and the load for *artifact*. The table goes to stdout, and to
+cache, compile the same model and run it once: *cold* (nothing loaded), *mega-cache* (the artifact's
+bytes loaded with ``torch.compiler.load_cache_artifacts`` first), *cache-dir* (the recipe's tar of
+the inductor and Triton cache directories extracted first), and *local* (the cache directory the
+cold run left behind: the same node's second start, the ceiling). Time = ``torch.compile`` + first
+call (CUDA synchronized), and the load for the artifacts. The table goes to stdout, and to
 ``$OUT/artifacts.md`` (with ``artifacts.json``) when ``OUT`` is set.
 """
 
@@ -27,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
@@ -67,7 +69,10 @@ def probe(kind: str, device: str, mode: str, cache: str) -> dict[str, Any]:
     from torch._dynamo.utils import counters
 
     started = time.perf_counter()
-    if cache != "-":
+    if cache.endswith(".tar"):  # the cache-dir package: extracted where this process's caches live
+        with tarfile.open(cache) as tar:
+            tar.extractall(Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).parent, filter="data")
+    elif cache != "-":
         torch.compiler.load_cache_artifacts(Path(cache).read_bytes())
     loaded = time.perf_counter()
     model, inputs = model_and_inputs(kind, device)
@@ -154,8 +159,8 @@ def tensorrt_part(work: Path) -> dict[str, Any]:
     return result
 
 
-def compile_artifact(kind: str, device: str, mode: str, work: Path) -> tuple[Path, float, str]:
-    """The artifact bytes: built by the recipe when it imports, else by the same steps done here."""
+def compile_artifact(kind: str, device: str, mode: str, package: str, work: Path) -> tuple[Path, float, str]:
+    """The artifact: built by the recipe when it imports, else (mega-cache only) by the same steps here."""
     spec = work / "model-kind.txt"
     spec.write_text(kind)
     started = time.perf_counter()
@@ -170,7 +175,8 @@ def compile_artifact(kind: str, device: str, mode: str, work: Path) -> tuple[Pat
                         "--mode", mode], env=env, check=True)
         return path, time.perf_counter() - started, how
     recipe = TorchCompileCache(entry_modules=["bench.gpu_artifacts"])
-    options = recipe.canonical_options({"entry": "bench.gpu_artifacts:entry", "device": device, "mode": mode})
+    options = recipe.canonical_options({"entry": "bench.gpu_artifacts:entry", "device": device, "mode": mode,
+                                        "package": package})
     output = build_in_child(recipe, job_for([spec], options, work))
     return output, time.perf_counter() - started, "the torch-compile-cache recipe in a spawned child"
 
@@ -185,13 +191,21 @@ def save(path: str, kind: str, device: str, mode: str) -> None:
 
 
 def torch_part(kind: str, device: str, mode: str, runs: int, work: Path) -> dict[str, Any]:
-    artifact, build_s, how = compile_artifact(kind, device, mode, work)
-    rows: dict[str, list[dict[str, Any]]] = {"cold": [], "artifact": [], "local": []}
+    artifacts = {package: compile_artifact(kind, device, mode, package, work) for package in PACKAGES}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in STARTS}
     for i in range(runs):
         rows["cold"].append(start(kind, device, mode, None, work / f"cold{i}"))
-        rows["artifact"].append(start(kind, device, mode, artifact, work / f"artifact{i}"))
+        for package, (path, _, _) in artifacts.items():
+            if path.suffix == (".tar" if package == "cache-dir" else ".bin"):
+                rows[package].append(start(kind, device, mode, path, work / f"{package}{i}"))
         rows["local"].append(start(kind, device, mode, None, work / f"cold{i}"))  # the cache the cold run left
-    return {"artifact_bytes": artifact.stat().st_size, "build_s": build_s, "built_by": how, "runs": rows}
+    return {"artifacts": {package: {"bytes": path.stat().st_size, "build_s": build_s, "built_by": how}
+                          for package, (path, build_s, how) in artifacts.items()}, "runs": rows}
+
+
+PACKAGES = ("mega-cache", "cache-dir")
+STARTS = {"cold": "cold (empty cache)", "mega-cache": "mega-cache artifact loaded",
+          "cache-dir": "cache-dir artifact extracted", "local": "local cache dir (same node)"}
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float:
@@ -210,18 +224,21 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"\ntarget: {trt['target']}")
     tc = result["torch_compile"]
     runs = tc["runs"]
-    lines += ["", "## torch.compile on a fresh process", "",
-              f"artifact: {tc['artifact_bytes']:,} bytes, built in {tc['build_s']:.1f} s by {tc['built_by']}", "",
-              f"| start (median of {len(runs['cold'])}) | load s | compile + first call s | process s | "
+    lines += ["", "## torch.compile on a fresh process", ""]
+    lines += [f"{package} artifact: {a['bytes']:,} bytes, built in {a['build_s']:.1f} s by {a['built_by']}"
+              for package, a in tc["artifacts"].items()]
+    lines += ["", f"| start (median of {len(runs['cold'])}) | load s | compile + first call s | process s | "
               "fx graph hits / misses |", "|---|---|---|---|---|"]
-    for name, label in (("cold", "cold (empty cache)"), ("artifact", "artifact loaded"),
-                        ("local", "local cache dir (same node)")):
-        rows = runs[name]
-        lines.append(f"| {label} | {median(rows, 'load_s'):.2f} | {median(rows, 'compile_s'):.2f} | "
-                     f"{median(rows, 'process_s'):.2f} | {rows[-1]['fx_hit']} / {rows[-1]['fx_miss']} |")
-    ratio = median(runs["cold"], "compile_s") / max(median(runs["artifact"], "compile_s")
-                                                    + median(runs["artifact"], "load_s"), 1e-9)
-    lines += ["", f"cold / (artifact load + compile): {ratio:.1f}x"]
+    for name, label in STARTS.items():
+        if rows := runs[name]:
+            lines.append(f"| {label} | {median(rows, 'load_s'):.2f} | {median(rows, 'compile_s'):.2f} | "
+                         f"{median(rows, 'process_s'):.2f} | {rows[-1]['fx_hit']} / {rows[-1]['fx_miss']} |")
+    cold = median(runs["cold"], "compile_s")
+    lines.append("")
+    for name in PACKAGES:
+        if rows := runs[name]:
+            ratio = cold / max(median(rows, "compile_s") + median(rows, "load_s"), 1e-9)
+            lines.append(f"cold / ({name} load + compile): {ratio:.1f}x")
     return "\n".join(lines) + "\n"
 
 
@@ -230,7 +247,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["mlp", "block"], default="block")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--mode", default="default", help="torch.compile mode (e.g. max-autotune-no-cudagraphs)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
