@@ -193,6 +193,20 @@ class Settings(BaseSettings):
                                        "added, removed or switched.")
     watch_grace: float = Field(3600.0, ge=0, le=30 * 86400, description="Default seconds the version a "
                                "watch switched away from stays pinned (per watch: `grace`, at most 30 days).")
+    build_lease_ttl: float = Field(30.0, gt=0, le=3600, description="Seconds a build worker's lease on a "
+                                   "build lives without renewal (the worker renews every quarter of it); when a "
+                                   "worker dies, another takes the build over after this. See docs/artifacts.md.")
+    watch_build_timeout: float = Field(3600.0, gt=0, le=7 * 86400, description="Seconds a watch waits for the "
+                                       "artifacts of a new version (watches with builds) before it gives up until "
+                                       "its next check; the old version stays served meanwhile.")
+    artifact_open_reads: bool = Field(False, description="Let anyone who reaches the port read derived artifacts "
+                                      "(GET/HEAD /v1/artifacts/{key}) without the admin token. Off (the default): "
+                                      "artifacts built from private models are private bytes, so reads need it too.")
+    recipe_modules: Annotated[tuple[str, ...], NoDecode] = Field((), description="Python modules with extra build "
+                                                                 "recipes (`RECIPE`/`RECIPES`), comma-separated, "
+                                                                 "besides the built-in ones and the "
+                                                                 "`modelmanager.recipes` entry points: the proxy "
+                                                                 "needs a recipe to canonicalize its options.")
     admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "
                                           "/v1/jobs, /v1/pins, /v1/watches, /v1/evict) and /v1/status require. "
                                           "Unset: a random token is generated at first start into "
@@ -246,6 +260,14 @@ class Settings(BaseSettings):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         if isinstance(value, (list, tuple)):
             return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
+        return value
+
+    @field_validator("recipe_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        """Comma-separated in a flag or variable; a list as given."""
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
         return value
 
     @field_validator("admin_token", "cluster_secret", "azure_account_key", "azure_sas_token", mode="before")

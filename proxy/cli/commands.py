@@ -1,4 +1,4 @@
-"""The ``modelmanager`` command line: serve, ls, gc, config-docs, and the control API's commands.
+"""The ``modelmanager`` command line: serve, ls, gc, config-docs, build-worker, and the control API's commands.
 
 The application factory comes from the composition root (``proxy.__main__``), so this room never
 imports ``adapters/``.
@@ -21,7 +21,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from proxy import __version__
-from proxy.cli import console
+from proxy.artifacts.key import Manifest, canonical_json
+from proxy.cli import build_worker, console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
@@ -69,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="Run the proxy.")
     _add_setting_flags(serve)
-    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age.")
+    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age (and for a derived artifact: "
+                        "its recipe, sources and target).")
     _add_setting_flags(ls, ["cache_dir", "node_id"])
     ls.add_argument("--json", action="store_true", help="One JSON object per line.")
     ls.add_argument("--pinned", action="store_true", help="List pins (URL, version, expiry) instead of entries.")
@@ -80,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
     console.add_commands(sub)
+    build_worker.add_command(sub)
     sub.add_parser("triton", add_help=False,
                    help="Triton model repositories from the cache: the client's `modelmanager-client triton` "
                    "(docs/triton.md).")
@@ -177,11 +180,15 @@ def _ls(settings: Settings, as_json: bool) -> int:
     index = Index(existing_layout(settings), settings.node_id)
     rows = sorted(index.entries(), key=lambda e: e.key)
     for entry in rows:
+        manifest = Manifest.of_entry(entry)
         if as_json:
-            print(json.dumps({"key": entry.key, "size": entry.size, "digest": str(entry.digest),
-                              "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}))
+            row = {"key": entry.key, "size": entry.size, "digest": str(entry.digest),
+                   "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}
+            print(json.dumps({**row, "artifact": manifest.canonical()} if manifest is not None else row))
         else:
-            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}")
+            derived = "" if manifest is None else (
+                f"\t{manifest.recipe.name} of {len(manifest.sources)} source(s) for {canonical_json(manifest.target)}")
+            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}{derived}")
     if not as_json:
         print(f"{len(rows)} entries, {sum(e.size for e in rows)} bytes", file=sys.stderr)
     return 0
@@ -229,6 +236,8 @@ def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
         return 0
     if args.command in console.COMMANDS:
         return console.run(args)
+    if args.command == build_worker.COMMAND:
+        return build_worker.run(args)
     try:
         settings = load_settings(args)
     except ValidationError as exc:

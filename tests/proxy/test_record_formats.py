@@ -96,5 +96,5 @@ def test_pin_and_watch_records_from_before_load(tmp_path: Path) -> None:
     assert (str(watch.url), watch.interval, watch.grace, watch.version, watch.switches) == (
         "hf://org/m", 60.0, 3600.0, "c" * 40, 2)
     assert watch.switched_at == 1700000100.0
-    assert watch.to_json() == {**json.loads(WATCH), "checked_at": None, "job": None}, \
+    assert watch.to_json() == {**json.loads(WATCH), "checked_at": None, "job": None, "builds": []}, \
         "what a restart does not carry over: the last check and its job"
