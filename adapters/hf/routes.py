@@ -103,19 +103,27 @@ class HfFrontend:
             if access is not None and access.rejection is not None:
                 raise access.rejection
         asked = ResolveTarget(repo, commit or target.revision, target.path)
+
+        async def lookup() -> FileInfo:
+            """The HEAD, and what it taught: remembered inside the flight, so a request that
+            arrives once the flight is over finds it and asks nothing."""
+            try:
+                found = await client.file_info(asked, token)
+            except UpstreamRejected as exc:
+                if dict(exc.headers).get(wire.ERROR_CODE) in _DENIED_CODES:
+                    state.deny(repo, token, exc)
+                raise
+            state.allow(repo, token)
+            state.remember_file(found)
+            if not is_commit(target.revision):
+                state.revisions.put((repo, target.revision), found.commit)
+            return found
+
         try:
-            fresh = await self.flights.run(("head", asked, _tid(token)), lambda: client.file_info(asked, token))
-        except UpstreamRejected as exc:
-            if dict(exc.headers).get(wire.ERROR_CODE) in _DENIED_CODES:
-                state.deny(repo, token, exc)
-            raise
+            fresh = await self.flights.run(("head", asked, _tid(token)), lookup)
         except UpstreamUnavailable:
             return await self._offline(target, token)
         assert isinstance(fresh, FileInfo)
-        state.allow(repo, token)
-        state.remember_file(fresh)
-        if not is_commit(target.revision):
-            state.revisions.put((repo, target.revision), fresh.commit)
         return fresh, False
 
     async def _known(self, target: ResolveTarget, commit: str) -> FileInfo | None:
@@ -171,20 +179,25 @@ class HfFrontend:
             return cached, False
         client = self.client()
         content_type = request.headers.get("Content-Type")
+
+        async def ask() -> ApiAnswer:
+            """The upstream call, remembered inside the flight (see ``locate``)."""
+            found = await client.api(request.method, raw_path, token, data=body, content_type=content_type)
+            if found.status == 200 and ttl != 0.0:
+                self.state.api.put(key, found)
+                if target is not None and target.action == "revision" and target.revision:
+                    sha = json.loads(found.body).get("sha")
+                    if isinstance(sha, str) and is_commit(sha):
+                        self.state.revisions.put((target.repo, target.revision), sha)
+            return found
+
         try:
-            answer = await self.flights.run(("api", key), lambda: client.api(
-                request.method, raw_path, token, data=body, content_type=content_type))
+            answer = await self.flights.run(("api", key), ask)
         except UpstreamUnavailable:
             if (last := self.state.api.last(key)) is None:
                 raise
             return last, True
         assert isinstance(answer, ApiAnswer)
-        if answer.status == 200 and ttl != 0.0:
-            self.state.api.put(key, answer)
-            if target is not None and target.action == "revision" and target.revision:
-                sha = json.loads(answer.body).get("sha")
-                if isinstance(sha, str) and is_commit(sha):
-                    self.state.revisions.put((target.repo, target.revision), sha)
         return answer, False
 
     def _api_response(self, request: web.Request, target: ApiTarget | None, answer: ApiAnswer,

@@ -56,7 +56,8 @@ def fetch(info: DownloadInfo, tier: NodeTier, *, force: bool = False,
         if not force and (held := _held(tier, key, remote)) is not None:
             return held  # another process on this node fetched it while we waited
         fetched = _transfer(remote, route, tier, on_bytes)
-    tier.save_ref(Ref(key, fetched.digest, fetched.size, remote.etag, remote.commit))
+        # under the lock: a process waiting for it finds the ref (a cold file has no digest yet)
+        tier.save_ref(Ref(key, fetched.digest, fetched.size, remote.etag, remote.commit))
     report(key, fetched.choice)
     return fetched
 
