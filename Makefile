@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check docs bench bench-quick clean browser mlserver azurite
+.PHONY: gpu-wheels run test lint typecheck check docs bench bench-quick clean browser mlserver azurite
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,18 @@ bench: $(STAMP_BENCH)
 
 bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench --quick $(ARGS)
+
+# Wheels for the GPU node (no network there; CPython 3.12, x86-64): the proxy's dependencies it
+# lacks into .whl/, the UCX sidecar's into .whl-ucx/ (a separate carry: NIXL alone is ~60 MB).
+# bench/gpu_session.sh installs whatever is there. See docs/benchmarks.md.
+GPU_PLATFORM := --python-version 3.12 --only-binary=:all: --platform manylinux_2_28_x86_64 \
+	--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
+GPU_WHEELS := blake3 pydantic pydantic-settings redis cachetools defusedxml filelock google-crc32c pyyaml botocore
+GPU_UCX_WHEELS := ucxx-cu13 libucxx-cu13 libucx-cu13 rmm-cu13 librmm-cu13 rapids-logger nixl-cu13
+
+gpu-wheels: $(BIN)/python
+	$(BIN)/pip download --quiet $(GPU_PLATFORM) -d .whl $(GPU_WHEELS)
+	$(BIN)/pip download --quiet --no-deps $(GPU_PLATFORM) -d .whl-ucx $(GPU_UCX_WHEELS)
 
 clean:
 	rm -rf $(VENV) $(VENV_MLSERVER) .pytest_cache .mypy_cache .ruff_cache *.egg-info .azurite
