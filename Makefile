@@ -32,12 +32,12 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
 
 test: $(STAMP_TEST) browser
-	$(BIN)/ruff check proxy adapters tests bench client
+	$(BIN)/ruff check proxy adapters tests bench client ucx_sidecar
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check proxy adapters tests bench client
+	$(BIN)/ruff check proxy adapters tests bench client ucx_sidecar
 	$(BIN)/ruff format --check proxy adapters tests bench
 
 typecheck: $(STAMP_TEST)

@@ -71,7 +71,7 @@ class NixlEngine:
         base = view.obj
         key = id(base)
         if key not in self._registered:
-            whole = memoryview(base)  # type: ignore[arg-type]
+            whole = memoryview(base)
             address = address_of(whole)
             self._registered[key] = (self.agent.register_memory([(address, len(whole), 0, "")], "DRAM"), whole)
             while len(self._registered) > REGISTERED:

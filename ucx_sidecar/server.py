@@ -61,7 +61,8 @@ class Sidecar:
         theirs = hello.get("nonce")
         if (hello.get("op") != "hello" or not wire.mac_ok(self.secret, "client", mine, hello.get("mac"))
                 or not isinstance(theirs, str) or len(theirs) != 2 * wire.NONCE_BYTES):
-            log.warning("refused a peer without the cluster secret", extra={"peer": str(writer.get_extra_info("peername"))})
+            log.warning("refused a peer without the cluster secret",
+                        extra={"peer": str(writer.get_extra_info("peername"))})
             writer.write(wire.encode({"error": "authentication failed"}))
             await writer.drain()
             return False

@@ -13,8 +13,8 @@ import binascii
 import os
 from typing import Any
 
-from ucx_sidecar.blobs import Refused
 from modelmanager_client.ucx.tuning import apply_ucx_defaults
+from ucx_sidecar.blobs import Refused
 
 MAX_ADDRESS = 16 * 1024
 MAX_TAG = (1 << 63) - 1
