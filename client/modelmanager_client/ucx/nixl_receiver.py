@@ -39,6 +39,17 @@ def address_of(view: memoryview) -> int:
     return int(numpy.frombuffer(view, dtype=numpy.uint8).ctypes.data)
 
 
+def region(view: Any) -> tuple[int, int, int, str]:
+    """(address, length, device, NIXL memory type) of a host buffer or a contiguous torch tensor
+    (GPU memory is ``VRAM``: the sidecar writes straight into it where UCX can)."""
+    if hasattr(view, "data_ptr"):
+        length = int(view.numel() * view.element_size())
+        if view.is_cuda:
+            return int(view.data_ptr()), length, int(view.device.index or 0), "VRAM"
+        return int(view.data_ptr()), length, 0, "DRAM"
+    return address_of(view), len(view), 0, "DRAM"
+
+
 class NixlReceiver:
     name = "nixl"
 
@@ -50,12 +61,12 @@ class NixlReceiver:
         self._lock = threading.Lock()
 
     def request(self, view: memoryview) -> tuple[dict[str, Any], Any]:
-        address = address_of(view)
+        address, length, device, mem = region(view)
         with self._lock:  # metadata must name every region registered so far
-            registered = self.agent.register_memory([(address, len(view), 0, "")], "DRAM")
+            registered = self.agent.register_memory([(address, length, device, "")], mem)
             metadata = self.agent.get_agent_metadata()
-        return {"engine": self.name, "agent": base64.b64encode(metadata).decode(), "mem": "DRAM",
-                "buffer": [address, len(view), 0]}, registered
+        return {"engine": self.name, "agent": base64.b64encode(metadata).decode(), "mem": mem,
+                "buffer": [address, length, device]}, registered
 
     def receive(self, view: memoryview, handle: Any, channel: Channel, timeout: float) -> None:
         """The sidecar writes; its ``done`` (read by the caller) says the bytes are here."""
