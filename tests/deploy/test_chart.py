@@ -250,7 +250,9 @@ def test_ucx_sidecar_beside_the_proxy_and_on_the_nodes() -> None:
     assert (secret["name"], secret["key"]) == ("mm-modelmanager", "MODELMANAGER_CLUSTER_SECRET")
     assert "MODELMANAGER_CLUSTER_SECRET" in one(docs, "Secret")["stringData"], "the proxy's own cluster secret"
     assert sidecar["resources"]["limits"]["rdma/hca"] == 1
-    assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
+    assert sidecar["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
+    proxy = next(c for c in pod["containers"] if c["name"] == "proxy")
+    assert proxy["securityContext"]["capabilities"] == {"drop": ["ALL"]}, "only the sidecar locks memory"
     service = one(docs, "Service", "mm-modelmanager")
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["ucx"] == 13337
     assert next(p for p in sidecar["ports"] if p["name"] == "ucx")["containerPort"] == 13337
@@ -273,4 +275,5 @@ def test_ucx_sidecar_beside_the_proxy_and_on_the_nodes() -> None:
     assert "hostPort" not in node_sidecar["ports"][0], "host network: the port is the node's already"
     bridged = one(render({"ucx": {"daemonset": {"enabled": True}}})[0], "DaemonSet")["spec"]["template"]["spec"]
     assert bridged["containers"][0]["ports"][0]["hostPort"] == 13337
+    assert bridged["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True, "the proxy's by default"
     assert "hostNetwork" not in bridged

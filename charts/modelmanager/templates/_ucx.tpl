@@ -38,7 +38,7 @@ file the proxy generated on the volume when that Secret has none). */}}
   resources:
     {{- toYaml .Values.ucx.resources | nindent 4 }}
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- toYaml (.Values.ucx.securityContext | default .Values.securityContext) | nindent 4 }}
   volumeMounts:
     - name: cache
       mountPath: {{ .Values.persistence.mountPath }}
