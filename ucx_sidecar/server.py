@@ -90,7 +90,10 @@ class Sidecar:
         writer.write(wire.encode({"ok": True, "size": blob.size}))
         await writer.drain()
         started = time.perf_counter()
-        await engine.send(target, view, request)
+        try:
+            await engine.send(target, view, request)
+        except Exception as exc:  # the client went away mid-transfer, or UCX gave up: end this connection
+            raise ConnectionError(f"{engine.name} transfer failed: {exc!r}") from exc
         self.sent_bytes += length
         log.debug("sent %d bytes in %.3f s", length, time.perf_counter() - started)
         writer.write(wire.encode({"done": True}))
