@@ -17,7 +17,8 @@ from modelmanager_client.ucx.source import UcxRanges
 from modelmanager_client.ucx.wire import WireError, parse_address
 from proxy.digest import Digest
 from tests.client.conftest import blocking
-from tests.ucx_sidecar.conftest import Committed
+from tests.fakes.fake_hub import FakeHub
+from tests.ucx_sidecar.conftest import Committed, commit
 from tests.ucx_sidecar.process import ENGINES, SECRET, needs_ucxx, set_ucx_env, sidecar
 
 pytestmark = pytest.mark.usefixtures("ucx_env")
@@ -112,3 +113,64 @@ async def test_a_sidecar_that_cannot_prove_the_secret_is_not_used() -> None:
         with pytest.raises(WireError, match="did not prove"):
             await blocking(UcxRanges, config(f"127.0.0.1:{port}"), "ab" * 32, 10)
     assert requests in ([], [b""])  # the client hung up without asking for anything
+
+
+async def login(address: str, secret: str = SECRET) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = parse_address(address)
+    reader, writer = await asyncio.open_connection(host, port, limit=wire.MAX_LINE)
+    greeting = wire.decode(await reader.readline())
+    mine = wire.nonce()
+    writer.write(wire.encode({"op": "hello", "mac": wire.mac(secret, "client", greeting["nonce"]), "nonce": mine}))
+    answer = wire.decode(await reader.readline())
+    assert wire.mac_ok(secret, "sidecar", mine, answer["mac"])
+    return reader, writer
+
+
+async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes) -> dict[str, object]:
+    writer.write(line)
+    return wire.decode(await reader.readline())
+
+
+@needs_ucxx
+async def test_hostile_requests_are_refused_and_the_sidecar_keeps_serving(committed: Committed) -> None:
+    good = {"op": "get", "digest": committed.digest, "offset": 0, "length": 10, "engine": "ucxx", "tag": 7,
+            "address": "AAAA"}
+    with sidecar(committed.cache) as side:
+        reader, writer = await login(side.address)
+        refusals = {
+            "offset and length must be integers": {**good, "offset": "0"},
+            "outside the blob": {**good, "offset": -1},
+            "is not offered": {**good, "engine": "nixl"},
+            "unknown op": {**good, "op": "put"},
+            "positive 63-bit tag": {**good, "tag": 0},
+            "worker address": {**good, "address": 5},
+            "cannot reach the client's worker": good,  # not a worker address
+        }
+        for reason, request in refusals.items():
+            answer = await ask(reader, writer, wire.encode(request))
+            assert reason in str(answer["error"])
+        with pytest.raises(wire.WireError, match="connection closed"):  # a line over the limit ends the connection
+            await ask(reader, writer, b"x" * (wire.MAX_LINE + 10) + b"\n")
+        writer.close()
+        raw_reader, raw_writer = await asyncio.open_connection(*parse_address(side.address))
+        await raw_reader.readline()
+        with pytest.raises(wire.WireError, match="connection closed"):  # garbage instead of the hello
+            await ask(raw_reader, raw_writer, b"not json\n")
+        raw_writer.close()
+        source = await blocking(UcxRanges, config(side.address), committed.digest, len(committed.data))
+        try:
+            assert await blocking(pull, source) == committed.data
+        finally:
+            source.close()
+        assert side.process.poll() is None
+
+
+@needs_ucxx
+async def test_a_blob_committed_after_the_sidecar_started_is_served(committed: Committed, hub: FakeHub) -> None:
+    with sidecar(committed.cache) as side:
+        later = await commit(committed.proxy, hub, committed.cache, os.urandom(3 << 20), "org/later", "w.bin")
+        source = await blocking(UcxRanges, config(side.address), later.digest, len(later.data))
+        try:
+            assert await blocking(pull, source) == later.data
+        finally:
+            source.close()
