@@ -237,7 +237,10 @@ def test_ucx_sidecar_is_off_by_default() -> None:
 
 
 def test_ucx_sidecar_beside_the_proxy_and_on_the_nodes() -> None:
-    docs, _ = render(values_file("ucx-values.yaml"))
+    docs, notes = render(values_file("ucx-values.yaml"))
+    assert "MODELMANAGER_UCX=mm-modelmanager.models.svc.cluster.local:13337" in notes
+    assert "MODELMANAGER_UCX=$(HOST_IP):13337" in notes
+    assert "MODELMANAGER_UCX" not in render({})[1]
     pod = one(docs, "Deployment", "mm-modelmanager")["spec"]["template"]["spec"]
     sidecar = next(c for c in pod["containers"] if c["name"] == "ucx-sidecar")
     assert sidecar["command"] == ["python", "-m", "ucx_sidecar"]
