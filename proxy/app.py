@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -14,6 +15,10 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
 
 from proxy import __version__, appkeys
+from proxy.artifacts.builds import Builds, artifact_status
+from proxy.artifacts.prebuild import Prebuilder
+from proxy.artifacts.recipe import registry
+from proxy.artifacts.store import ArtifactStore
 from proxy.cluster.claims import SharedUsage
 from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.membership import Membership
@@ -23,6 +28,7 @@ from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
 from proxy.connections import ConnectionGuard, default_limit
 from proxy.control.api import Control
+from proxy.control.artifacts import ArtifactRoutes
 from proxy.control.catalog import Catalogs
 from proxy.control.eviction import EvictionPasses, Evictor
 from proxy.control.guard import Guard
@@ -98,6 +104,20 @@ def make_control(app: web.Application, catalogs: CatalogFactory, clock: Callable
                    clock=clock)
 
 
+def make_artifacts(app: web.Application, catalogs: Catalogs | None, clock: Callable[[], float]) -> ArtifactRoutes:
+    """Derived artifacts (stored as index entries) and their builds (records on the volume, leases
+    through the coordinator), with the recipes this proxy knows, to canonicalize their options."""
+    settings, cache = app[appkeys.SETTINGS], app[appkeys.CACHE]
+    store = ArtifactStore(cache)
+    layout = cache.store.layout
+    builds = Builds(RecordStore(layout, settings.node_id, "builds"), RecordStore(layout, settings.node_id, "builders"),
+                    store, app[appkeys.COORDINATOR], settings.build_lease_ttl, clock)
+    app[appkeys.STATUS].artifacts = functools.partial(artifact_status, store, builds)
+    recipes = registry(settings.recipe_modules)
+    app[appkeys.CONTROL].watches.prebuild = Prebuilder(builds, cache, recipes, settings.watch_build_timeout)
+    return ArtifactRoutes(settings, store, builds, catalogs, app[appkeys.GUARD], recipes)
+
+
 def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[[], float] = time.time,
              fill_policy: FillPolicy | None = None, catalogs: CatalogFactory | None = None) -> web.Application:
     """The application: ``frontends`` mounted over one core, and the control API when ``catalogs`` is given."""
@@ -151,7 +171,7 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
                                    lambda: app[appkeys.UPSTREAM_SESSION])
     if catalogs is not None:
         control = app[appkeys.CONTROL] = make_control(app, catalogs, clock)
-        frontends = [control, *frontends]
+        frontends = [control, make_artifacts(app, control.catalogs, clock), *frontends]
     for frontend in frontends:
         frontend.setup(app, core)
     app.cleanup_ctx.append(_upstream_session)

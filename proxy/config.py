@@ -90,12 +90,27 @@ class Settings(BaseSettings):
     s3_upstream_endpoint: str | None = Field(None, description="The S3-compatible store the S3 API "
                                              "(AWS_ENDPOINT_URL=http://<proxy>:<port>/s3) reads from, e.g. "
                                              "https://s3.us-east-1.amazonaws.com. Unset: the S3 API is off.")
-    s3_upstream_region: str = Field("us-east-1", description="Region the proxy signs upstream S3 requests for.")
-    s3_upstream_access_key_id: str | None = Field(None, description="The proxy's own access key for the "
-                                                  "upstream store (default: AWS_ACCESS_KEY_ID).")
-    s3_upstream_secret_access_key: SecretStr | None = Field(None, description="The proxy's own secret key "
-                                                            "for the upstream store (default: "
-                                                            "AWS_SECRET_ACCESS_KEY; AWS_SESSION_TOKEN is used too).")
+    s3_upstream_region: str = Field("us-east-1", description="Region the proxy signs upstream S3 requests for "
+                                    "(routes to an AWS endpoint `s3.<region>.amazonaws.com` default to its region; "
+                                    "a bucket found in another region is re-signed for it once and remembered).")
+    s3_upstream_access_key_id: str | None = Field(None, description="The proxy's own static access key for the "
+                                                  "upstream store. Unset: the standard AWS credential chain "
+                                                  "(environment, shared config and --s3-upstream-profile, web "
+                                                  "identity token file / IRSA, SSO, container and instance "
+                                                  "metadata), refreshed before expiry.")
+    s3_upstream_secret_access_key: SecretStr | None = Field(None, description="The secret key that goes with "
+                                                            "--s3-upstream-access-key-id.")
+    s3_upstream_profile: str | None = Field(None, description="Profile of the shared AWS config files the "
+                                            "credential chain uses (default: AWS_PROFILE, else `default`).")
+    s3_upstream_anonymous: bool = Field(False, description="Send upstream S3 requests unsigned (public "
+                                        "buckets) instead of looking for credentials.")
+    s3_routes: Path | None = Field(None, description="YAML file routing client-visible buckets (or `*`) to "
+                                   "upstreams: an S3 endpoint with region and credentials, `gs://bucket` or "
+                                   "`az://account/container` (see docs/s3.md). Checked at start-up.")
+    s3_route: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="`BUCKET=TARGET` routes (`models=https://s3.eu-west-1.amazonaws.com`, "
+        "`ckpt=gs://my-bucket`), repeatable; comma-separated in the variable. They use the default "
+        "upstream credentials; --s3-upstream-endpoint is the `*` route.")
     s3_port: int | None = Field(None, ge=0, le=65535, description="A dedicated port serving the S3 API at the "
                                 "root (path-style, and virtual-hosted with --s3-virtual-host-suffix), for "
                                 "clients that cannot take a path prefix. Unset: only /s3/ on --port.")
@@ -141,6 +156,20 @@ class Settings(BaseSettings):
                                        "added, removed or switched.")
     watch_grace: float = Field(3600.0, ge=0, le=30 * 86400, description="Default seconds the version a "
                                "watch switched away from stays pinned (per watch: `grace`, at most 30 days).")
+    build_lease_ttl: float = Field(30.0, gt=0, le=3600, description="Seconds a build worker's lease on a "
+                                   "build lives without renewal (the worker renews every quarter of it); when a "
+                                   "worker dies, another takes the build over after this. See docs/artifacts.md.")
+    watch_build_timeout: float = Field(3600.0, gt=0, le=7 * 86400, description="Seconds a watch waits for the "
+                                       "artifacts of a new version (watches with builds) before it gives up until "
+                                       "its next check; the old version stays served meanwhile.")
+    artifact_open_reads: bool = Field(False, description="Let anyone who reaches the port read derived artifacts "
+                                      "(GET/HEAD /v1/artifacts/{key}) without the admin token. Off (the default): "
+                                      "artifacts built from private models are private bytes, so reads need it too.")
+    recipe_modules: Annotated[tuple[str, ...], NoDecode] = Field((), description="Python modules with extra build "
+                                                                 "recipes (`RECIPE`/`RECIPES`), comma-separated, "
+                                                                 "besides the built-in ones and the "
+                                                                 "`modelmanager.recipes` entry points: the proxy "
+                                                                 "needs a recipe to canonicalize its options.")
     admin_token: SecretStr | None = Field(None, description="Bearer token the control API (/v1/prefetch, "
                                           "/v1/jobs, /v1/pins, /v1/watches, /v1/evict) and /v1/status require. "
                                           "Unset: a random token is generated at first start into "
@@ -187,13 +216,21 @@ class Settings(BaseSettings):
                 raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
         return value
 
-    @field_validator("http_allow", mode="before")
+    @field_validator("http_allow", "s3_route", mode="before")
     @classmethod
     def _split_patterns(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         if isinstance(value, (list, tuple)):
             return tuple(q.strip() for p in value for q in str(p).split(",") if q.strip())
+        return value
+
+    @field_validator("recipe_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        """Comma-separated in a flag or variable; a list as given."""
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
         return value
 
     @field_validator("admin_token", "cluster_secret", mode="before")
@@ -214,6 +251,10 @@ class Settings(BaseSettings):
         if self.s3_allow_writes and self.s3_client_keys is None and self.s3_client_keys_file is None:
             raise ValueError("--s3-allow-writes needs --s3-client-keys or --s3-client-keys-file: "
                              "anonymous clients may never write with the proxy's credentials")
+        if (self.s3_upstream_access_key_id is None) != (self.s3_upstream_secret_access_key is None):
+            raise ValueError("--s3-upstream-access-key-id and --s3-upstream-secret-access-key go together")
+        if self.s3_upstream_anonymous and self.s3_upstream_access_key_id:
+            raise ValueError("--s3-upstream-anonymous and --s3-upstream-access-key-id exclude each other")
         if self.insecure_no_auth and self.admin_token is not None:
             raise ValueError("--insecure-no-auth and --admin-token exclude each other")
         return self

@@ -109,3 +109,8 @@ class RangeNotSatisfiable(Answered):
     def __init__(self, size: int, headers: Mapping[str, str] = {}) -> None:
         super().__init__(f"range not satisfiable for size {size}", headers)
         self.size = size
+
+
+class ConfigError(ValueError):
+    """Settings that parse but cannot be used (a routes file naming a store this build lacks...);
+    ``serve`` prints the message and exits with status 2."""

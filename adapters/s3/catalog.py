@@ -1,4 +1,6 @@
-"""The S3 adapter's catalog: an object, or every object under a prefix, listed with ListObjectsV2.
+"""The S3 adapter's catalog: an object, or every object under a prefix, listed page by page from the
+bucket's route: ListObjectsV2 at its S3 endpoint, or its ``ObjectStore`` (GCS, Azure, a renamed S3
+bucket), so ``s3://<bucket>/...`` prefetches, pins and watches work for every routed bucket.
 
 The version of a listing is a fingerprint of its (key, ETag) pairs, so a watch sees any object
 added, removed or rewritten. Objects get the keys and ``S3ObjectSource`` of the S3 routes. S3 has
@@ -9,30 +11,29 @@ prefetch, and until that fill commits its readers tail the new version as it lan
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
-from adapters.s3.listing import MAX_LISTING_BYTES
-from adapters.s3.upstream import S3ObjectSource, S3Upstream, cache_key, read_body, rejection
+from adapters.s3.routing import Router
+from adapters.s3.s3store import S3Store
+from adapters.s3.upstream import S3Upstream, cache_key
 from adapters.s3.urls import GRAMMAR, S3Url
-from adapters.s3.xmldoc import NotXml, fields, parse, tag
 from proxy.control.catalog import Snapshot, SnapshotFile
 from proxy.control.urls import ModelUrl
 from proxy.errors import UpstreamUnavailable
+from proxy.objectstore import ObjectStore, StoredObject
 
 MAX_PAGES = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Listed:
-    key: str
-    etag: str
-    size: int
-
-
 class S3Catalog:
-    def __init__(self, upstream: S3Upstream, revalidate_after: float) -> None:
+    def __init__(self, upstream: S3Upstream, revalidate_after: float, router: Router | None = None) -> None:
         self._upstream = upstream
         self._revalidate_after = revalidate_after
+        self._router = router
+
+    def _store(self, bucket: str) -> ObjectStore:
+        """The bucket's store: its route's, or its S3 endpoint's ListObjectsV2 (unrouted: NoSuchBucket)."""
+        routed = self._router.store(bucket) if self._router is not None else None
+        return routed if routed is not None else S3Store(self._upstream, bucket, bucket)
 
     grammar = GRAMMAR
     watchable = True
@@ -45,7 +46,8 @@ class S3Catalog:
 
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, S3Url)
-        listed = await self._list(url.bucket, url.key)
+        store = self._store(url.bucket)
+        listed = await self._list(store, url.key)
         exact = [o for o in listed if o.key == url.key]
         if url.key and not url.key.endswith("/"):
             if exact:
@@ -57,41 +59,18 @@ class S3Catalog:
             root = url.key.rstrip("/")
         fingerprint = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in listed).encode()).hexdigest()
         start = len(root) + 1 if root else 0
-        files = tuple(SnapshotFile(o.key[start:], o.size, S3ObjectSource(self._upstream, url.bucket, o.key),
-                                   self._revalidate_after) for o in listed)
+        files = tuple(SnapshotFile(o.key[start:], o.size, store.source(o.key), self._revalidate_after)
+                      for o in listed)
         prefix = cache_key(url.bucket, url.key if exact and url.key else (root + "/" if root else ""))
         return Snapshot(url, fingerprint[:32], files, (prefix,))
 
-    async def _list(self, bucket: str, prefix: str) -> list[Listed]:
-        found: list[Listed] = []
+    async def _list(self, store: ObjectStore, prefix: str) -> list[StoredObject]:
+        found: list[StoredObject] = []
         token: str | None = None
         for _ in range(MAX_PAGES):
-            query = [("list-type", "2"), ("prefix", prefix)] + ([("continuation-token", token)] if token else [])
-            response = await self._upstream.request("GET", bucket, None, query=query)
-            if response.status != 200:
-                raise await rejection(response)
-            try:
-                body = await read_body(response, MAX_LISTING_BYTES)
-            finally:
-                response.close()
-            page, token = _parse(body)
-            found.extend(page)
+            page = await store.list(prefix, None, token, 1000)
+            found.extend(page.objects)
+            token = page.next_token
             if token is None:
                 return sorted(found, key=lambda o: o.key)
         raise UpstreamUnavailable("S3 listing has too many pages")
-
-
-def _parse(body: bytes) -> tuple[list[Listed], str | None]:
-    try:
-        root = parse(body)
-    except NotXml as exc:
-        raise UpstreamUnavailable(f"S3 listing is not XML: {exc}") from exc
-    page = []
-    for node in root:
-        if tag(node) != "Contents":
-            continue
-        entry = fields(node)
-        page.append(Listed(entry.get("Key", ""), entry.get("ETag", ""), int(entry.get("Size", "0") or 0)))
-    top = fields(root)
-    token = top.get("NextContinuationToken") if top.get("IsTruncated") == "true" else None
-    return page, token or None

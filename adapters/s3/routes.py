@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,7 +25,10 @@ from aiohttp import web
 from adapters.s3 import address, auth, sigv4, wire
 from adapters.s3.listing import BUCKET_SUBRESOURCES, LIST_PARAMS, ListingCache
 from adapters.s3.multipart import MultipartUploads, Warmer, is_multipart
-from adapters.s3.upstream import Endpoint, S3ObjectSource, S3Upstream
+from adapters.s3.routing import Router, Target
+from adapters.s3.storelisting import StoreListings
+from adapters.s3.storeroutes import serve_store
+from adapters.s3.upstream import S3ObjectSource, S3Upstream
 from adapters.s3.writes import put_object
 from proxy.errors import ProxyError
 from proxy.observe.logs import AccessLogger
@@ -40,7 +43,8 @@ OBJECT_SUBRESOURCES_REFUSED = frozenset({"partNumber", "versionId", "acl", "tagg
 
 @dataclass(frozen=True, slots=True)
 class S3Options:
-    endpoint: Endpoint
+    routes: Mapping[str, Target]
+    """Client-visible bucket (or ``*``) -> the upstream serving it (``adapters.s3.routing``)."""
     client_keys: auth.ClientKeys
     list_ttl: float
     revalidate_after: float
@@ -70,7 +74,9 @@ class S3Frontend:
         self.bound_port: int | None = None
         self.policy = ReadPolicy(self.name, max_age=options.revalidate_after, attribute_headers=True,
                                  recheck_if_match=True)
-        self.upstream = S3Upstream(options.endpoint, lambda: self.core.session, clock)
+        self.router = Router(options.routes, lambda: self.core.session)
+        self.upstream = S3Upstream(self.router.endpoint, lambda: self.core.session, clock)
+        self.store_listings = StoreListings(options.list_ttl)
         self.listings = ListingCache(self.upstream, options.list_ttl, time.monotonic)
         self.warmer = Warmer(self.upstream, lambda: self.core)
         """Fills of objects completed by multipart uploads; cancelled on shutdown."""
@@ -147,6 +153,8 @@ class S3Frontend:
         if method not in ("GET", "HEAD") and not self.options.writable:
             raise wire.S3Fault(wire.ACCESS_DENIED, "this proxy's S3 API is read-only (writes need "
                                "--s3-allow-writes and client keys)")
+        if self.router.endpoint(target.bucket) is None:
+            return await serve_store(self, request, target, query)
         if is_multipart(names) and not self.options.write_through:
             raise wire.S3Fault(wire.NOT_IMPLEMENTED, "writes are turned off on this proxy")
         if target.bucket is not None and target.key is None and method == "GET" and is_multipart(names):

@@ -8,18 +8,22 @@ Requests are path-style (``<endpoint>/<bucket>/<key>``), encoded the AWS way and
 
 from __future__ import annotations
 
-import os
+import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from adapters.s3 import sigv4
+from adapters.s3 import regions, sigv4
+from adapters.s3.credentials import Anonymous, CredentialSource
+from adapters.s3.regions import RegionMemo
 from proxy.digest import Checksum, ChecksumAlgorithm
 from proxy.errors import InvalidDigest, RangeIgnored, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
@@ -34,6 +38,8 @@ from proxy.upstream import (
     Validators,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_ERROR_BODY = 64 * 1024
 _MD5_ETAG = re.compile(r'"([0-9a-f]{32})"')
 PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-encoding", "content-language",
@@ -42,62 +48,99 @@ PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-enc
 _CHECKSUM_HEADERS: dict[str, ChecksumAlgorithm] = {"x-amz-checksum-sha256": "sha256", "x-amz-checksum-sha1": "sha1"}
 
 
-def credentials_from_env(environ: Mapping[str, str] = os.environ) -> sigv4.Credentials | None:
-    """The standard AWS variables, for when no upstream key is configured explicitly."""
-    access, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
-    if not access or not secret:
-        return None
-    return sigv4.Credentials(access, secret, environ.get("AWS_SESSION_TOKEN") or None)
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     url: URL
     region: str
-    credentials: sigv4.Credentials | None
-    """None: anonymous upstream requests (public buckets)."""
+    credentials: CredentialSource = field(default_factory=Anonymous)
+    """Anonymous: unsigned upstream requests (public buckets)."""
 
     @property
     def host(self) -> str:
-        assert self.url.host is not None
-        default = {"http": 80, "https": 443}.get(self.url.scheme)
-        return self.url.host if self.url.port in (None, default) else f"{self.url.host}:{self.url.port}"
+        return host_header(self.url)
 
     def raw_path(self, bucket: str | None, key: str | None) -> str:
-        base = self.url.raw_path.rstrip("/")
-        parts = [sigv4.uri_encode(p, keep_slash=True) for p in (bucket, key) if p is not None]
-        return base + "/" + "/".join(parts)
+        return raw_path(self.url, bucket, key)
+
+
+def host_header(url: URL) -> str:
+    assert url.host is not None
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.host if url.port in (None, default) else f"{url.host}:{url.port}"
+
+
+def raw_path(url: URL, bucket: str | None, key: str | None) -> str:
+    base = url.raw_path.rstrip("/")
+    parts = [sigv4.uri_encode(p, keep_slash=True) for p in (bucket, key) if p is not None]
+    return base + "/" + "/".join(parts)
+
+
+EndpointFor = Callable[[str | None], "Endpoint | None"]
+"""The endpoint serving a client-visible bucket (None: the service, ListBuckets); None: no route."""
 
 
 class S3Upstream:
-    """Signed requests to the upstream store, on a session that outlives them."""
+    """Signed requests to the upstream stores, on a session that outlives them. Each bucket goes to
+    the endpoint its route names, signed for the region discovered for it (``adapters.s3.regions``)."""
 
-    def __init__(self, endpoint: Endpoint, session: Callable[[], aiohttp.ClientSession],
+    def __init__(self, endpoints: Endpoint | EndpointFor, session: Callable[[], aiohttp.ClientSession],
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.endpoint = endpoint
+        self.endpoint_for: EndpointFor = (lambda _: endpoints) if isinstance(endpoints, Endpoint) else endpoints
         self._session = session
         self._clock = clock
+        self.regions = RegionMemo(time.monotonic)
 
     async def request(self, method: str, bucket: str | None, key: str | None,
                       query: Iterable[tuple[str, str]] = (), headers: Mapping[str, str] = {},
                       data: Any = None, payload_hash: str = sigv4.EMPTY_SHA256) -> aiohttp.ClientResponse:
-        """Send a signed request. Raises UpstreamUnavailable when the store cannot be reached."""
+        """Send a signed request. Raises UpstreamUnavailable when the store cannot be reached, and
+        UpstreamRejected (404 NoSuchBucket) for a bucket no route serves."""
+        ep = self.endpoint_for(bucket)
+        if ep is None:
+            raise UpstreamRejected(404, no_such_bucket(bucket or ""), "application/xml")
         pairs = list(query)
-        raw_path = self.endpoint.raw_path(bucket, key)
+        region = (self.regions.get(ep.url, bucket) if bucket else None) or ep.region
+        response = await self._send(ep, region, method, bucket, key, pairs, headers, data, payload_hash)
+        if response.status not in (301, 400) or bucket is None or not _replayable(data):
+            return response
+        body = b"" if method == "HEAD" else await read_body(response, MAX_ERROR_BODY)
+        response.close()
+        answer = regions.from_answer(response.status, {k.lower(): v for k, v in response.headers.items()}, body)
+        if answer.region is None or answer.region == region:
+            raise UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/xml"))
+        log.warning("S3 bucket is in another region: signing for it from now on",
+                    extra={"bucket": bucket, "endpoint": str(ep.url), "region": answer.region, "was": region,
+                           "answer": answer.code or str(response.status)})
+        self.regions.put(ep.url, bucket, answer.region)
+        return await self._send(ep, answer.region, method, bucket, key, pairs, headers, data, payload_hash)
+
+    async def _send(self, ep: Endpoint, region: str, method: str, bucket: str | None, key: str | None,
+                    pairs: list[tuple[str, str]], headers: Mapping[str, str], data: Any,
+                    payload_hash: str) -> aiohttp.ClientResponse:
+        url = regions.regional_url(ep.url, region) if region != ep.region else ep.url
+        path = raw_path(url, bucket, key)
         canonical_query = sigv4.canonical_query(pairs)
-        ep = self.endpoint
         signed = dict(headers)
-        if ep.credentials is not None:
-            signed = sigv4.sign(method, ep.host, raw_path, pairs, headers, ep.credentials, ep.region,
+        credentials = await ep.credentials.current()
+        if credentials is not None:
+            signed = sigv4.sign(method, host_header(url), path, pairs, headers, credentials, region,
                                 self._clock(), payload_hash)
-        url = URL(str(ep.url.origin()) + raw_path + ("?" + canonical_query if canonical_query else ""),
-                  encoded=True)
+        target = URL(str(url.origin()) + path + ("?" + canonical_query if canonical_query else ""), encoded=True)
         try:
             return await self._session().request(
-                method, url, headers=signed, data=data, allow_redirects=False,
+                method, target, headers=signed, data=data, allow_redirects=False,
                 skip_auto_headers=("Accept-Encoding", "Content-Type"))
         except NETWORK_ERRORS as exc:
             raise UpstreamUnavailable(f"cannot reach the S3 upstream: {exc!r}") from exc
+
+
+def _replayable(data: Any) -> bool:
+    return data is None or isinstance(data, bytes)
+
+
+def no_such_bucket(bucket: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified '
+            f"bucket does not exist.</Message><BucketName>{escape(bucket)}</BucketName></Error>").encode()
 
 
 async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | UpstreamUnavailable:
@@ -130,13 +173,14 @@ async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 class S3ObjectSource:
-    """One object, ``s3:<bucket>/<key>`` in the index."""
+    """One object, ``s3:<bucket>/<key>`` in the index (``bucket`` as clients name it: ``indexed_as``
+    when the route names the bucket differently upstream)."""
 
-    def __init__(self, upstream: S3Upstream, bucket: str, key: str) -> None:
+    def __init__(self, upstream: S3Upstream, bucket: str, key: str, indexed_as: str | None = None) -> None:
         self.upstream = upstream
         self.bucket = bucket
         self.object_key = key
-        self.key = cache_key(bucket, key)
+        self.key = cache_key(indexed_as or bucket, key)
 
     async def fetch(self, request: FetchRequest) -> Fetched | NotModified:
         headers: dict[str, str] = {}

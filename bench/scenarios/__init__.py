@@ -9,6 +9,7 @@
 * ``abuse``    normal clients' latency while hundreds of slow or half-open connections are held
 * ``client``   the client library: client-load (load_safetensors vs load_file) and client-snapshot
 * ``ucx``      the UCX sidecar (ucxx, NIXL) vs HTTP and path hand-off, one warm blob into host memory
+* ``artifacts`` time to a ready model on a second node with and without the stored derived artifact
 * ``env``      what they share: sizes, the environment (starting references), checks
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.scenarios.abuse import abuse
+from bench.scenarios.artifacts import artifacts
 from bench.scenarios.client import client_load, client_snapshot
 from bench.scenarios.cluster import cluster_herd
 from bench.scenarios.cold import cold_miss, cold_rss
@@ -40,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "client-load": client_load,
     "client-snapshot": client_snapshot,
     "ucx": ucx,
+    "artifacts": artifacts,
 }
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "SMOKE", "Emit", "Env", "Sizes", "file_specs"]

@@ -39,10 +39,12 @@ class Sizes:
     runs: int = 3
     fill_rate: float = 50e6
     """cold-fill's per-connection upstream throttle, bytes per second."""
+    artifact_blocks: int = 1500
+    """Blocks of the artifacts scenario's ONNX model (hidden size 64: graph optimization dominates)."""
 
 
 FULL = Sizes(big=GiB, herd=GiB)
-QUICK = Sizes(big=256 * MiB, herd=64 * MiB, snapshot_lfs_size=4 * MiB, runs=2)
+QUICK = Sizes(big=256 * MiB, herd=64 * MiB, snapshot_lfs_size=4 * MiB, runs=2, artifact_blocks=800)
 SMOKE = Sizes(
     big=8 * MiB,
     herd=8 * MiB,
@@ -54,6 +56,7 @@ SMOKE = Sizes(
     snapshot_lfs=2,
     snapshot_lfs_size=MiB,
     runs=1,
+    artifact_blocks=8,
 )
 """For the harness's own test: every scenario end to end in seconds (the numbers mean nothing)."""
 

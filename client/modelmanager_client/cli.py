@@ -6,6 +6,7 @@
     modelmanager-client --provider http download https://example.com/w.bin
     modelmanager-client ls            # the node tier: digest, size, last use
     modelmanager-client prune --max-bytes 50e9 --ttl 3600
+    modelmanager-client triton sync       # a Triton model repository from the cache (docs/triton.md)
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--token", help="HF token, or ACCESS_KEY:SECRET for S3 (default: HF_TOKEN / AWS_*)")
         sub.add_argument("--cache-dir", help="the HF cache (default: as huggingface_hub) or the S3/HTTP file tree")
         sub.add_argument("--local-dir", help="put the files here instead")
+    commands.add_parser("triton", help="Triton model repositories from the cache (modelmanager-client triton -h)",
+                        add_help=False)
     listing = commands.add_parser("ls", help="list the node tier's blobs")
     listing.add_argument("--root", help="the node tier (default: $MODELMANAGER_CLIENT_CACHE)")
     prune = commands.add_parser("prune", help="drop expired, then least recently used, blobs from the node tier")
@@ -57,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["triton"]:
+        return _triton(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if args.explain:
@@ -69,6 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ClientError, ValueError) as exc:
         print(f"modelmanager-client: {exc}", file=sys.stderr)
         return 1
+
+
+def _triton(argv: list[str]) -> int:
+    try:
+        from modelmanager_client.triton.cli import main as triton_main
+    except ImportError as exc:
+        print(f"modelmanager-client triton needs the triton extra (pip install 'modelmanager-client[triton]'): "
+              f"{exc}", file=sys.stderr)
+        return 2
+    return triton_main(argv)
 
 
 def _run(args: argparse.Namespace) -> int:

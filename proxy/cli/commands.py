@@ -1,4 +1,4 @@
-"""The ``modelmanager`` command line: serve, ls, gc, config-docs, and the control API's commands.
+"""The ``modelmanager`` command line: serve, ls, gc, config-docs, build-worker, and the control API's commands.
 
 The application factory comes from the composition root (``proxy.__main__``), so this room never
 imports ``adapters/``.
@@ -21,10 +21,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from proxy import __version__
-from proxy.cli import console
+from proxy.artifacts.key import Manifest, canonical_json
+from proxy.cli import build_worker, console
 from proxy.cli.server import serve_forever
 from proxy.config import Settings, render_markdown
 from proxy.control.pins import Pins
+from proxy.errors import ConfigError
 from proxy.observe.logs import configure
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.gc import collect_garbage
@@ -48,8 +50,9 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | N
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
-        elif name == "http_allow":
-            parser.add_argument(flag, dest=name, action="append", default=None, metavar="PATTERN",
+        elif name in ("http_allow", "s3_route"):
+            parser.add_argument(flag, dest=name, action="append", default=None,
+                                metavar="PATTERN" if name == "http_allow" else "BUCKET=TARGET",
                                 help=help_text + " Repeatable.")
         else:
             choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None
@@ -67,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="Run the proxy.")
     _add_setting_flags(serve)
-    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age.")
+    ls = sub.add_parser("ls", help="List cached entries: key, size, digest, age (and for a derived artifact: "
+                        "its recipe, sources and target).")
     _add_setting_flags(ls, ["cache_dir", "node_id"])
     ls.add_argument("--json", action="store_true", help="One JSON object per line.")
     ls.add_argument("--pinned", action="store_true", help="List pins (URL, version, expiry) instead of entries.")
@@ -78,7 +82,23 @@ def _parser() -> argparse.ArgumentParser:
                     help="Keep unreferenced blobs younger than this many seconds (a fill may be about to index them).")
     sub.add_parser("config-docs", help="Print the configuration reference (docs/configuration.md).")
     console.add_commands(sub)
+    build_worker.add_command(sub)
+    sub.add_parser("triton", add_help=False,
+                   help="Triton model repositories from the cache: the client's `modelmanager-client triton` "
+                   "(docs/triton.md).")
     return parser
+
+
+def _triton(argv: Sequence[str]) -> int:
+    """``modelmanager triton ...`` is the client distribution's command: it runs beside Triton, on the
+    node that mounts the cache volume, and needs only the client (``modelmanager-client[triton]``)."""
+    try:
+        from modelmanager_client.triton.cli import main as triton_main
+    except ImportError as exc:
+        print(f"modelmanager triton needs the client with its triton extra "
+              f"(pip install 'modelmanager-client[triton]'): {exc}", file=sys.stderr)
+        return 2
+    return triton_main(argv)
 
 
 def invalid_settings(exc: ValidationError) -> list[str]:
@@ -121,7 +141,11 @@ def _serve(settings: Settings, build_app: AppFactory, argv: Sequence[str]) -> in
         import uvloop
 
         uvloop.install()
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except ConfigError as exc:
+        print(f"modelmanager: {exc}", file=sys.stderr)
+        return 2
     sites: dict[str, Any] = {}
     if worker_env is not None:
         sites = worker.wire(app, worker_env)  # a worker of several: SO_REUSEPORT, its sibling socket
@@ -156,11 +180,15 @@ def _ls(settings: Settings, as_json: bool) -> int:
     index = Index(existing_layout(settings), settings.node_id)
     rows = sorted(index.entries(), key=lambda e: e.key)
     for entry in rows:
+        manifest = Manifest.of_entry(entry)
         if as_json:
-            print(json.dumps({"key": entry.key, "size": entry.size, "digest": str(entry.digest),
-                              "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}))
+            row = {"key": entry.key, "size": entry.size, "digest": str(entry.digest),
+                   "age_seconds": round(now - entry.fetched_at, 1), "etag": entry.etag}
+            print(json.dumps({**row, "artifact": manifest.canonical()} if manifest is not None else row))
         else:
-            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}")
+            derived = "" if manifest is None else (
+                f"\t{manifest.recipe.name} of {len(manifest.sources)} source(s) for {canonical_json(manifest.target)}")
+            print(f"{entry.key}\t{entry.size}\t{entry.digest}\t{_age(now - entry.fetched_at)}{derived}")
     if not as_json:
         print(f"{len(rows)} entries, {sum(e.size for e in rows)} bytes", file=sys.stderr)
     return 0
@@ -199,12 +227,17 @@ def _gc(settings: Settings, dry_run: bool, grace: float) -> int:
 
 
 def main(argv: Sequence[str] | None, build_app: AppFactory) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["triton"]:
+        return _triton(given[1:])
     args = _parser().parse_args(argv)
     if args.command == "config-docs":
         sys.stdout.write(render_markdown())
         return 0
     if args.command in console.COMMANDS:
         return console.run(args)
+    if args.command == build_worker.COMMAND:
+        return build_worker.run(args)
     try:
         settings = load_settings(args)
     except ValidationError as exc:

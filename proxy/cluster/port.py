@@ -50,8 +50,10 @@ class FillRecord:
     written: int = 0
     meta: ObjectMeta | None = None
     segmented: bool = False
-    """The temp file is filled in segments: only its first ``written`` bytes are known good (it
-    has holes beyond), and a successor keeps those and fetches the rest again."""
+    """The temp file is filled in segments: its first ``written`` bytes are on disk, and beyond
+    them the runs in ``landed``; a successor keeps both and fetches only the holes."""
+    landed: tuple[tuple[int, int], ...] = ()
+    """Segmented: byte ranges [start, end) on disk beyond the first ``written`` bytes."""
 
     def to_json(self) -> dict[str, Any]:
         return _RecordWire.of(self).model_dump(mode="json")
@@ -95,16 +97,17 @@ class _RecordWire(BaseModel):
     written: int = 0
     meta: _MetaWire | None = None
     segmented: bool = False
+    landed: list[tuple[int, int]] = []
 
     @classmethod
     def of(cls, record: FillRecord) -> _RecordWire:
         return cls(token=record.token, node=record.node.node_id, url=record.node.url, tmp=record.tmp,
                    written=record.written, meta=_MetaWire.of(record.meta) if record.meta else None,
-                   segmented=record.segmented)
+                   segmented=record.segmented, landed=list(record.landed))
 
     def record(self) -> FillRecord:
         return FillRecord(self.token, Node(self.node, self.url), self.tmp, self.written,
-                          self.meta.meta() if self.meta else None, self.segmented)
+                          self.meta.meta() if self.meta else None, self.segmented, tuple(self.landed))
 
 
 EventKind = Literal["progress", "done", "failed", "released"]

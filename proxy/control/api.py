@@ -210,7 +210,7 @@ class Control:
                              "(watch an hf:// branch or an s3:// prefix; pin or prefetch this URL instead)")
         interval = self.settings.watch_interval if body.interval is None else body.interval
         grace = self.settings.watch_grace if body.grace is None else body.grace
-        watch = await self.watches.add(url, interval, grace)
+        watch = await self.watches.add(url, interval, grace, body.builds)
         return web.json_response(watch.to_json(), status=201)
 
     async def remove_watch(self, request: web.Request) -> web.Response:

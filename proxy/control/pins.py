@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from proxy.artifacts.key import sources_of
 from proxy.digest import Digest
 from proxy.storage.index import IndexEntry
 from proxy.storage.records import RecordStore
@@ -91,5 +92,13 @@ class Pins:
 
 
 def pinned_digests(pins: Iterable[Pin], entries: Iterable[IndexEntry], now: float) -> set[Digest]:
+    """Blobs a live pin covers, and the derived artifacts whose sources are all pinned
+    (``proxy.artifacts.key``): an engine built from a pinned model stays as long as the model."""
     live = [p for p in pins if p.live(now)]
-    return {e.digest for e in entries if any(p.covers(e.key) for p in live)}
+    entries = list(entries)
+    pinned = {e.digest for e in entries if any(p.covers(e.key) for p in live)}
+    for entry in entries:
+        sources = sources_of(entry)
+        if sources and all(s in pinned for s in sources):
+            pinned.add(entry.digest)
+    return pinned

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from proxy.artifacts.key import RecipeRef
+from proxy.artifacts.prebuild import WatchBuild
 from proxy.control.eviction import EvictionReport
 from proxy.control.guard import Refused
 from proxy.control.watches import MAX_GRACE, MAX_INTERVAL, MIN_INTERVAL
@@ -55,6 +57,40 @@ class WatchRequest(RequestBody):
                                             description="Seconds between checks (default --watch-interval)")] = None
     grace: Annotated[float | None, Field(ge=0.0, le=MAX_GRACE, description="Seconds the version switched "
                                          "away from stays pinned (default --watch-grace)")] = None
+    builds: Annotated[list[WatchBuild] | None, Field(max_length=16, description="Derived artifacts to build "
+                                                     "for each new version before the switch (null: keep)")] = None
+
+
+class BuildRequest(RequestBody):
+    sources: Annotated[list[str], Field(min_length=1, max_length=4096, description="Each a `blake3:<hex>` blob "
+                                        "on the volume, or a model URL fetched through the cache (every file "
+                                        "of it, in path order)")]
+    recipe: Annotated[str, Field(min_length=1, max_length=64, description="The recipe's name")]
+    options: dict[str, Any] = Field(default_factory=dict, description="The recipe's options (canonicalized)")
+    target: dict[str, str] | None = Field(None, description="The machine fingerprint to build for; omitted: "
+                                          "the one target the build workers seen lately offer for the recipe")
+    names: list[str] = Field(default_factory=list, description="File names of digest sources, in order")
+    retry: bool = Field(False, description="Ask again after a failed build (a failure is kept until then)")
+    token: Token = None
+
+
+class ClaimRequest(RequestBody):
+    worker: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", description="The worker's name")]
+    offers: Annotated[dict[str, dict[str, str]], Field(max_length=64, description="Recipe name -> the target "
+                                                       "this worker builds it for")]
+    wait: Annotated[float, Field(ge=0.0, le=30.0, description="Seconds to wait for a build")] = 0.0
+    keys: Annotated[list[str] | None, Field(max_length=64, description="Only these builds (a node that "
+                                            "builds its own artifact); null: any")] = None
+
+
+class RenewRequest(RequestBody):
+    token: Annotated[int, Field(ge=1, description="The fencing token of the claim")]
+
+
+class FailRequest(RequestBody):
+    token: Annotated[int, Field(ge=1, description="The fencing token of the claim")]
+    error: Annotated[str, Field(max_length=4000)]
+    log_tail: Annotated[str, Field(max_length=16384, description="The end of the build's log")] = ""
 
 
 Request = TypeVar("Request", bound=RequestBody)
@@ -99,3 +135,32 @@ class Readiness(View):
     free_bytes: int = Field(description="Free space on the cache volume")
     degraded: bool = Field(description="Redis is unreachable (cluster mode), or the volume has less free space "
                                        "than --disk-reserve-bytes: hits are still served (checks says which)")
+
+
+class ArtifactView(View):
+    """A stored artifact: its key, its blob and the manifest the key is the digest of."""
+
+    key: str
+    digest: str
+    size: int
+    created_at: float
+    recipe: RecipeRef
+    sources: list[str]
+    target: dict[str, str]
+    names: list[str]
+
+
+class BuildFailedBody(View):
+    error: str
+    state: Literal["failed"]
+    log_tail: str | None = Field(None, description="The end of the builder's log")
+
+
+class BuildRenewed(View):
+    key: str
+    renewed: bool
+
+
+class NotBuilt(View):
+    error: str
+    state: Literal["pending", "building", "unknown"]

@@ -4,8 +4,10 @@ Every ``interval`` seconds a watch asks its catalog for the version the upstream
 it differs from the version being served, the new version is pinned and prefetched through a
 normal prefetch job; only when every file is cached does the catalog ``hold`` the new version as
 what the URL names (for HF: the commit the branch resolves to), so no client is ever sent to a
-version whose files are still on their way. The version switched away from stays pinned for
-``grace`` seconds. A failed pre-warm leaves the old version served and is retried next interval.
+version whose files are still on their way. A watch that names builds also has the new version's
+derived artifacts built (once per cluster, ``proxy.artifacts.prebuild``) before it switches. The
+version switched away from stays pinned for ``grace`` seconds. A failed pre-warm or pre-build
+leaves the old version served and is retried next interval.
 
 Watches are durable (``watches/`` on the cache volume) and resume at start-up, holding the version
 they served. In cluster mode every pod re-reads the records every ``--watch-sync-interval``
@@ -27,10 +29,13 @@ from typing import Any
 
 from pydantic import BaseModel, PrivateAttr
 
+from proxy.artifacts.prebuild import Prebuilder, WatchBuild
+from proxy.artifacts.recipe import RecipeError
 from proxy.control.catalog import Catalogs, Snapshot, SnapshotFile
 from proxy.control.jobs import Jobs
 from proxy.control.pins import Pin, Pins
 from proxy.control.urls import ModelUrl
+from proxy.errors import Forbidden, ProxyError
 from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 from proxy.tasks import OwnedTasks
@@ -59,6 +64,8 @@ class WatchRecord(BaseModel):
     last_error: str | None = None
     job: str | None = None
     """The prefetch job of the latest pre-warm."""
+    builds: list[WatchBuild] = []
+    """Derived artifacts built for each new version before the switch (``proxy.artifacts.prebuild``)."""
 
 
 _THIS_POD_ONLY = frozenset({"checked_at", "last_error", "job"})
@@ -102,7 +109,8 @@ class Watch(WatchRecord):
         """A watch from its record; an interval or grace out of bounds is clamped (NaN to the maximum)."""
         r = WatchRecord.model_validate({k: v for k, v in data.items() if k not in _THIS_POD_ONLY})
         return cls.of(parse(r.url), _clamp(r.interval, MIN_INTERVAL, MAX_INTERVAL), _clamp(r.grace, 0.0, MAX_GRACE),
-                      version=r.version, public=r.public, switched_at=r.switched_at, switches=r.switches)
+                      version=r.version, public=r.public, switched_at=r.switched_at, switches=r.switches,
+                      builds=r.builds)
 
 
 class Watches:
@@ -116,6 +124,8 @@ class Watches:
         self._clock = clock
         self._watches: dict[str, Watch] = {}
         self._tasks = OwnedTasks("watches")
+        self.prebuild: Prebuilder | None = None
+        """Builds artifacts of a new version before the switch (set by the composition root)."""
 
     def get(self, url: str) -> Watch | None:
         return self._watches.get(url)
@@ -123,13 +133,21 @@ class Watches:
     def all(self) -> list[Watch]:
         return sorted(self._watches.values(), key=lambda w: w.id)
 
-    async def add(self, url: ModelUrl, interval: float, grace: float) -> Watch:
-        """Watch ``url`` (replacing the settings of an existing watch); the first check starts at once."""
+    async def add(self, url: ModelUrl, interval: float, grace: float, builds: list[WatchBuild] | None = None
+                  ) -> Watch:
+        """Watch ``url`` (replacing the settings of an existing watch); the first check starts at once.
+        ``builds``: artifacts to build before each switch (None keeps those of an existing watch)."""
+        if builds:
+            if self.prebuild is None:
+                raise Forbidden("this proxy cannot build artifacts")
+            builds = self.prebuild.normalize(builds)
         watch = self._watches.get(str(url))
         if watch is None:
-            watch = self._watches[str(url)] = Watch.of(url, interval, grace)
+            watch = self._watches[str(url)] = Watch.of(url, interval, grace, builds=builds or [])
         else:  # in place: a running check holds this object
             watch.interval, watch.grace = interval, grace
+            if builds is not None:
+                watch.builds = builds
             watch.wake.set()
         await self._save(watch)
         if watch.id not in self._tasks:
@@ -254,6 +272,9 @@ class Watches:
             if snapshot.version != watch.version:
                 await loop.run_in_executor(None, self._pins.remove, watch.id, snapshot.version)
             return False
+        if watch.builds and not await self._prebuild(watch, snapshot):
+            await loop.run_in_executor(None, self._pins.remove, watch.id, snapshot.version)
+            return False
         previous = watch.version
         switch = {"version": snapshot.version, "public": snapshot.public, "last_error": None,
                   "switched_at": self._clock(), "switches": watch.switches + 1}
@@ -268,6 +289,21 @@ class Watches:
         self._metrics.version_switches.labels(scheme).inc()
         log.info("version switch", extra={"url": watch.id, "from": previous, "to": snapshot.version,
                                           "files": job.files_total, "bytes": job.bytes_done})
+        return True
+
+    async def _prebuild(self, watch: Watch, snapshot: Snapshot) -> bool:
+        """Build the new version's artifacts; False (the old version stays served) when they are not all ready."""
+        try:
+            if self.prebuild is None:
+                raise Forbidden("this proxy cannot build artifacts")
+            built = await self.prebuild.run(snapshot, watch.builds)
+        except (ProxyError, RecipeError) as exc:
+            watch.last_error = f"pre-build of {snapshot.version} failed: {exc}"
+            self._metrics.watch_errors.inc()
+            log.warning("watch pre-build failed; still serving the previous version",
+                        extra={"url": watch.id, "version": snapshot.version, "error": str(exc)})
+            return False
+        log.info("watch pre-built", extra={"url": watch.id, "version": snapshot.version, "artifacts": built})
         return True
 
     def _expire(self, watch: Watch, version: str) -> None:

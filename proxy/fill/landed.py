@@ -46,3 +46,22 @@ class Landed:
 
     def runs(self) -> list[tuple[int, int]]:
         return list(zip(self._starts, self._ends, strict=True))
+
+    def beyond(self, pos: int) -> tuple[tuple[int, int], ...]:
+        """The runs from byte ``pos`` on, the one holding ``pos`` cut there (what a fill record keeps)."""
+        return tuple((max(start, pos), end) for start, end in self.runs() if end > pos)
+
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The missing ranges of [start, end), in order."""
+        found, pos = [], start
+        for a, b in self.runs():
+            if b <= pos:
+                continue
+            if a >= end:
+                break
+            if a > pos:
+                found.append((pos, a))
+            pos = max(pos, b)
+        if pos < end:
+            found.append((pos, end))
+        return found

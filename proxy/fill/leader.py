@@ -51,6 +51,8 @@ class _Leader:
         self.segmented: SegmentedFill | None = None
         self.opened: dict[int, Fetched] = {}
         """Segmented: responses already open, by the start of the segment they serve."""
+        self.landed = Landed()
+        """What is on disk: the writer's prefix, and what an adopted record says landed beyond it."""
 
     async def run(self) -> TurnEnd:
         keep_tmp = False
@@ -136,16 +138,30 @@ class _Leader:
                         extra={"key": fill.key, "path": str(path), "error": repr(exc)})
             return None
         ctx.metrics.leases_taken_over.inc()
+        kept = self._keep_runs(record.landed, record.meta.size) if record.segmented else 0
         log.info("took over fill", extra={"key": fill.key, "from_node": record.node.node_id,
-                                          "offset": self.writer.written})
+                                          "offset": self.writer.written, "kept_beyond": kept})
         return record.meta
+
+    def _keep_runs(self, runs: tuple[tuple[int, int], ...], size: int | None) -> int:
+        """Keep the predecessor's segments beyond the prefix that the file holds; their bytes."""
+        assert self.writer is not None
+        length = self.writer.path.stat().st_size
+        limit = min(length, size) if size is not None else length
+        kept = 0
+        for start, end in runs:
+            if self.writer.written <= start < end <= limit:
+                self.landed.add(start, end)
+                kept += end - start
+        return kept
 
     def _plan(self, meta: ObjectMeta) -> list[Segment] | None:
         """Segments for what is missing, or None: one stream (size or validators unknown, small)."""
         assert self.writer is not None
         if meta.size is None or not meta.validators:
             return None
-        return plan(meta.size, self.writer.written, self.ctx.policy)
+        self.landed.add(0, self.writer.written)
+        return plan(meta.size, self.landed, self.ctx.policy)
 
     def _segment(self, meta: ObjectMeta, opened: dict[int, Fetched]) -> bool:
         """Fetch the rest in segments, if it is worth it; ``opened``: responses already open."""
@@ -153,9 +169,7 @@ class _Leader:
         if segments is None:
             return False
         assert self.writer is not None
-        landed = Landed()
-        landed.add(0, self.writer.written)
-        self.segmented = SegmentedFill(self.fill, self.ctx, self.lease, self.writer, meta, segments, landed)
+        self.segmented = SegmentedFill(self.fill, self.ctx, self.lease, self.writer, meta, segments, self.landed)
         self.opened = opened
         return True
 
@@ -164,7 +178,7 @@ class _Leader:
         segmented fill (the first answer serves the first segment); an upstream that answers
         200 (it ignores Range) or fails gets one stream, the first answer."""
         segments = self._plan(meta)
-        if segments is None:
+        if segments is None or len(segments) < 2:  # an empty file has nothing to segment
             return
         second = segments[1]
         try:

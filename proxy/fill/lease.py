@@ -47,8 +47,11 @@ class FillLease:
 
     def record(self, writer: BlobWriter | None) -> FillRecord:
         assert self.held is not None
+        landed = self.fill.landed
+        beyond = landed.beyond(writer.written) if landed is not None and writer is not None else ()
         return FillRecord(self.held.token, self.ctx.coordinator.node, str(writer.path) if writer else None,
-                          writer.written if writer else 0, self.fill.meta, segmented=self.fill.landed is not None)
+                          writer.written if writer else 0, self.fill.meta, segmented=landed is not None,
+                          landed=beyond)
 
     async def renew(self, writer: BlobWriter | None, *, publish: bool) -> None:
         """Extend the lease and store the fill record; raise LeaseLost if another node leads now."""
@@ -89,7 +92,7 @@ class FillLease:
         self.fill.lead_token = lease.token
         self.ctx.metrics.leases_acquired.inc()
         return await coordinator.renew(lease, FillRecord(lease.token, record.node, record.tmp, record.written,
-                                                         record.meta, record.segmented))
+                                                         record.meta, record.segmented, record.landed))
 
     # -- the end -------------------------------------------------------------------------------
 

@@ -50,17 +50,27 @@ class Segment:
     taken: bool = False
 
 
-def plan(size: int, offset: int, policy: FillPolicy) -> list[Segment] | None:
-    """Segments for bytes [offset, size), or None when one stream is better (small, or one connection)."""
-    left = size - offset
+def plan(size: int, landed: Landed, policy: FillPolicy) -> list[Segment] | None:
+    """Segments for the bytes of [0, size) not yet ``landed``, or None when one stream is better
+    (little left, or one connection, and nothing landed beyond the prefix). Empty when every byte
+    has landed (only hashing is left)."""
+    gaps = landed.gaps(landed.prefix, size)
+    left = sum(b - a for a, b in gaps)
+    if left == 0:
+        return []
     if policy.connections <= 1 or left < 2 * policy.segment_min:
-        return None
+        if gaps == [(landed.prefix, size)]:
+            return None
+        return [Segment(a, b, a) for a, b in gaps]  # a successor's holes: what landed is not fetched again
     length = min(policy.segment_max, max(policy.segment_min, left // (policy.connections * 4)))
-    starts = list(range(offset, size, length))
-    if size - starts[-1] < length // 2 and len(starts) > 1:
-        starts.pop()  # no runt at the end: the last segment takes it
-    ends = [*starts[1:], size]
-    return [Segment(a, b, a) for a, b in zip(starts, ends, strict=True)]
+    segments = []
+    for gap_start, gap_end in gaps:
+        starts = list(range(gap_start, gap_end, length))
+        if gap_end - starts[-1] < length // 2 and len(starts) > 1:
+            starts.pop()  # no runt at the end: the last segment takes it
+        ends = [*starts[1:], gap_end]
+        segments += [Segment(a, b, a) for a, b in zip(starts, ends, strict=True)]
+    return segments
 
 
 class SegmentedFill:
@@ -115,6 +125,8 @@ class SegmentedFill:
                     return self._take(segment, pos)
         if free:
             return self._take(free[0], free[0].start)
+        if not self.segments:
+            return None
         busy = max(self.segments, key=lambda s: s.end - s.pos)
         if busy.end - busy.pos < 2 * STEAL_MIN:
             return None

@@ -9,6 +9,7 @@ The document is built for additions: readers ignore keys they do not know, and f
       "node_id": "modelmanager-7d9f-abcde",  # the pod that answered
       "cache": {"used_bytes": 123, "blobs": 4, "quota_bytes": null, "measured_at": 1767225599.0},
       "pinned": [],                          # pinned models; filled in by the prefetch feature
+      "artifacts": {"count": 1, "bytes": 10, "stored": [...], "builds": [...]},  # derived artifacts
       "nodes": [                             # this pod first; cluster mode appends its peers
         {"node_id": "...", "self": true, "advertise_url": "http://10.0.0.7:8080", "version": "0.1.0",
          "mode": "embedded", "ready": true, "uptime_seconds": 12.5,
@@ -129,6 +130,8 @@ class Status:
         """Pinned models, one object each (e.g. ``{"source": "hf", "repo": ..., "revision": ...}``)."""
         self.peers: Callable[[], Awaitable[list[JsonObject]]] = _no_peers
         """Other pods' node objects (same shape as this pod's, with ``"self": false``)."""
+        self.artifacts: Callable[[], Awaitable[JsonObject]] | None = None
+        """Derived artifacts stored and builds requested (``proxy.artifacts``), when the control API runs."""
 
     def node(self) -> JsonObject:
         now = time.monotonic()
@@ -146,7 +149,8 @@ class Status:
                 "cache": {**usage, "quota_bytes": self.quota_bytes()},
                 "pinned": [{**p, "url": redact(p["url"])} if isinstance(p.get("url"), str) else p
                            for p in self.pinned()],
-                "nodes": [self.node(), *await self.peers()]}
+                "nodes": [self.node(), *await self.peers()],
+                **({"artifacts": await self.artifacts()} if self.artifacts is not None else {})}
 
     async def handle(self, request: web.Request) -> web.Response:
         """``GET /v1/status``."""

@@ -118,6 +118,16 @@ class Core:
         self._metrics.requests.labels(policy.frontend, outcome).inc()
         return await serving.respond_head(request, rep, outcome, headers)
 
+    async def serve_committed(self, request: web.Request, key: str | IndexEntry, frontend: str,
+                              headers: Mapping[str, str] = {}) -> web.StreamResponse | None:
+        """Answer a GET or HEAD of ``key``'s committed blob (ranges, conditionals, sendfile) without
+        ever filling it; None when it is not on the volume. Raises ``Answered`` like ``serve``."""
+        async with self._cache.committed(key) as hit:
+            if hit is None:
+                return None
+            self._metrics.requests.labels(frontend, hit.outcome).inc()
+            return await serving.respond(request, hit, self._metrics, self._options, headers)
+
     async def lookup(self, key: str) -> Cached | None:
         """What the cache holds for ``key`` (its blob may have been evicted since)."""
         entry = await self._cache.lookup(key)

@@ -89,6 +89,14 @@ class Cache:
         except FileNotFoundError:
             return entry, None
 
+    def _open(self, key: str | IndexEntry) -> tuple[IndexEntry | None, BinaryIO | None]:
+        if isinstance(key, str):
+            return self._lookup(key)
+        try:
+            return key, open(self.store.layout.blob(key.digest), "rb")
+        except FileNotFoundError:
+            return key, None
+
     @asynccontextmanager
     async def resolve(self, source: Source, max_age: float | None) -> AsyncIterator[Resolved]:
         """Serve locally, or join/start the key's fill and wait for its metadata; the result is
@@ -110,6 +118,28 @@ class Cache:
             yield resolved
         finally:
             _close(resolved)
+            release()
+
+    @asynccontextmanager
+    async def committed(self, key: str | IndexEntry) -> AsyncIterator[Hit | None]:
+        """The committed blob of ``key`` (or of an entry made up for a bare blob), opened and held as
+        this node's reader until the block ends, without any fill (None when it is not on the
+        volume): for entries written whole, not fetched (derived artifacts, a build's sources)."""
+        entry, file = await asyncio.get_running_loop().run_in_executor(None, self._open, key)
+        if entry is None or file is None:
+            yield None
+            return
+        try:
+            release = self.readers.hold_blob(entry.digest)
+        except BaseException:
+            file.close()
+            raise
+        try:
+            if self.announce_readers is not None:
+                await self.announce_readers()
+            yield Hit(entry, file, "hit", _size(file))
+        finally:
+            file.close()
             release()
 
     async def lookup(self, key: str) -> IndexEntry | None:

@@ -19,6 +19,11 @@
                                  one pin record (a URL at a version, the key prefixes it keeps)
       watches/<sha256(id) hex>.json
                                  one watched URL (interval, grace, the version it serves)
+      builds/<sha256(key) hex>.json
+                                 one requested build of a derived artifact (pending, building or
+                                 failed with its log tail); removed once the artifact is stored
+      builders/<sha256(name) hex>.json
+                                 a build worker seen lately: the recipes it runs, for which targets
       admin-token                the control API's bearer token, when --admin-token is unset
       cluster-secret             what pods present to each other (cluster mode, --cluster-secret unset)
                                  both generated at first start, mode 0600 (see proxy/credentials.py)
@@ -39,7 +44,7 @@ from pathlib import Path
 from proxy.digest import Digest
 from proxy.errors import InvalidKey
 
-CONTROL_KINDS = ("pins", "watches")
+CONTROL_KINDS = ("pins", "watches", "builds", "builders")
 SECRET_NAMES = ("admin-token", "cluster-secret")
 _NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
@@ -74,7 +79,7 @@ class Layout:
         return self.index / name[:2] / f"{name}.json"
 
     def control(self, kind: str, record_id: str) -> Path:
-        """A control record (``kind`` is ``pins`` or ``watches``), named by the hash of its id."""
+        """A control record (``kind``: ``pins``, ``watches``, ``builds``, ``builders``), named by its id's hash."""
         if kind not in CONTROL_KINDS:
             raise InvalidKey(f"not a control record kind: {kind!r}")
         return self.root / kind / f"{hashlib.sha256(record_id.encode()).hexdigest()}.json"

@@ -8,6 +8,7 @@ volume through the URL fragment, as an operator would open it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -19,7 +20,9 @@ import pytest
 from playwright.async_api import async_playwright
 from yarl import URL
 
+from proxy.artifacts.key import Manifest
 from proxy.credentials import ADMIN_TOKEN, read_secret
+from proxy.digest import Digest
 from tests.deploy.tools import missing
 from tests.e2e.test_cli import free_port, wait_healthy
 from tests.fakes.fake_http import FakeUpstream
@@ -105,3 +108,33 @@ async def test_dashboard_shows_a_fill_progressing(served: tuple[URL, str], upstr
         finally:
             await browser.close()
             downloading.cancel()
+
+
+async def test_dashboard_lists_a_stored_artifact(served: tuple[URL, str]) -> None:
+    browser_path = chromium()
+    served_url, token = served
+    body = os.urandom(5000)
+    data = {"sources": [f"blake3:{'a' * 64}"], "target": {"gpu": "H200", "cuda": "13.0"},
+            "recipe": {"name": "tensorrt", "options": {"fp16": True}}, "names": ["model.onnx"]}
+    key = Manifest.model_validate({k: v for k, v in data.items() if k != "names"}).key.hex
+    headers = {"Authorization": f"Bearer {token}", "X-MM-Artifact-Manifest": json.dumps(data),
+               "X-MM-Artifact-Digest": str(Digest.of(body))}
+    async with aiohttp.ClientSession() as session, \
+            session.put(served_url / "v1/artifacts" / key, data=body, headers=headers) as response:
+        assert response.status == 201
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=browser_path, headless=True,
+                                                   args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 860})
+            await page.goto(f"{served_url}/ui#token={token}")
+            row = page.locator(f"#artifacts tr[data-artifact-key='{key}']")
+            await row.wait_for(timeout=15_000)
+            text = await row.inner_text()
+            assert "tensorrt" in text
+            assert "gpu=H200" in text
+            assert "model.onnx" in text
+            assert "stored" in text
+            assert "1 stored" in await page.locator("#artifacts-summary").inner_text()
+        finally:
+            await browser.close()

@@ -125,6 +125,8 @@ class CountingRelay:
     gate: asyncio.Event | None = None
     """When set (not yet open), object GET bodies pause after their first chunk until it is set."""
     bodies_done: int = 0
+    seen: Callable[[Relayed], None] | None = None
+    """When set, called with each request as it is recorded (before its body is relayed)."""
     tamper: Callable[[bytes], bytes] | None = None
     """When set, object PUT bodies are replaced by what it returns (and their checksum headers dropped)."""
     _session: aiohttp.ClientSession | None = None
@@ -159,6 +161,8 @@ class CountingRelay:
                 data=body or None, allow_redirects=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type")) as upstream:
             self.requests.append(Relayed(request.method, request.raw_path, headers, upstream.status))
+            if self.seen is not None:
+                self.seen(self.requests[-1])
             out = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP}
             response = web.StreamResponse(status=upstream.status, headers=out)
             await response.prepare(request)

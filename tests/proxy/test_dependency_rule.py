@@ -19,6 +19,7 @@ ADAPTERS = ROOT / "adapters"
 ADAPTER_MAY_IMPORT = frozenset({
     "proxy.read.core",  # the facade: Core, ReadPolicy, Cached, Prefetched, Upload
     "proxy.upstream",  # the ports: Source, Fetched, FetchRequest, ObjectMeta, Frontend
+    "proxy.objectstore",  # the port of non-S3 object stores the S3 API fronts: ObjectStore, ObjectPage
     "proxy.errors",  # domain errors and outcomes, rendered by each adapter's error table
     "proxy.digest",  # Checksum
     "proxy.read.ranges",  # ByteRange, ContentRange: the one parser of Range and Content-Range

@@ -62,7 +62,7 @@ def test_fill_records_and_events_from_before_load() -> None:
     assert record.meta is not None
     assert (record.meta.validators.etag, record.meta.checksums, record.meta.attributes) == (
         '"e1"', (Checksum("md5", "b" * 32),), (("k", "v"),))
-    assert record.to_json() == {**json.loads(RECORD), "segmented": False}, "the same shape, one field added"
+    assert record.to_json() == {**json.loads(RECORD), "segmented": False, "landed": []}, "the same shape, fields added"
     event = FillEvent.decode(EVENT)
     assert (event.kind, event.token, event.record, event.not_modified) == ("done", 7, record, True)
     assert event.entry is not None
@@ -71,8 +71,8 @@ def test_fill_records_and_events_from_before_load() -> None:
     sent = json.loads(event.encode())
     old = json.loads(EVENT)
     del old["entry"]["format"]
-    old["record"]["segmented"] = False
-    assert sent == old, "the same message, less the index record's format number, plus segmented"
+    old["record"] |= {"segmented": False, "landed": []}
+    assert sent == old, "the same message, less the index record's format number, plus segmented and landed"
     failed = FillEvent.decode(FAILED)
     assert (failed.kind, failed.error_type, failed.rejected) == (
         "failed", "UpstreamRejected", {"status": 404, "body": "x"})
@@ -96,5 +96,5 @@ def test_pin_and_watch_records_from_before_load(tmp_path: Path) -> None:
     assert (str(watch.url), watch.interval, watch.grace, watch.version, watch.switches) == (
         "hf://org/m", 60.0, 3600.0, "c" * 40, 2)
     assert watch.switched_at == 1700000100.0
-    assert watch.to_json() == {**json.loads(WATCH), "checked_at": None, "job": None}, \
+    assert watch.to_json() == {**json.loads(WATCH), "checked_at": None, "job": None, "builds": []}, \
         "what a restart does not carry over: the last check and its job"

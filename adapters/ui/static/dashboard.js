@@ -107,6 +107,40 @@ function renderPinned(pinned) {
   $("pinned-empty").style.display = list.children.length ? "none" : "";
 }
 
+function targetText(target) {
+  return Object.entries(target || {}).map(([k, v]) => k + "=" + v).join(" ") || "–";
+}
+
+function renderArtifacts(artifacts) {
+  const body = $("artifacts").tBodies[0];
+  body.replaceChildren();
+  const info = artifacts || { count: 0, bytes: 0, stored: [], builds: [] };
+  for (const build of info.builds || []) {
+    const manifest = build.manifest || {};
+    const row = body.insertRow();
+    row.dataset.artifactKey = build.key;
+    cell(row, (manifest.recipe || {}).name || "–");
+    cell(row, targetText(manifest.target));
+    cell(row, String((manifest.sources || []).length));
+    const state = build.state + (build.worker ? " on " + build.worker : "") + (build.error ? ": " + build.error : "");
+    cell(row, state, build.state === "failed" ? "bad" : "");
+    cell(row, "–");
+    cell(row, build.key.slice(0, 16), "key");
+  }
+  for (const artifact of info.stored || []) {
+    const row = body.insertRow();
+    row.dataset.artifactKey = artifact.key;
+    cell(row, artifact.recipe.name);
+    cell(row, targetText(artifact.target));
+    cell(row, (artifact.names || []).join(", ") || String(artifact.sources.length));
+    cell(row, "stored", "ok");
+    cell(row, bytes(artifact.size));
+    cell(row, artifact.key.slice(0, 16), "key");
+  }
+  $("artifacts-summary").textContent = info.count + " stored, " + bytes(info.bytes);
+  $("artifacts-empty").style.display = body.rows.length ? "none" : "";
+}
+
 function renderNodes(nodes) {
   const body = $("nodes").tBodies[0];
   body.replaceChildren();
@@ -131,6 +165,7 @@ function render(status) {
   renderTraffic(status.nodes);
   renderFills(status.nodes);
   renderPinned(status.pinned);
+  renderArtifacts(status.artifacts);
   renderNodes(status.nodes);
 }
 

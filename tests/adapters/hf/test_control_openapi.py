@@ -16,6 +16,7 @@ from openapi_spec_validator import validate
 from tests.conftest import ADMIN, Proxy
 from tests.control import finished
 from tests.fakes.fake_hub import FakeHub
+from tests.proxy.artifacts.openapi_calls import RECIPE_MODULES, call_artifact_routes
 
 ProxyFactory = Callable[..., Awaitable[Proxy]]
 JSON = {**ADMIN, "Content-Type": "application/json"}
@@ -53,8 +54,10 @@ class Checker:
         responses = self.document["paths"][route][method.lower()]["responses"]
         spec = responses.get(str(expect)) or responses.get(f"{str(expect)[0]}XX")
         assert spec is not None, f"{method} {route} answered {expect}, which the document does not name"
-        assert content_type in spec["content"], (method, route, content_type)
         self.called.add((method.lower(), route))
+        if "content" not in spec:
+            return raw
+        assert content_type in spec["content"], (method, route, content_type)
         if content_type != "application/json":
             return raw
         answer = json.loads(raw)
@@ -64,7 +67,7 @@ class Checker:
 
 
 async def test_every_route_answers_what_the_document_says(hf_proxy: ProxyFactory, hub: FakeHub) -> None:
-    proxy = await hf_proxy()
+    proxy = await hf_proxy(recipe_modules=RECIPE_MODULES)
     async with proxy.session.get(proxy.server.make_url("/v1/openapi.json")) as r:
         assert r.status == 200, "no token needed"
         document = await r.json()
@@ -123,6 +126,8 @@ async def test_every_route_answers_what_the_document_says(hf_proxy: ProxyFactory
     report = await check("POST", "/v1/evict", 200)
     assert report["quota"] == 0
     assert report["evicted"] == 0
+
+    await call_artifact_routes(check)
 
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
     assert documented - check.called == set(), "every documented route was called"

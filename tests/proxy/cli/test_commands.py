@@ -89,3 +89,17 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"modelmanager: cannot listen on 127.0.0.1:{port} (--host/--port): ")
     assert "Traceback" not in done.stderr
+
+
+def test_unusable_s3_routes_are_one_line_naming_file_line_and_key(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("buckets:\n  models:\n    upstream: https://s3.eu-west-1.amazonaws.com\n"
+                      "  ckpt:\n    upstream: gs://my-checkpoints\n")
+    cases = [(["--s3-routes", str(routes)], f"modelmanager: {routes}:4: bucket 'ckpt': no store for gs:// "
+              "configured in this build"),
+             (["--s3-route", "models"], "modelmanager: --s3-route 'models': expected BUCKET=TARGET (a bucket "
+              "name or '*', then a URL)")]
+    for argv, expected in cases:
+        done = subprocess.run([str(BIN), "serve", "--cache-dir", str(tmp_path / "c"), "--log-level", "error", *argv],
+                              capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr.strip()) == (2, expected)

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.errors import IntegrityError
 from proxy.fill.context import FillContext, FillPolicy
@@ -48,14 +50,48 @@ def ranges(gets: list[Recorded]) -> list[tuple[int, int]]:
     return out
 
 
+def landed(*runs: tuple[int, int]) -> Landed:
+    found = Landed()
+    for start, end in runs:
+        found.add(start, end)
+    return found
+
+
 def test_plan_cuts_large_files_and_leaves_small_ones_whole() -> None:
-    assert [(s.start, s.end) for s in plan(len(BODY), 0, POLICY) or []][-1] == (15 * SEGMENT, len(BODY))
-    assert len(plan(len(BODY), 0, POLICY) or []) == SEGMENTS
-    assert plan(2 * SEGMENT - 1, 0, POLICY) is None  # small: one stream
-    assert plan(len(BODY), 0, FillPolicy(connections=1, segment_min=SEGMENT)) is None
-    resumed = plan(len(BODY), 3 * SEGMENT + 7, POLICY)
+    assert [(s.start, s.end) for s in plan(len(BODY), landed(), POLICY) or []][-1] == (15 * SEGMENT, len(BODY))
+    assert len(plan(len(BODY), landed(), POLICY) or []) == SEGMENTS
+    assert plan(2 * SEGMENT - 1, landed(), POLICY) is None  # small: one stream
+    assert plan(len(BODY), landed(), FillPolicy(connections=1, segment_min=SEGMENT)) is None
+    resumed = plan(len(BODY), landed((0, 3 * SEGMENT + 7)), POLICY)
     assert resumed is not None
     assert resumed[0].start == 3 * SEGMENT + 7
+
+
+def test_plan_after_a_takeover_fetches_only_the_holes() -> None:
+    kept = landed((0, 2 * SEGMENT), (5 * SEGMENT, 9 * SEGMENT), (12 * SEGMENT + 5, 13 * SEGMENT))
+    segments = plan(len(BODY), kept, POLICY)
+    assert segments is not None
+    covered = landed(*kept.runs(), *((s.start, s.end) for s in segments))
+    assert covered.runs() == [(0, len(BODY))], "the holes and the kept runs cover the file"
+    assert all(not kept.covers(s.start, s.start + 1) and kept.reach(s.start) == s.start for s in segments)
+    assert all(kept.gaps(s.start, s.end) == [(s.start, s.end)] for s in segments), "nothing kept is fetched again"
+    assert plan(len(BODY), landed((0, SEGMENT), (SEGMENT, len(BODY))), POLICY) == [], "only hashing left"
+
+
+@given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 1000)), max_size=12), st.integers(0, 1000),
+       st.integers(0, 1000))
+def test_gaps_and_runs_partition_any_range(runs: list[tuple[int, int]], a: int, b: int) -> None:
+    start, end = min(a, b), max(a, b)
+    kept = landed(*((min(x, y), max(x, y)) for x, y in runs))
+    holes = kept.gaps(start, end)
+    assert all(x < y for x, y in holes)
+    assert all(not kept.covers(x, x + 1) for x, _ in holes)
+    refilled = landed(*kept.runs(), *holes)
+    assert refilled.covers(start, end)
+    assert sum(y - x for x, y in holes) == sum(1 for p in range(start, end) if kept.reach(p) == p)
+    beyond = kept.beyond(start)
+    assert all(x >= start for x, _ in beyond)
+    assert sum(y - x for x, y in beyond) == sum(1 for p in range(start, 1000) if kept.reach(p) > p)
 
 
 def test_landed_tracks_runs_and_the_prefix() -> None:
