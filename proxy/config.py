@@ -6,6 +6,8 @@ Precedence: command-line flag, then environment variable, then the default writt
 
 from __future__ import annotations
 
+import base64
+import binascii
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,6 +80,41 @@ class Settings(BaseSettings):
     http_revalidate_after: float = Field(300.0, ge=0, description="Seconds a generic-HTTP entry is "
                                          "served without asking upstream; after that it is revalidated "
                                          "with its ETag/Last-Modified (served stale if upstream is down).")
+    gcs_endpoint: str | None = Field(None, description="The Google Cloud Storage JSON API that gs:// URLs "
+                                     "and buckets routed to GCS are read from. Unset: $STORAGE_EMULATOR_HOST "
+                                     "(as Google's clients read it, for emulators), else "
+                                     "https://storage.googleapis.com.")
+    gcs_credentials: str = Field("default", description="The proxy's GCS credentials: `default` "
+                                 "(Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, gcloud's "
+                                 "file, the metadata server / Workload Identity; anonymous when none is "
+                                 "found), `anonymous`, or the path of a service-account JSON file.")
+    gcs_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Buckets `/v1/fetch?url=gs://…` may read, as shell patterns (`models-*`); "
+        "comma-separated in the variable. Empty (the default) refuses every bucket there (prefetch, "
+        "pins and watches, which need the admin token, and --s3-routes are not limited by it).")
+    gcs_revalidate_after: float = Field(300.0, ge=0, description="Seconds a cached GCS object is served "
+                                        "without asking GCS; after that its ETag (MD5 or generation) "
+                                        "is revalidated.")
+    azure_endpoint: str | None = Field(None, description="The Blob service az:// URLs and containers routed "
+                                       "to Azure are read from, `{account}` replaced by the account, e.g. "
+                                       "http://127.0.0.1:10000/{account} for Azurite. Unset: "
+                                       "https://{account}.blob.core.windows.net.")
+    azure_account_key: SecretStr | None = Field(None, description="A storage account key: requests are "
+                                                "signed with SharedKey. Unset: --azure-sas-token, else "
+                                                "--azure-credentials.")
+    azure_sas_token: SecretStr | None = Field(None, description="A shared access signature (the query "
+                                              "string, with or without `?`) added to every Blob request.")
+    azure_credentials: Literal["default", "anonymous"] = Field("default", description="Without a key or "
+                                                               "SAS: `default` asks azure-identity's "
+                                                               "DefaultAzureCredential (environment, "
+                                                               "workload identity, managed identity, Azure "
+                                                               "CLI) for a token; `anonymous` sends none "
+                                                               "(public containers).")
+    azure_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Containers `/v1/fetch?url=az://…` may read, as shell patterns over "
+        "`account/container` (`myaccount/models-*`). Empty (the default) refuses every container there.")
+    azure_revalidate_after: float = Field(300.0, ge=0, description="Seconds a cached Azure blob is served "
+                                          "without asking Azure; after that its ETag is revalidated.")
     hf_endpoint: str = Field("https://huggingface.co", description="The Hugging Face Hub the HF API "
                              "(HF_ENDPOINT=http://<proxy>) fetches from.")
     hf_token: SecretStr | None = Field(None, description="The proxy's own Hub token, used only to fetch files "
@@ -198,7 +235,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="One JSON object per line, or text.")
 
-    @field_validator("hf_endpoint", "s3_upstream_endpoint", "advertise_url")
+    @field_validator("hf_endpoint", "s3_upstream_endpoint", "advertise_url", "gcs_endpoint", "azure_endpoint")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -216,7 +253,7 @@ class Settings(BaseSettings):
                 raise ValueError("must be a redis://host:port/db, rediss://… or unix://… URL")
         return value
 
-    @field_validator("http_allow", "s3_route", mode="before")
+    @field_validator("http_allow", "s3_route", "gcs_allow", "azure_allow", mode="before")
     @classmethod
     def _split_patterns(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -233,7 +270,7 @@ class Settings(BaseSettings):
             return tuple(m.strip() for m in value.split(",") if m.strip())
         return value
 
-    @field_validator("admin_token", "cluster_secret", mode="before")
+    @field_validator("admin_token", "cluster_secret", "azure_account_key", "azure_sas_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -244,6 +281,16 @@ class Settings(BaseSettings):
         text = value.get_secret_value() if value is not None else ""
         if value is not None and not (text.isascii() and text.isprintable() and " " not in text):
             raise ValueError("must be printable ASCII without spaces (it is sent as a Bearer token)")
+        return value
+
+    @field_validator("azure_account_key")
+    @classmethod
+    def _base64_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                base64.b64decode(value.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("must be the account key as Azure shows it (base64)") from None
         return value
 
     @model_validator(mode="after")

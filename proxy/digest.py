@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import blake3
+import google_crc32c
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
@@ -18,9 +19,10 @@ from proxy.errors import InvalidDigest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-ChecksumAlgorithm = Literal["sha256", "md5", "sha1", "git-sha1"]
-"""``git-sha1`` is git's blob id: sha1 over ``b"blob <size>\\0"`` then the bytes."""
-_HEX_LENGTHS: dict[ChecksumAlgorithm, int] = {"sha256": 64, "md5": 32, "sha1": 40, "git-sha1": 40}
+ChecksumAlgorithm = Literal["sha256", "md5", "sha1", "git-sha1", "crc32c"]
+"""``git-sha1`` is git's blob id: sha1 over ``b"blob <size>\\0"`` then the bytes. ``crc32c`` is the
+Castagnoli CRC (Google Cloud Storage's), as 8 hex digits of its big-endian 4 bytes."""
+_HEX_LENGTHS: dict[ChecksumAlgorithm, int] = {"sha256": 64, "md5": 32, "sha1": 40, "git-sha1": 40, "crc32c": 8}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -54,7 +56,7 @@ class Digest:
 
 @dataclass(frozen=True, slots=True)
 class Checksum:
-    """A checksum an upstream published for an object (sha256, md5 or sha1), lowercase hex."""
+    """A checksum an upstream published for an object (sha256, md5, sha1, crc32c), lowercase hex."""
 
     algorithm: ChecksumAlgorithm
     hex: str
@@ -78,6 +80,20 @@ class _Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
+class _Crc32c:
+    """CRC32C as a hasher, over google-crc32c (its C extension where the wheel has one)."""
+
+    def __init__(self) -> None:
+        self._crc = google_crc32c.Checksum()  # type: ignore[no-untyped-call]
+
+    def update(self, data: bytes | memoryview, /) -> object:
+        self._crc.update(bytes(data) if isinstance(data, memoryview) else data)  # type: ignore[no-untyped-call]
+        return None
+
+    def hexdigest(self) -> str:
+        return bytes(self._crc.digest()).hex()  # type: ignore[no-untyped-call]
+
+
 PARALLEL_MIN = 1 << 20
 """Updates at least this large hash the upstream checksums in parallel with blake3."""
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hashing")
@@ -96,7 +112,9 @@ class Hashing:
         self._blake3 = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self._others: dict[ChecksumAlgorithm, _Hasher] = {}
         for algorithm in sorted(algorithms):
-            if algorithm != "git-sha1":
+            if algorithm == "crc32c":
+                self._others[algorithm] = _Crc32c()
+            elif algorithm != "git-sha1":
                 self._others[algorithm] = hashlib.new(algorithm)
             elif size is not None:
                 self._others[algorithm] = hashlib.sha1(b"blob %d\x00" % size)

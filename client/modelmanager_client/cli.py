@@ -3,6 +3,8 @@
     modelmanager-client --host proxy download org/model config.json
     modelmanager-client snapshot org/model --include '*.safetensors' --explain
     modelmanager-client --provider s3 download models/llama model.safetensors --local-dir ./llama
+    modelmanager-client --provider gcs download my-bucket/llama model.safetensors
+    modelmanager-client --provider azure download myaccount/models/llama model.safetensors
     modelmanager-client --provider http download https://example.com/w.bin
     modelmanager-client ls            # the node tier: digest, size, last use
     modelmanager-client prune --max-bytes 50e9 --ttl 3600
@@ -29,13 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelmanager-client", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", help="the proxy (default: $MODELMANAGER_URL; a bare name means http://name:8080)")
-    parser.add_argument("--provider", default="HuggingFace", help="HuggingFace (hf), S3 or HTTP")
+    parser.add_argument("--provider", default="HuggingFace", help="HuggingFace (hf), S3, GCS (gs), Azure (az) or HTTP")
     parser.add_argument("--explain", action="store_true", help="say which transport each file came by, and why")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("download", "snapshot"):
         sub = commands.add_parser(name, help=f"{name} through the proxy; prints the local path")
-        sub.add_argument("repo", help="org/name (HF), bucket/prefix (S3), or the URL (HTTP)")
+        sub.add_argument("repo", help="org/name (HF), bucket/prefix (S3, GCS), "
+                         "account/container/prefix (Azure), or the URL (HTTP)")
         if name == "download":
             sub.add_argument("filename", nargs="?", help="the file in the repo (the key below the prefix for S3)")
             sub.add_argument("--force", action="store_true", help="transfer again even if held")

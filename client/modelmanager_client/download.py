@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from modelmanager_client import hfcache
 from modelmanager_client.errors import ProxyUnavailable
 from modelmanager_client.fetch import Fetched, fetch, locate
-from modelmanager_client.info import DownloadInfo, Provider
+from modelmanager_client.info import STORE_SCHEMES, DownloadInfo, Provider
 from modelmanager_client.listing import Entry, Listing, list_files, matches
 from modelmanager_client.node import NodeTier
 from modelmanager_client.places import http_place, link_or_copy, s3_folder, s3_place, safe_relative
@@ -77,8 +77,9 @@ def _place(info: DownloadInfo, got: Fetched, cache_dir: str | Path | None, local
             hfcache.write_ref(cache, info.repo_type, info.repo_id, info.revision, commit)
             return hfcache.place(cache, info.repo_type, info.repo_id, commit, name, got.etag or got.digest,
                                  got.blob)
-        case Provider.S3:
-            target = s3_place(Path(cache_dir) if cache_dir else tier.root / "files", *info.s3_key())
+        case Provider.S3 | Provider.GCS | Provider.AZURE:
+            target = s3_place(Path(cache_dir) if cache_dir else tier.root / "files", *info.s3_key(),
+                              scheme=STORE_SCHEMES[info.kind])
         case Provider.HTTP:
             target = http_place(Path(cache_dir) if cache_dir else tier.root / "files", info.repo_id)
     link_or_copy(got.blob, target)
@@ -137,7 +138,7 @@ def _snapshot_root(info: DownloadInfo, listing: Listing, cache_dir: str | Path |
         case Provider.HF:
             cache = base or hfcache.default_cache_dir()
             return hfcache.repo_folder(cache, info.repo_type, info.repo_id) / "snapshots" / listing.version
-        case Provider.S3:
-            return s3_folder(base or tier.root / "files", *info.s3_location())
+        case Provider.S3 | Provider.GCS | Provider.AZURE:
+            return s3_folder(base or tier.root / "files", *info.s3_location(), scheme=STORE_SCHEMES[info.kind])
         case Provider.HTTP:
             return http_place(base or tier.root / "files", info.repo_id).parent

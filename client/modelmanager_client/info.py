@@ -14,21 +14,27 @@ DEFAULT_PORT = 8080
 class Provider(Enum):
     HF = "HuggingFace"
     S3 = "S3"
+    GCS = "GCS"
+    AZURE = "Azure"
     HTTP = "HTTP"
 
     @classmethod
     def parse(cls, text: str | Provider) -> Provider:
-        """``HuggingFace`` / ``huggingface`` / ``hf``, ``S3``, ``HTTP`` (any case)."""
+        """``HuggingFace`` / ``huggingface`` / ``hf``, ``S3``, ``GCS`` / ``gs``, ``Azure`` / ``az``,
+        ``HTTP`` (any case)."""
         if isinstance(text, Provider):
             return text
         name = text.strip().lower()
         for provider, aliases in _ALIASES.items():
             if name in aliases:
                 return provider
-        raise ValueError(f"unknown provider {text!r}: HuggingFace, S3 or HTTP")
+        raise ValueError(f"unknown provider {text!r}: HuggingFace, S3, GCS, Azure or HTTP")
 
 
-_ALIASES = {Provider.HF: ("huggingface", "hf", "hub"), Provider.S3: ("s3",), Provider.HTTP: ("http", "https")}
+_ALIASES = {Provider.HF: ("huggingface", "hf", "hub"), Provider.S3: ("s3",), Provider.GCS: ("gcs", "gs", "google"),
+            Provider.AZURE: ("azure", "az"), Provider.HTTP: ("http", "https")}
+STORE_SCHEMES = {Provider.S3: "s3", Provider.GCS: "gs", Provider.AZURE: "az"}
+"""The URL scheme of each object-store provider (its files live under that folder of the file tree)."""
 
 
 def proxy_base(host: str | None) -> str:
@@ -48,8 +54,10 @@ def proxy_base(host: str | None) -> str:
 class DownloadInfo:
     """One file (``filename``) or a whole repo / prefix (``filename=None``) through the proxy.
 
-    HuggingFace: ``repo_id`` is ``org/name``, ``revision`` a branch, tag or commit. S3: ``repo_id``
-    is ``bucket/prefix`` and ``filename`` the key below it. HTTP: ``repo_id`` is the URL.
+    HuggingFace: ``repo_id`` is ``org/name``, ``revision`` a branch, tag or commit. S3 and GCS:
+    ``repo_id`` is ``bucket/prefix`` and ``filename`` the key below it; Azure: ``account/container/
+    prefix``. HTTP: ``repo_id`` is the URL (any URL the proxy's ``/v1/fetch`` serves: http(s)://,
+    gs://, az://).
     """
 
     repo_id: str
@@ -91,6 +99,12 @@ class DownloadInfo:
             raise ValueError("an S3 download needs filename (the key below repo_id's prefix)")
         name = self.filename.lstrip("/")
         return bucket, f"{prefix}/{name}" if prefix else name
+
+    def store_url(self) -> str:
+        """The file as an object-store URL: ``s3://bucket/key``, ``gs://bucket/key``,
+        ``az://account/container/key``."""
+        bucket, key = self.s3_key()
+        return f"{STORE_SCHEMES[self.kind]}://{bucket}/{key}"
 
     def key(self) -> str:
         """The file's identity for the node tier's references (provider, repo, revision, path)."""

@@ -1,5 +1,6 @@
 """The files of a snapshot at one version: an HF repo at a commit (the tree API), an S3 prefix
-(ListObjectsV2), or the one file of an HTTP URL. Pattern filters work as in ``huggingface_hub``."""
+(ListObjectsV2), a GCS or Azure prefix (the proxy's ``/v1/list``), or the one file of an HTTP URL.
+Pattern filters work as in ``huggingface_hub``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from modelmanager_client.errors import ClientError, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo, Provider
 from modelmanager_client.remote import NETWORK_ERRORS, connect, get_json, send
-from modelmanager_client.routes import api_route, s3_list_route
+from modelmanager_client.routes import api_route, s3_list_route, store_list_route
 
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -51,6 +52,8 @@ def list_files(info: DownloadInfo) -> Listing:
             return _hf(info)
         case Provider.S3:
             return _s3(info)
+        case Provider.GCS | Provider.AZURE:
+            return _store(info)
         case Provider.HTTP:
             name = urlsplit(info.repo_id).path.rsplit("/", 1)[-1] or "index"
             return Listing("", (Entry(name, -1),))
@@ -81,6 +84,17 @@ def _hf(info: DownloadInfo) -> Listing:
 def _relative(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _store(info: DownloadInfo) -> Listing:
+    route = store_list_route(info)
+    body, _ = get_json(route.endpoint, route.target, route.headers("GET"))
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, list):
+        raise ClientError(f"{info.repo_id}: the proxy's listing has no files")
+    entries = [Entry(f["path"], int(f["size"] or 0)) for f in files
+               if isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("size"), int | None)]
+    return Listing("", tuple(entries))
 
 
 def _s3(info: DownloadInfo) -> Listing:

@@ -41,12 +41,13 @@ def safe_relative(path: str) -> PurePosixPath:
     return relative
 
 
-def s3_place(root: Path, bucket: str, key: str) -> Path:
-    return root / "s3" / safe_relative(bucket) / safe_relative(key)
+def s3_place(root: Path, bucket: str, key: str, scheme: str = "s3") -> Path:
+    """An object-store file: ``<root>/<scheme>/<bucket>/<key>`` (scheme s3, gs or az)."""
+    return root / scheme / safe_relative(bucket) / safe_relative(key)
 
 
-def s3_folder(root: Path, bucket: str, prefix: str) -> Path:
-    folder = root / "s3" / safe_relative(bucket)
+def s3_folder(root: Path, bucket: str, prefix: str, scheme: str = "s3") -> Path:
+    folder = root / scheme / safe_relative(bucket)
     return folder / safe_relative(prefix) if prefix else folder
 
 

@@ -2,6 +2,7 @@
 
 * HuggingFace: ``/{datasets/|spaces/}{repo}/resolve/{revision}/{path}``, ``Authorization: Bearer``
 * S3: ``/s3/{bucket}/{key}`` (path-style), SigV4 when credentials are set
+* GCS, Azure: ``/v1/fetch?url=gs://{bucket}/{key}`` / ``az://{account}/{container}/{key}``
 * HTTP: ``/v1/fetch?url={url}``
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from modelmanager_client import s3auth
-from modelmanager_client.info import DownloadInfo, Provider
+from modelmanager_client.info import STORE_SCHEMES, DownloadInfo, Provider
 from modelmanager_client.remote import Endpoint
 
 S3_PREFIX = "/s3"
@@ -62,6 +63,8 @@ def file_route(info: DownloadInfo, revision: str | None = None) -> Route:
             bucket, key = info.s3_key()
             path = f"{endpoint.prefix}{S3_PREFIX}/{quote(bucket, safe='')}/{quote(key, safe='/-_.~')}"
             return Route(endpoint, path, s3=s3auth.Credentials.find(info.token))
+        case Provider.GCS | Provider.AZURE:
+            return Route(endpoint, f"{endpoint.prefix}/v1/fetch", (("url", info.store_url()),))
         case Provider.HTTP:
             return Route(endpoint, f"{endpoint.prefix}/v1/fetch", (("url", info.repo_id),))
 
@@ -82,3 +85,11 @@ def s3_list_route(info: DownloadInfo, token: str | None) -> Route:
         query.append(("continuation-token", token))
     return Route(endpoint, f"{endpoint.prefix}{S3_PREFIX}/{quote(bucket, safe='')}", tuple(query),
                  s3=s3auth.Credentials.find(info.token))
+
+
+def store_list_route(info: DownloadInfo) -> Route:
+    """The files below a GCS or Azure prefix: ``/v1/list?url=gs://bucket/prefix/``."""
+    endpoint = Endpoint.of(info.base)
+    bucket, prefix = info.s3_location()
+    url = f"{STORE_SCHEMES[info.kind]}://{bucket}/" + (f"{prefix}/" if prefix else "")
+    return Route(endpoint, f"{endpoint.prefix}/v1/list", (("url", url),))

@@ -50,9 +50,9 @@ def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | N
         if field.annotation is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
-        elif name in ("http_allow", "s3_route"):
+        elif name in ("http_allow", "s3_route", "gcs_allow", "azure_allow"):
             parser.add_argument(flag, dest=name, action="append", default=None,
-                                metavar="PATTERN" if name == "http_allow" else "BUCKET=TARGET",
+                                metavar="BUCKET=TARGET" if name == "s3_route" else "PATTERN",
                                 help=help_text + " Repeatable.")
         else:
             choices = get_args(field.annotation) if "Literal" in str(field.annotation) else None

@@ -10,7 +10,9 @@ from modelmanager_client.info import Provider
 
 @pytest.mark.parametrize(("text", "provider"), [("HuggingFace", Provider.HF), ("huggingface", Provider.HF),
                                                 ("hf", Provider.HF), ("S3", Provider.S3), ("s3", Provider.S3),
-                                                ("HTTP", Provider.HTTP), ("http", Provider.HTTP)])
+                                                ("HTTP", Provider.HTTP), ("http", Provider.HTTP),
+                                                ("GCS", Provider.GCS), ("gs", Provider.GCS),
+                                                ("Azure", Provider.AZURE), ("az", Provider.AZURE)])
 def test_provider_is_case_insensitive(text: str, provider: Provider) -> None:
     assert DownloadInfo("x", provider=text).kind is provider
 
@@ -40,3 +42,10 @@ def test_s3_repo_is_bucket_and_prefix() -> None:
     assert info.s3_location() == ("models", "llama/v1")
     assert info.s3_key() == ("models", "llama/v1/sub/w.bin")
     assert DownloadInfo("models", "w.bin", provider="S3").s3_key() == ("models", "w.bin")
+
+
+def test_store_urls_of_gcs_and_azure_files() -> None:
+    assert DownloadInfo("bkt/llama", "w.bin", provider="gcs").store_url() == "gs://bkt/llama/w.bin"
+    assert DownloadInfo("acct/models/llama/", "sub/w.bin", provider="azure").store_url() == \
+        "az://acct/models/llama/sub/w.bin"
+    assert DownloadInfo("models", "w.bin", provider="s3").store_url() == "s3://models/w.bin"

@@ -45,7 +45,9 @@ def test_every_setting_has_a_flag() -> None:
         assert "--" + name.replace("_", "-") in help_text
 
 
-@pytest.mark.parametrize(("name", "value"), [("port", "70000"), ("node_id", "../evil"), ("log_level", "loud")])
+@pytest.mark.parametrize(("name", "value"), [("port", "70000"), ("node_id", "../evil"), ("log_level", "loud"),
+                                            ("azure_account_key", "not base64!"), ("gcs_endpoint", "ftp://x"),
+                                            ("azure_credentials", "maybe")])
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(f"MODELMANAGER_{name.upper()}", value)
     with pytest.raises(ValidationError):

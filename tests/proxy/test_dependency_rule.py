@@ -29,6 +29,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.control.catalog",  # the Catalog port: Snapshot, SnapshotFile
     "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site
+    "proxy.tokens",  # RefreshingToken: cloud credentials refreshed in a thread before expiry
 })
 
 

@@ -50,3 +50,24 @@ def test_large_updates_hash_every_algorithm_in_order() -> None:
     assert hashing.digest() == Digest.of(whole)
     assert hashing.checksum("sha256").hex == hashlib.sha256(whole).hexdigest()
     assert hashing.checksum("md5").hex == hashlib.md5(whole).hexdigest()
+
+
+def test_crc32c_is_the_castagnoli_crc_in_big_endian_hex() -> None:
+    # RFC 3720 (iSCSI) B.4: 32 bytes of zeros -> 0x8a9136aa; GCS reports it base64, big-endian
+    hashing = Hashing({"crc32c"})
+    hashing.update(bytes(32))
+    assert hashing.checksum("crc32c") == Checksum("crc32c", "8a9136aa")
+    assert Checksum.from_base64("crc32c", "ipE2qg==") == Checksum("crc32c", "8a9136aa")
+    with pytest.raises(InvalidDigest):
+        Checksum("crc32c", "8a9136a")
+
+
+def test_crc32c_over_large_and_memoryview_updates_matches_one_pass() -> None:
+    data = [os.urandom(3 << 20), os.urandom(5), os.urandom(2 << 20)]
+    parts = Hashing({"crc32c", "md5"})
+    for part in data:
+        parts.update(memoryview(part))
+    whole = Hashing({"crc32c"})
+    whole.update(b"".join(data))
+    assert parts.checksum("crc32c") == whole.checksum("crc32c")
+    assert parts.checksum("md5").hex == hashlib.md5(b"".join(data)).hexdigest()

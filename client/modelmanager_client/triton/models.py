@@ -3,7 +3,8 @@ which version numbers they are laid out as. TOML, validated by pydantic; every e
 file, the line and the key (``models.toml:7: models.bert.files: Input should be a valid list``).
 
     [models.resnet50]
-    source = "hf://org/resnet50-onnx@main"   # or s3://bucket/prefix, https://host/model.onnx
+    source = "hf://org/resnet50-onnx@main"   # or s3://bucket/prefix, gs://bucket/prefix,
+                                             # az://account/container/prefix, https://host/model.onnx
     files = ["model.onnx"]                   # patterns below the source (default: every file)
     exclude = ["*.md"]
     rename = { "onnx/model.onnx" = "model.onnx" }   # path in the source -> path in the version dir
@@ -56,7 +57,7 @@ class Source:
     url: str
     provider: Provider
     repo: str
-    """HF: ``org/name``; S3: ``bucket/prefix``; HTTP: the URL."""
+    """HF: ``org/name``; S3, GCS: ``bucket/prefix``; Azure: ``account/container/prefix``; HTTP: the URL."""
     revision: str
 
     @classmethod
@@ -71,11 +72,20 @@ class Source:
             if not parts.netloc:
                 raise ValueError(f"s3:// source must be s3://bucket/prefix: {url!r}")
             return cls(url, Provider.S3, f"{parts.netloc}{parts.path}".rstrip("/"), "")
+        if parts.scheme == "gs":
+            if not parts.netloc:
+                raise ValueError(f"gs:// source must be gs://bucket/prefix: {url!r}")
+            return cls(url, Provider.GCS, f"{parts.netloc}{parts.path}".rstrip("/"), "")
+        if parts.scheme == "az":
+            if not parts.netloc or not parts.path.strip("/"):
+                raise ValueError(f"az:// source must be az://account/container/prefix: {url!r}")
+            return cls(url, Provider.AZURE, f"{parts.netloc}{parts.path}".rstrip("/"), "")
         if parts.scheme in ("http", "https") and parts.netloc:
             if not parts.path.strip("/"):
                 raise ValueError(f"an HTTP source names one file: {url!r}")
             return cls(url, Provider.HTTP, url, "")
-        raise ValueError(f"source must be hf://org/name[@rev], s3://bucket/prefix or https://host/file: {url!r}")
+        raise ValueError("source must be hf://org/name[@rev], s3://bucket/prefix, gs://bucket/prefix, "
+                         f"az://account/container/prefix or https://host/file: {url!r}")
 
     def at(self, revision: str | None) -> Source:
         """The same source pinned to ``revision`` (HF only; others have no revision)."""

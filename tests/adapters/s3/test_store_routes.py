@@ -184,7 +184,7 @@ async def test_registered_store_factories_serve_their_scheme(
     direct.put_object(Bucket=bucket, Key="ckpt/weights.bin", Body=b"weights")
     settings = make_settings(s3_route=("ckpt=gs://ckpt-bucket",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}")
     with pytest.raises(RoutesError, match=r"--s3-route: bucket 'ckpt': no store for gs:// configured in this build"):
-        build_app(settings)
+        build_app(settings, stores={})
     targets: list[str] = []
 
     def gcs_like(target: str, session: Callable[[], ClientSession]) -> ObjectStore:

@@ -89,7 +89,19 @@ def test_hf_sources_parse_and_pin(org: str, name: str, revision: str | None) -> 
     assert source.info("proxy:8080").revision == (revision or "main")
 
 
-@pytest.mark.parametrize("url", ["hf://onlyone", "hf://a/b/c", "s3://", "https://host/", "file:///x", "x"])
+@pytest.mark.parametrize(("url", "provider", "repo"), [
+    ("s3://models/llama/", Provider.S3, "models/llama"), ("gs://models/llama/", Provider.GCS, "models/llama"),
+    ("az://acct/models/llama", Provider.AZURE, "acct/models/llama"),
+    ("az://acct/models", Provider.AZURE, "acct/models"),
+])
+def test_object_store_sources_name_a_prefix(url: str, provider: Provider, repo: str) -> None:
+    source = Source.parse(url)
+    assert (source.provider, source.repo) == (provider, repo)
+    assert source.info("proxy:8080").kind is provider
+
+
+@pytest.mark.parametrize("url", ["hf://onlyone", "hf://a/b/c", "s3://", "gs://", "az://acct", "https://host/",
+                                 "file:///x", "x"])
 def test_bad_sources_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match=r"source|names one file"):
         Source.parse(url)

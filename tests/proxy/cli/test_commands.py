@@ -94,9 +94,10 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
 def test_unusable_s3_routes_are_one_line_naming_file_line_and_key(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text("buckets:\n  models:\n    upstream: https://s3.eu-west-1.amazonaws.com\n"
-                      "  ckpt:\n    upstream: gs://my-checkpoints\n")
-    cases = [(["--s3-routes", str(routes)], f"modelmanager: {routes}:4: bucket 'ckpt': no store for gs:// "
-              "configured in this build"),
+                      "  ckpt:\n    upstream: gs://my-checkpoints\n    region: eu-west-1\n")
+    cases = [(["--s3-routes", str(routes)], f"modelmanager: {routes}:4: buckets.ckpt: Value error, region, "
+              "bucket and credentials apply to S3 endpoints, not to gs:// targets (their credentials are the "
+              "store's own, see docs/upstreams.md)"),
              (["--s3-route", "models"], "modelmanager: --s3-route 'models': expected BUCKET=TARGET (a bucket "
               "name or '*', then a URL)")]
     for argv, expected in cases:

@@ -1,0 +1,88 @@
+"""A bucket routed to Azure (``--s3-route models=az://<account>/<container>``), listed and read
+through the proxy's S3 API by boto3 and the aws CLI exactly like an S3 bucket; Azurite behind a
+counting relay."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from proxy.__main__ import build_app
+from proxy.config import Settings
+from proxy.errors import ConfigError
+from tests.adapters.azure.conftest import AzureProxy, Blobs
+from tests.fakes.azurite import ACCOUNT
+from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY
+from tests.s3_clients import FOLDER, LISTINGS, MiB, aws, client, expected, herd, listed
+
+
+@pytest.fixture
+async def routed(start_azure: Callable[..., Awaitable[AzureProxy]], blobs: Blobs) -> AzureProxy:
+    for key, body in FOLDER.items():
+        await blobs.put(key, body)
+    return await start_azure(s3_route=(f"models=az://{ACCOUNT}/{blobs.name}",),
+                             s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}")
+
+
+def endpoint(ap: AzureProxy) -> str:
+    return str(ap.proxy.server.make_url("/s3"))
+
+
+@pytest.mark.parametrize("params", LISTINGS)
+async def test_boto3_lists_with_delimiters_and_pages(routed: AzureProxy, params: dict[str, Any]) -> None:
+    keys, prefixes, pages = await listed(client(endpoint(routed)), "models", params)
+    assert (keys, prefixes) == expected(FOLDER, params["Prefix"], params.get("Delimiter"))
+    if params.get("PaginationConfig"):
+        assert pages > 1
+
+
+async def test_boto3_reads_byte_exact_with_stable_etags_and_ranges(routed: AzureProxy, blobs: Blobs) -> None:
+    s3 = client(endpoint(routed))
+    key = "tiny-llm/model.safetensors"
+    body = FOLDER[key]
+    etag = (await asyncio.to_thread(blobs.client.get_blob_client(key).get_blob_properties))["etag"]
+    head = await asyncio.to_thread(s3.head_object, Bucket="models", Key=key)
+    entry = (await asyncio.to_thread(s3.list_objects_v2, Bucket="models", Prefix=key))["Contents"][0]
+    assert head["ETag"] == entry["ETag"] == etag
+    assert head["ContentLength"] == entry["Size"] == len(body)
+    got = await asyncio.to_thread(s3.get_object, Bucket="models", Key=key)
+    assert await asyncio.to_thread(got["Body"].read) == body
+    assert got["ETag"] == etag
+    part = await asyncio.to_thread(s3.get_object, Bucket="models", Key=key, Range="bytes=100-199", IfMatch=etag)
+    assert await asyncio.to_thread(part["Body"].read) == body[100:200]
+    weird = await asyncio.to_thread(s3.get_object, Bucket="models", Key="tiny-llm/sub dir/weird+name=1.txt")
+    assert await asyncio.to_thread(weird["Body"].read) == b"weird"
+    with pytest.raises(ClientError) as caught:
+        await asyncio.to_thread(s3.get_object, Bucket="models", Key="tiny-llm/nope")
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+    downloads = [r for r in routed.relay.bodies() if "model.safetensors" in r.raw_path and r.status == 200]
+    assert len(downloads) == 1, "one fill served every read"
+
+
+async def test_aws_cli_copies_and_lists(routed: AzureProxy, tmp_path: Path) -> None:
+    await aws(endpoint(routed), tmp_path, "s3", "cp", "--recursive", "--only-show-errors", "s3://models/tiny-llm/",
+              str(tmp_path / "cp"))
+    copied = {str(p.relative_to(tmp_path / "cp")): p.read_bytes() for p in (tmp_path / "cp").rglob("*") if p.is_file()}
+    assert copied == {k.removeprefix("tiny-llm/"): v for k, v in FOLDER.items() if k.startswith("tiny-llm/")}
+    out = await aws(endpoint(routed), tmp_path, "s3", "ls", "s3://models/many/")
+    assert sorted(line.split()[-1] for line in out.splitlines()) == sorted(
+        [f"d{i}/" for i in range(4)] + [f"f{i:03d}.txt" for i in range(23)])
+
+
+async def test_cold_herd_of_16_boto3_clients_is_one_upstream_get(routed: AzureProxy, blobs: Blobs) -> None:
+    body = os.urandom(4 * MiB)
+    await blobs.put("herd.bin", body)
+    await herd(endpoint(routed), routed.relay, body)
+    assert len([r for r in routed.relay.bodies() if "herd.bin" in r.raw_path]) == 1
+
+
+def test_a_route_the_azure_grammar_refuses_is_a_config_error(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(s3_route=("m=az://MyAccount/models",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}")
+    with pytest.raises(ConfigError, match="route to 'az://MyAccount/models': not a storage account name"):
+        build_app(settings)
