@@ -54,12 +54,12 @@ $(AZURITE):
 azurite: $(AZURITE)
 
 test: $(STAMP_TEST) browser mlserver $(AZURITE)
-	$(BIN)/ruff check proxy adapters tests bench client
+	$(BIN)/ruff check proxy adapters tests bench client ucx_sidecar
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check proxy adapters tests bench client
+	$(BIN)/ruff check proxy adapters tests bench client ucx_sidecar
 	$(BIN)/ruff format --check proxy adapters tests bench
 
 typecheck: $(STAMP_TEST)

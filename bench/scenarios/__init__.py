@@ -8,6 +8,7 @@
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
 * ``abuse``    normal clients' latency while hundreds of slow or half-open connections are held
 * ``client``   the client library: client-load (load_safetensors vs load_file) and client-snapshot
+* ``ucx``      the UCX sidecar (ucxx, NIXL) vs HTTP and path hand-off, one warm blob into host memory
 * ``artifacts`` time to a ready model on a second node with and without the stored derived artifact
 * ``env``      what they share: sizes, the environment (starting references), checks
 """
@@ -25,6 +26,7 @@ from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
 from bench.scenarios.fill import cold_fill
 from bench.scenarios.herd import herd
 from bench.scenarios.hf import hf_snapshot
+from bench.scenarios.ucx import ucx
 from bench.scenarios.warm import warm_hit, warm_many
 
 SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
@@ -39,6 +41,7 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "abuse": abuse,
     "client-load": client_load,
     "client-snapshot": client_snapshot,
+    "ucx": ucx,
     "artifacts": artifacts,
 }
 

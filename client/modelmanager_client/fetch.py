@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,10 +104,12 @@ def _transfer(remote: RemoteFile, route: Route, tier: NodeTier,
             return Fetched(tier.blob(digest), digest, remote.size, remote.etag, remote.commit, choice)
         tmp = tier.tmp_file()
         try:
+            started = time.perf_counter()
             try:
                 write_file(source, tmp)
             finally:
                 source.close()
+            choice = choice.timed(source, remote.size, time.perf_counter() - started)
             digest = handoff.digest_of(tmp)
             if remote.digest is not None and digest != remote.digest:
                 why = f"digest mismatch: blake3 {digest[:12]}…, the proxy said {remote.digest[:12]}…"

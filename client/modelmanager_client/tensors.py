@@ -17,6 +17,7 @@ import json
 import os
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,8 +88,8 @@ def load_safetensors(info_or_path: DownloadInfo | str | os.PathLike[str], *, dev
 
     workers = connections_per_file or connections()
     source, choice, what = _open(info_or_path)
+    started = time.perf_counter()
     try:
-        report(what, choice)
         header = parse_header(source)
         target = torch.device(device)
         data = torch.empty(header.data_length, dtype=torch.uint8, device=target)
@@ -103,6 +104,7 @@ def load_safetensors(info_or_path: DownloadInfo | str | os.PathLike[str], *, dev
                     header.data_length - have, workers)
     finally:
         source.close()
+    report(what, choice.timed(source, source.size, time.perf_counter() - started))
     return {name: _tensor(data, spec) for name, spec in header.tensors.items()}
 
 

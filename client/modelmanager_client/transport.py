@@ -2,8 +2,12 @@
 
 (a) ``node``: the node-local tier holds the blob;
 (b) ``handoff``: the proxy's blob on its cache volume, mounted here (size and blake3 checked);
-(c) a peer transport such as the UCX sidecar (not built here: ``EXTRA_TRANSPORTS`` is its seam);
+(c) ``ucx``: the UCX sidecar, when ``MODELMANAGER_UCX`` names one (``modelmanager_client.ucx``),
+    then any other transport in ``EXTRA_TRANSPORTS``; one that fails mid-file hands the rest to HTTP;
 (d) ``http``: parallel ``Range`` requests to the proxy.
+
+Hand-off comes before UCX: on one node, reading the mounted volume moves no bytes at all
+(docs/ucx.md has the measurements).
 
 Every choice is logged on the ``modelmanager_client.transport`` logger at INFO.
 """
@@ -13,10 +17,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from modelmanager_client import handoff
+from modelmanager_client.fallback import Fallback
 from modelmanager_client.node import NodeTier
 from modelmanager_client.ranged import FileRanges, HttpRanges, RangeSource
 from modelmanager_client.remote import RemoteFile
@@ -25,6 +30,7 @@ from modelmanager_client.routes import Route
 log = logging.getLogger(__name__)
 
 CONNECTIONS_ENV = "MODELMANAGER_CLIENT_CONNECTIONS"
+UCX_ENV = "MODELMANAGER_UCX"
 
 
 def connections() -> int:
@@ -39,10 +45,20 @@ class Choice:
     detail: str
     rejected: tuple[str, ...] = ()
     """Why better transports were not used."""
+    moved: str = ""
+    """How many bytes moved, how fast (and by what, when a transport failed part way)."""
 
     def __str__(self) -> str:
         skipped = "; ".join(self.rejected)
-        return f"{self.name} ({self.detail})" + (f" [not used: {skipped}]" if skipped else "")
+        return (f"{self.name} ({self.detail})" + (f": {self.moved}" if self.moved else "")
+                + (f" [not used: {skipped}]" if skipped else ""))
+
+    def timed(self, source: RangeSource, size: int, seconds: float) -> Choice:
+        """This choice with what moved ``size`` bytes in ``seconds``."""
+        rate = f"{size / seconds / 1e9:.2f} GB/s" if seconds > 0 else "-"
+        moved = f"{size:,} bytes in {seconds:.3f} s = {rate}"
+        failed = source.outcome() if isinstance(source, Fallback) else ""
+        return replace(self, moved=f"{moved}; {failed}" if failed else moved)
 
 
 class Transport(Protocol):
@@ -55,6 +71,17 @@ class Transport(Protocol):
 
 EXTRA_TRANSPORTS: list[Transport] = []
 """Transports tried after path hand-off and before HTTP, in order."""
+
+
+def transports(on_bytes: Callable[[int], None] | None = None) -> list[Transport]:
+    """The UCX sidecar (when ``MODELMANAGER_UCX`` is set: nothing of UCX is imported otherwise),
+    then ``EXTRA_TRANSPORTS``."""
+    found: list[Transport] = []
+    if os.environ.get(UCX_ENV, "").strip():
+        from modelmanager_client.ucx.transport import UcxTransport
+
+        found.append(UcxTransport(on_bytes))
+    return found + EXTRA_TRANSPORTS
 
 
 def report(what: str, choice: Choice) -> None:
@@ -86,10 +113,11 @@ def open_source(remote: RemoteFile, route: Route, tier: NodeTier, *, verify: boo
         rejected.append(f"handoff: {why}")
     else:
         rejected.append(f"handoff: {skip_handoff}")
-    for extra in EXTRA_TRANSPORTS:
+    for extra in transports(on_bytes):
         source, why = extra.open(remote)
         if source is not None:
-            return source, Choice(extra.name, why, tuple(rejected))
+            fallback = Fallback(source, extra.name, lambda: HttpRanges(route, remote.size, on_bytes))
+            return fallback, Choice(extra.name, why, tuple(rejected))
         rejected.append(f"{extra.name}: {why}")
     return HttpRanges(route, remote.size, on_bytes), Choice("http", f"{connections()} Range connections to "
                                                           f"{route.endpoint.netloc}", tuple(rejected))

@@ -41,7 +41,7 @@ def one(docs: list[Manifest], kind: str, name: str | None = None) -> Manifest:
 
 def proxy_container(docs: list[Manifest]) -> Manifest:
     containers: list[Manifest] = one(docs, "Deployment", "mm-modelmanager")["spec"]["template"]["spec"]["containers"]
-    [container] = containers
+    [container] = [c for c in containers if c["name"] == "proxy"]
     return container
 
 
@@ -54,7 +54,7 @@ def variables(docs: list[Manifest]) -> dict[str, str]:
     return {k: v for k, v in found.items() if k.startswith(ENV_PREFIX)}
 
 
-@pytest.mark.parametrize("values", ["default-values.yaml", "external-redis-values.yaml"])
+@pytest.mark.parametrize("values", ["default-values.yaml", "external-redis-values.yaml", "ucx-values.yaml"])
 def test_every_rendered_manifest_is_valid_kubernetes(values: str) -> None:
     docs, _ = render(values_file(values))
     assert docs
@@ -189,6 +189,9 @@ def test_ci_config_keys_are_settings() -> None:
     {"persistence": {"size": "lots"}},
     {"workers": -1},
     {"workers": "all"},
+    {"ucx": {"engines": "rdma"}},
+    {"ucx": {"env": {"LD_PRELOAD": "/x.so"}}},
+    {"ucx": {"daemonset": {"replicas": 2}}},
 ])
 def test_schema_rejects_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(helm_python.HelmValuesError):
@@ -223,3 +226,57 @@ def _has_children(lines: list[str], number: int, indent: int) -> bool:
             continue
         return len(line) - len(line.lstrip()) > indent and not line.strip().startswith("-")
     return False
+
+
+def test_ucx_sidecar_is_off_by_default() -> None:
+    docs, _ = render({})
+    [container] = one(docs, "Deployment", "mm-modelmanager")["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == "proxy"
+    assert find(docs, "DaemonSet") == []
+    assert [p["name"] for p in one(docs, "Service", "mm-modelmanager")["spec"]["ports"]] == ["http"]
+
+
+def test_ucx_sidecar_beside_the_proxy_and_on_the_nodes() -> None:
+    docs, notes = render(values_file("ucx-values.yaml"))
+    assert "MODELMANAGER_UCX=mm-modelmanager.models.svc.cluster.local:13337" in notes
+    assert "MODELMANAGER_UCX=$(HOST_IP):13337" in notes
+    assert "MODELMANAGER_UCX" not in render({})[1]
+    pod = one(docs, "Deployment", "mm-modelmanager")["spec"]["template"]["spec"]
+    sidecar = next(c for c in pod["containers"] if c["name"] == "ucx-sidecar")
+    assert sidecar["command"] == ["python", "-m", "ucx_sidecar"]
+    assert sidecar["args"] == ["--cache=/var/cache/modelmanager", "--listen=0.0.0.0:13337", "--engines=ucxx,nixl"]
+    assert {"name": "cache", "mountPath": "/var/cache/modelmanager", "readOnly": True} in sidecar["volumeMounts"]
+    env = {e["name"]: e for e in sidecar["env"]}
+    assert env["UCX_TLS"]["value"] == "rc,sm,self"
+    assert env["UCX_NET_DEVICES"]["value"] == "mlx5_0:1"
+    secret = env["MODELMANAGER_CLUSTER_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert (secret["name"], secret["key"]) == ("mm-modelmanager", "MODELMANAGER_CLUSTER_SECRET")
+    assert "MODELMANAGER_CLUSTER_SECRET" in one(docs, "Secret")["stringData"], "the proxy's own cluster secret"
+    assert sidecar["resources"]["limits"]["rdma/hca"] == 1
+    assert sidecar["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
+    proxy = next(c for c in pod["containers"] if c["name"] == "proxy")
+    assert proxy["securityContext"]["capabilities"] == {"drop": ["ALL"]}, "only the sidecar locks memory"
+    service = one(docs, "Service", "mm-modelmanager")
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["ucx"] == 13337
+    assert next(p for p in sidecar["ports"] if p["name"] == "ucx")["containerPort"] == 13337
+
+    daemonset = one(docs, "DaemonSet", "mm-modelmanager-ucx")
+    node_pod = daemonset["spec"]["template"]["spec"]
+    assert daemonset["spec"]["selector"]["matchLabels"].items() <= daemonset["spec"]["template"]["metadata"][
+        "labels"].items()
+    assert daemonset["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "ucx-sidecar"
+    proxy_selector = one(docs, "Service", "mm-modelmanager")["spec"]["selector"]
+    assert not proxy_selector.items() <= daemonset["spec"]["template"]["metadata"]["labels"].items(), \
+        "the proxy Service must not send HTTP to the node sidecars"
+    assert node_pod["hostNetwork"] is True
+    assert node_pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert node_pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    [node_sidecar] = node_pod["containers"]
+    assert node_sidecar["args"] == sidecar["args"]
+    [volume] = [v for v in node_pod["volumes"] if v["name"] == "cache"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "mm-modelmanager-cache", "readOnly": True}
+    assert "hostPort" not in node_sidecar["ports"][0], "host network: the port is the node's already"
+    bridged = one(render({"ucx": {"daemonset": {"enabled": True}}})[0], "DaemonSet")["spec"]["template"]["spec"]
+    assert bridged["containers"][0]["ports"][0]["hostPort"] == 13337
+    assert bridged["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True, "the proxy's by default"
+    assert "hostNetwork" not in bridged
