@@ -29,6 +29,7 @@ from proxy.artifacts.store import Artifact, ArtifactStore
 from proxy.cluster.port import Coordinator, FillEvent, Lease
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable
+from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 
 LOG_TAIL = 8192
@@ -98,8 +99,10 @@ class Builder(BaseModel):
 
 class Builds:
     def __init__(self, records: RecordStore, builders: RecordStore, artifacts: ArtifactStore,
-                 coordinator: Coordinator, lease_ttl: float, clock: Callable[[], float] = time.time) -> None:
+                 coordinator: Coordinator, lease_ttl: float, metrics: Metrics,
+                 clock: Callable[[], float] = time.time) -> None:
         self._records = records
+        self._metrics = metrics
         self._builders = builders
         self.artifacts = artifacts
         self._coordinator = coordinator
@@ -144,6 +147,7 @@ class Builds:
             record = BuildRecord(key=key, manifest=manifest, names=names, requested_at=self._clock(),
                                  attempts=record.attempts if record else 0)
             await self._io(self._put, record)
+            self._metrics.builds_requested.labels(manifest.recipe.name).inc()
         return view(record)
 
     async def state(self, key: Digest) -> BuildView:
@@ -158,6 +162,7 @@ class Builds:
         """The build's state once it is stored or failed, or when ``within`` seconds passed."""
         deadline = time.monotonic() + within
         subscription = self._coordinator.subscribe(channel(key.hex))
+        self._metrics.build_waiters.inc()
         try:
             while True:
                 current = await self.state(key)
@@ -166,6 +171,7 @@ class Builds:
                     return current
                 await subscription.get(within=min(POLL, remaining))
         finally:
+            self._metrics.build_waiters.dec()
             subscription.close()
 
     async def targets(self, recipe: str) -> list[dict[str, str]]:
@@ -227,6 +233,7 @@ class Builds:
         started = current.model_copy(update={"state": "building", "worker": worker, "token": lease.token,
                                              "started_at": self._clock(), "attempts": current.attempts + 1})
         await self._io(self._put, started)
+        self._metrics.builds_started.labels(current.manifest.recipe.name).inc()
         await self._publish(record.key, FillEvent("progress", lease.token))
         return Claim(key=record.key, token=lease.token, ttl=self.lease_ttl, manifest=current.manifest,
                      names=current.names)
@@ -244,6 +251,7 @@ class Builds:
             failed = record.model_copy(update={"state": "failed", "error": error[:2000],
                                                "log_tail": log_tail[-LOG_TAIL:], "finished_at": self._clock()})
             await self._io(self._put, failed)
+            self._count_end(record, "failed")
         await self._publish(key.hex, FillEvent("failed", token, error=error[:2000]))
         await self._release(self._lease(key.hex, token))
         return True
@@ -255,7 +263,14 @@ class Builds:
         await self._io(self._records.delete, key)
         if record is not None and record.token is not None:
             await self._release(self._lease(key, record.token))
+            self._count_end(record, "succeeded")
         await self._publish(key, FillEvent("done", record.token if record and record.token else 0))
+
+    def _count_end(self, record: BuildRecord, result: Literal["succeeded", "failed"]) -> None:
+        recipe = record.manifest.recipe.name
+        (self._metrics.builds_succeeded if result == "succeeded" else self._metrics.builds_failed).labels(recipe).inc()
+        if record.started_at is not None:
+            self._metrics.build_duration.labels(recipe, result).observe(max(0.0, self._clock() - record.started_at))
 
     def _lease(self, key: str, token: int) -> Lease:
         return Lease(lease_key(key), token, self._coordinator.node, self.lease_ttl)
