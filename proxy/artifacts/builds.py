@@ -11,6 +11,11 @@ removes the record; a failure (``fail``, checked against the token) is written t
 the builder's log tail, so every waiter, on any pod, gets it. A failed build is sticky until
 someone asks again with ``retry``.
 
+A pending build whose recipe and target no live worker offers (none claimed or renewed within
+``BUILDER_SEEN``) is shown as ``no_worker``, with the targets live workers do offer: waiters are
+answered at once instead of at their timeout. The record stays: a worker that offers it later
+builds it.
+
 Waiters (``wait``) watch the index and the record, woken early by events on ``build:<key>``.
 """
 
@@ -68,13 +73,15 @@ class BuildView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     key: str
-    state: Literal["ready", "pending", "building", "failed", "unknown"]
+    state: Literal["ready", "pending", "building", "failed", "unknown", "no_worker"]
     manifest: Manifest | None = None
     worker: str | None = None
     attempts: int = 0
     error: str | None = None
     log_tail: str | None = None
     artifact: dict[str, Any] | None = Field(None, description="The stored artifact (state ready)")
+    offered: list[dict[str, str]] | None = Field(None, description="State no_worker: the targets live build "
+                                                 "workers offer for this recipe (none offers this one)")
 
 
 class Claim(BaseModel):
@@ -148,7 +155,7 @@ class Builds:
                                  attempts=record.attempts if record else 0)
             await self._io(self._put, record)
             self._metrics.builds_requested.labels(manifest.recipe.name).inc()
-        return view(record)
+        return await self._staffed(view(record))
 
     async def state(self, key: Digest) -> BuildView:
         if (artifact := await self.artifacts.get(key)) is not None:
@@ -156,10 +163,20 @@ class Builds:
         record: BuildRecord | None = await self._io(self._read, key.hex)
         if record is None and (artifact := await self.artifacts.get(key)) is not None:
             return ready(artifact)  # stored (and its record removed) between the two looks
-        return view(record) if record is not None else BuildView(key=key.hex, state="unknown")
+        return await self._staffed(view(record)) if record is not None else BuildView(key=key.hex, state="unknown")
+
+    async def _staffed(self, pending: BuildView) -> BuildView:
+        """``pending``, or ``no_worker`` (with the targets offered) when no live worker offers its target."""
+        if pending.state != "pending" or pending.manifest is None:
+            return pending
+        offered = await self.targets(pending.manifest.recipe.name)
+        if pending.manifest.target in offered:
+            return pending
+        return pending.model_copy(update={"state": "no_worker", "offered": offered})
 
     async def wait(self, key: Digest, within: float) -> BuildView:
-        """The build's state once it is stored or failed, or when ``within`` seconds passed."""
+        """The build's state once it is stored or failed, at once when no live worker offers its target
+        (``no_worker``), or when ``within`` seconds passed."""
         deadline = time.monotonic() + within
         subscription = self._coordinator.subscribe(channel(key.hex))
         self._metrics.build_waiters.inc()
@@ -167,7 +184,7 @@ class Builds:
             while True:
                 current = await self.state(key)
                 remaining = deadline - time.monotonic()
-                if current.state in ("ready", "failed", "unknown") or remaining <= 0:
+                if current.state in ("ready", "failed", "unknown", "no_worker") or remaining <= 0:
                     return current
                 await subscription.get(within=min(POLL, remaining))
         finally:
@@ -239,8 +256,22 @@ class Builds:
                      names=current.names)
 
     async def renew(self, key: Digest, token: int) -> bool:
-        """Extend a worker's lease; False when another worker holds the build now."""
-        return await self._coordinator.renew(self._lease(key.hex, token))
+        """Extend a worker's lease (and its presence: a worker busy building offers what it did);
+        False when another worker holds the build now."""
+        if not await self._coordinator.renew(self._lease(key.hex, token)):
+            return False
+        record: BuildRecord | None = await self._io(self._read, key.hex)
+        if record is not None and record.worker is not None:
+            await self._io(self._seen, record.worker)
+        return True
+
+    def _seen(self, worker: str) -> None:
+        path = self._builders.layout.control("builders", worker)
+        try:
+            builder = Builder.model_validate_json(path.read_bytes())
+        except (OSError, ValueError):
+            return
+        self._builders.put(worker, builder.model_copy(update={"seen_at": self._clock()}).model_dump(mode="json"))
 
     async def fail(self, key: Digest, token: int, error: str, log_tail: str) -> bool:
         """Record the failure for every waiter (if ``token`` still holds the build)."""

@@ -163,4 +163,9 @@ class BuildRenewed(View):
 
 class NotBuilt(View):
     error: str
-    state: Literal["pending", "building", "unknown"]
+    state: Literal["pending", "building", "unknown", "no_worker"]
+    offered: list[dict[str, str]] | None = Field(None, description="State no_worker (503): the targets live "
+                                                 "build workers offer for this recipe")
+    recipe: str | None = Field(None, description="State no_worker: the artifact's recipe")
+    target: dict[str, str] | None = Field(None, description="State no_worker: the artifact's target, which no "
+                                          "live build worker offers")
