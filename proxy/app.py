@@ -111,7 +111,8 @@ def make_artifacts(app: web.Application, catalogs: Catalogs | None, clock: Calla
     store = ArtifactStore(cache)
     layout = cache.store.layout
     builds = Builds(RecordStore(layout, settings.node_id, "builds"), RecordStore(layout, settings.node_id, "builders"),
-                    store, app[appkeys.COORDINATOR], settings.build_lease_ttl, cache.metrics, clock)
+                    store, app[appkeys.COORDINATOR], settings.build_lease_ttl, cache.metrics,
+                    settings.build_failure_ttl, clock)
     cache.metrics.before_render.append(store.measure)
     app[appkeys.STATUS].artifacts = functools.partial(artifact_status, store, builds)
     recipes = registry(settings.recipe_modules)

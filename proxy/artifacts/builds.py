@@ -8,8 +8,9 @@ requesters) and hands it the fencing token. The worker renews the lease through 
 it builds; a worker that dies stops renewing, the lease expires, and the next claim takes the
 build over under a new token. The output comes back by ``PUT /v1/artifacts/{key}``, which
 removes the record; a failure (``fail``, checked against the token) is written to the record with
-the builder's log tail, so every waiter, on any pod, gets it. A failed build is sticky until
-someone asks again with ``retry``.
+the builder's log tail, so every waiter, on any pod, gets it. A failed build stays failed for
+``failure_ttl`` seconds (``--build-failure-ttl``); the first request after that, or one with
+``retry``, starts a fresh build.
 
 A pending build whose recipe and target no live worker offers (none claimed or renewed within
 ``BUILDER_SEEN``) is shown as ``no_worker``, with the targets live workers do offer: waiters are
@@ -106,8 +107,9 @@ class Builder(BaseModel):
 
 class Builds:
     def __init__(self, records: RecordStore, builders: RecordStore, artifacts: ArtifactStore,
-                 coordinator: Coordinator, lease_ttl: float, metrics: Metrics,
+                 coordinator: Coordinator, lease_ttl: float, metrics: Metrics, failure_ttl: float = 600.0,
                  clock: Callable[[], float] = time.time) -> None:
+        self.failure_ttl = failure_ttl
         self._records = records
         self._metrics = metrics
         self._builders = builders
@@ -150,12 +152,16 @@ class Builds:
         if (artifact := await self.artifacts.get(manifest.key)) is not None:
             return ready(artifact)
         record: BuildRecord | None = await self._io(self._read, key)
-        if record is None or (record.state == "failed" and retry):
+        if record is None or (record.state == "failed" and (retry or self._expired(record))):
             record = BuildRecord(key=key, manifest=manifest, names=names, requested_at=self._clock(),
                                  attempts=record.attempts if record else 0)
             await self._io(self._put, record)
             self._metrics.builds_requested.labels(manifest.recipe.name).inc()
         return await self._staffed(view(record))
+
+    def _expired(self, failed: BuildRecord) -> bool:
+        """A failure older than ``failure_ttl``: the next request builds again."""
+        return self._clock() - (failed.finished_at or failed.requested_at) >= self.failure_ttl
 
     async def state(self, key: Digest) -> BuildView:
         if (artifact := await self.artifacts.get(key)) is not None:

@@ -70,7 +70,8 @@ class BuildRequest(RequestBody):
     target: dict[str, str] | None = Field(None, description="The machine fingerprint to build for; omitted: "
                                           "the one target the build workers seen lately offer for the recipe")
     names: list[str] = Field(default_factory=list, description="File names of digest sources, in order")
-    retry: bool = Field(False, description="Ask again after a failed build (a failure is kept until then)")
+    retry: bool = Field(False, description="Build again now after a failed build (without it, a failure is "
+                        "kept for --build-failure-ttl seconds, then the next request builds again)")
     token: Token = None
 
 
