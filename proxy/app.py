@@ -111,7 +111,9 @@ def make_artifacts(app: web.Application, catalogs: Catalogs | None, clock: Calla
     store = ArtifactStore(cache)
     layout = cache.store.layout
     builds = Builds(RecordStore(layout, settings.node_id, "builds"), RecordStore(layout, settings.node_id, "builders"),
-                    store, app[appkeys.COORDINATOR], settings.build_lease_ttl, clock)
+                    store, app[appkeys.COORDINATOR], settings.build_lease_ttl, cache.metrics,
+                    settings.build_failure_ttl, clock)
+    cache.metrics.before_render.append(store.measure)
     app[appkeys.STATUS].artifacts = functools.partial(artifact_status, store, builds)
     recipes = registry(settings.recipe_modules)
     app[appkeys.CONTROL].watches.prebuild = Prebuilder(builds, cache, recipes, settings.watch_build_timeout)
@@ -244,5 +246,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[appkeys.METRICS].render(),
+    metrics = request.app[appkeys.METRICS]
+    await metrics.refresh()
+    return web.Response(body=metrics.render(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

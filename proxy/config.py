@@ -196,6 +196,10 @@ class Settings(BaseSettings):
     build_lease_ttl: float = Field(30.0, gt=0, le=3600, description="Seconds a build worker's lease on a "
                                    "build lives without renewal (the worker renews every quarter of it); when a "
                                    "worker dies, another takes the build over after this. See docs/artifacts.md.")
+    build_failure_ttl: float = Field(600.0, ge=0, le=7 * 86400, description="Seconds a failed build stays "
+                                     "failed (every waiter gets its error and log tail); a request after that "
+                                     "starts a fresh build. A request with \"retry\": true does at once. 0: "
+                                     "every new request retries. See docs/artifacts.md.")
     watch_build_timeout: float = Field(3600.0, gt=0, le=7 * 86400, description="Seconds a watch waits for the "
                                        "artifacts of a new version (watches with builds) before it gives up until "
                                        "its next check; the old version stays served meanwhile.")

@@ -8,7 +8,7 @@ No server code and no asyncio: the standard library's ``http.client`` in threads
 
 from __future__ import annotations
 
-from modelmanager_client.artifacts import BuildFailed, get_artifact
+from modelmanager_client.artifacts import BuildFailed, NoBuildWorker, get_artifact
 from modelmanager_client.download import modelmanager_download, modelmanager_snapshot
 from modelmanager_client.errors import AccessDenied, ClientError, IntegrityError, NotFound, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo
@@ -20,6 +20,7 @@ __all__ = [
     "ClientError",
     "DownloadInfo",
     "IntegrityError",
+    "NoBuildWorker",
     "NotFound",
     "ProxyUnavailable",
     "get_artifact",

@@ -6,7 +6,8 @@ long polls (``GET /v1/artifacts/{key}?wait=``), and downloads it next to earlier
 ``dest`` (default ``$MODELMANAGER_ARTIFACTS``, else ``~/.cache/modelmanager/artifacts``), named by
 its key and verified against its blake3 digest. A key names one output for one target, so a file
 already there is used without asking the proxy again. A failed build raises ``BuildFailed`` with
-the builder's log tail.
+the builder's log tail; a build no live build worker can run (none offers its recipe for its
+target) raises ``NoBuildWorker`` at once, naming the target and the targets the workers do offer.
 
 Where the server package is installed too (a GPU node running ``modelmanager`` or its recipes),
 ``target="auto"`` asks for this machine's own fingerprint, and ``build_locally=True`` lets this
@@ -50,6 +51,19 @@ class BuildFailed(ClientError):
         self.log_tail = log_tail or ""
 
 
+class NoBuildWorker(ClientError):
+    """No live build worker offers the recipe for ``target``; ``offered`` are the targets they do
+    offer for it. The build stays requested: a worker that offers ``target`` will build it."""
+
+    def __init__(self, recipe: str, target: Mapping[str, str] | None, offered: Sequence[Mapping[str, str]]) -> None:
+        seen = (f"live workers offer it for {json.dumps(list(offered), sort_keys=True)}" if offered
+                else "no live worker offers this recipe at all")
+        super().__init__(f"no build worker offers {recipe} for target {json.dumps(target, sort_keys=True)}: {seen}")
+        self.recipe = recipe
+        self.target = dict(target) if target is not None else None
+        self.offered = [dict(t) for t in offered]
+
+
 def default_dest() -> Path:
     return Path(os.environ.get(DEST_ENV) or Path.home() / ".cache" / "modelmanager" / "artifacts")
 
@@ -64,8 +78,9 @@ def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[
     installed here, else (like None) the one the proxy's build workers offer. ``token``: the admin
     token (default ``$MODELMANAGER_ADMIN_TOKEN``). ``build_locally``: build it here if it is pending
     (needs the recipe installed here; ``recipe_modules`` as ``build-worker --recipe-module``). Raises
-    BuildFailed, NotFound, AccessDenied, ProxyUnavailable, IntegrityError, or TimeoutError after
-    ``timeout`` seconds."""
+    BuildFailed, NoBuildWorker (no live build worker offers the recipe for the target, and this node
+    does not build it), NotFound, AccessDenied, ProxyUnavailable, IntegrityError, or TimeoutError
+    after ``timeout`` seconds."""
     base, secret = proxy_base(host), token or os.environ.get(TOKEN_ENV)
     api = _Api(base, secret)
     local = _local_recipe(recipe, recipe_modules) if target == "auto" or build_locally else None
@@ -83,8 +98,10 @@ def get_artifact(sources: str | Sequence[str], recipe: str, *, options: Mapping[
         return path
     if answer["state"] == "failed":
         raise BuildFailed(f"the build of {key} failed: {answer.get('error')}", answer.get("log_tail"))
-    if build_locally and local is not None and answer["state"] == "pending":
+    if build_locally and local is not None and answer["state"] in ("pending", "no_worker"):
         _build_here(base, secret, key, recipe, local, recipe_modules, timeout)
+    elif answer["state"] == "no_worker":
+        raise _no_worker(answer)
     deadline = time.monotonic() + timeout
     while True:
         wait = max(0.0, min(POLL, deadline - time.monotonic()))
@@ -161,6 +178,8 @@ class _Api:
                 answer = json.loads(data) if data.startswith(b"{") else {}
                 if response.status == 404 and answer.get("state") in ("pending", "building"):
                     return False
+                if response.status == 503 and answer.get("state") == "no_worker":
+                    raise _no_worker(answer)
                 if response.status == 502 and answer.get("state") == "failed":
                     raise BuildFailed(answer.get("error", "the build failed"), answer.get("log_tail"))
                 raise _error(response.status, answer, path)
@@ -187,6 +206,13 @@ def _save(response: http.client.HTTPResponse, into: Path, digest: str) -> None:
         os.replace(tmp, into)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _no_worker(answer: Mapping[str, Any]) -> NoBuildWorker:
+    """From ``POST /v1/builds`` (the manifest) or a 503 of ``GET /v1/artifacts/{key}`` (recipe, target)."""
+    manifest = answer.get("manifest") or {}
+    recipe = answer.get("recipe") or (manifest.get("recipe") or {}).get("name", "the recipe")
+    return NoBuildWorker(str(recipe), answer.get("target") or manifest.get("target"), answer.get("offered") or [])
 
 
 def _error(status: int, answer: Any, what: str) -> ClientError:

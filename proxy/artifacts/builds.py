@@ -8,8 +8,14 @@ requesters) and hands it the fencing token. The worker renews the lease through 
 it builds; a worker that dies stops renewing, the lease expires, and the next claim takes the
 build over under a new token. The output comes back by ``PUT /v1/artifacts/{key}``, which
 removes the record; a failure (``fail``, checked against the token) is written to the record with
-the builder's log tail, so every waiter, on any pod, gets it. A failed build is sticky until
-someone asks again with ``retry``.
+the builder's log tail, so every waiter, on any pod, gets it. A failed build stays failed for
+``failure_ttl`` seconds (``--build-failure-ttl``); the first request after that, or one with
+``retry``, starts a fresh build.
+
+A pending build whose recipe and target no live worker offers (none claimed or renewed within
+``BUILDER_SEEN``) is shown as ``no_worker``, with the targets live workers do offer: waiters are
+answered at once instead of at their timeout. The record stays: a worker that offers it later
+builds it.
 
 Waiters (``wait``) watch the index and the record, woken early by events on ``build:<key>``.
 """
@@ -29,6 +35,7 @@ from proxy.artifacts.store import Artifact, ArtifactStore
 from proxy.cluster.port import Coordinator, FillEvent, Lease
 from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable
+from proxy.observe.metrics import Metrics
 from proxy.storage.records import RecordStore
 
 LOG_TAIL = 8192
@@ -67,13 +74,15 @@ class BuildView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     key: str
-    state: Literal["ready", "pending", "building", "failed", "unknown"]
+    state: Literal["ready", "pending", "building", "failed", "unknown", "no_worker"]
     manifest: Manifest | None = None
     worker: str | None = None
     attempts: int = 0
     error: str | None = None
     log_tail: str | None = None
     artifact: dict[str, Any] | None = Field(None, description="The stored artifact (state ready)")
+    offered: list[dict[str, str]] | None = Field(None, description="State no_worker: the targets live build "
+                                                 "workers offer for this recipe (none offers this one)")
 
 
 class Claim(BaseModel):
@@ -98,8 +107,11 @@ class Builder(BaseModel):
 
 class Builds:
     def __init__(self, records: RecordStore, builders: RecordStore, artifacts: ArtifactStore,
-                 coordinator: Coordinator, lease_ttl: float, clock: Callable[[], float] = time.time) -> None:
+                 coordinator: Coordinator, lease_ttl: float, metrics: Metrics, failure_ttl: float = 600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.failure_ttl = failure_ttl
         self._records = records
+        self._metrics = metrics
         self._builders = builders
         self.artifacts = artifacts
         self._coordinator = coordinator
@@ -140,11 +152,16 @@ class Builds:
         if (artifact := await self.artifacts.get(manifest.key)) is not None:
             return ready(artifact)
         record: BuildRecord | None = await self._io(self._read, key)
-        if record is None or (record.state == "failed" and retry):
+        if record is None or (record.state == "failed" and (retry or self._expired(record))):
             record = BuildRecord(key=key, manifest=manifest, names=names, requested_at=self._clock(),
                                  attempts=record.attempts if record else 0)
             await self._io(self._put, record)
-        return view(record)
+            self._metrics.builds_requested.labels(manifest.recipe.name).inc()
+        return await self._staffed(view(record))
+
+    def _expired(self, failed: BuildRecord) -> bool:
+        """A failure older than ``failure_ttl``: the next request builds again."""
+        return self._clock() - (failed.finished_at or failed.requested_at) >= self.failure_ttl
 
     async def state(self, key: Digest) -> BuildView:
         if (artifact := await self.artifacts.get(key)) is not None:
@@ -152,20 +169,32 @@ class Builds:
         record: BuildRecord | None = await self._io(self._read, key.hex)
         if record is None and (artifact := await self.artifacts.get(key)) is not None:
             return ready(artifact)  # stored (and its record removed) between the two looks
-        return view(record) if record is not None else BuildView(key=key.hex, state="unknown")
+        return await self._staffed(view(record)) if record is not None else BuildView(key=key.hex, state="unknown")
+
+    async def _staffed(self, pending: BuildView) -> BuildView:
+        """``pending``, or ``no_worker`` (with the targets offered) when no live worker offers its target."""
+        if pending.state != "pending" or pending.manifest is None:
+            return pending
+        offered = await self.targets(pending.manifest.recipe.name)
+        if pending.manifest.target in offered:
+            return pending
+        return pending.model_copy(update={"state": "no_worker", "offered": offered})
 
     async def wait(self, key: Digest, within: float) -> BuildView:
-        """The build's state once it is stored or failed, or when ``within`` seconds passed."""
+        """The build's state once it is stored or failed, at once when no live worker offers its target
+        (``no_worker``), or when ``within`` seconds passed."""
         deadline = time.monotonic() + within
         subscription = self._coordinator.subscribe(channel(key.hex))
+        self._metrics.build_waiters.inc()
         try:
             while True:
                 current = await self.state(key)
                 remaining = deadline - time.monotonic()
-                if current.state in ("ready", "failed", "unknown") or remaining <= 0:
+                if current.state in ("ready", "failed", "unknown", "no_worker") or remaining <= 0:
                     return current
                 await subscription.get(within=min(POLL, remaining))
         finally:
+            self._metrics.build_waiters.dec()
             subscription.close()
 
     async def targets(self, recipe: str) -> list[dict[str, str]]:
@@ -227,13 +256,28 @@ class Builds:
         started = current.model_copy(update={"state": "building", "worker": worker, "token": lease.token,
                                              "started_at": self._clock(), "attempts": current.attempts + 1})
         await self._io(self._put, started)
+        self._metrics.builds_started.labels(current.manifest.recipe.name).inc()
         await self._publish(record.key, FillEvent("progress", lease.token))
         return Claim(key=record.key, token=lease.token, ttl=self.lease_ttl, manifest=current.manifest,
                      names=current.names)
 
     async def renew(self, key: Digest, token: int) -> bool:
-        """Extend a worker's lease; False when another worker holds the build now."""
-        return await self._coordinator.renew(self._lease(key.hex, token))
+        """Extend a worker's lease (and its presence: a worker busy building offers what it did);
+        False when another worker holds the build now."""
+        if not await self._coordinator.renew(self._lease(key.hex, token)):
+            return False
+        record: BuildRecord | None = await self._io(self._read, key.hex)
+        if record is not None and record.worker is not None:
+            await self._io(self._seen, record.worker)
+        return True
+
+    def _seen(self, worker: str) -> None:
+        path = self._builders.layout.control("builders", worker)
+        try:
+            builder = Builder.model_validate_json(path.read_bytes())
+        except (OSError, ValueError):
+            return
+        self._builders.put(worker, builder.model_copy(update={"seen_at": self._clock()}).model_dump(mode="json"))
 
     async def fail(self, key: Digest, token: int, error: str, log_tail: str) -> bool:
         """Record the failure for every waiter (if ``token`` still holds the build)."""
@@ -244,6 +288,7 @@ class Builds:
             failed = record.model_copy(update={"state": "failed", "error": error[:2000],
                                                "log_tail": log_tail[-LOG_TAIL:], "finished_at": self._clock()})
             await self._io(self._put, failed)
+            self._count_end(record, "failed")
         await self._publish(key.hex, FillEvent("failed", token, error=error[:2000]))
         await self._release(self._lease(key.hex, token))
         return True
@@ -255,7 +300,14 @@ class Builds:
         await self._io(self._records.delete, key)
         if record is not None and record.token is not None:
             await self._release(self._lease(key, record.token))
+            self._count_end(record, "succeeded")
         await self._publish(key, FillEvent("done", record.token if record and record.token else 0))
+
+    def _count_end(self, record: BuildRecord, result: Literal["succeeded", "failed"]) -> None:
+        recipe = record.manifest.recipe.name
+        (self._metrics.builds_succeeded if result == "succeeded" else self._metrics.builds_failed).labels(recipe).inc()
+        if record.started_at is not None:
+            self._metrics.build_duration.labels(recipe, result).observe(max(0.0, self._clock() - record.started_at))
 
     def _lease(self, key: str, token: int) -> Lease:
         return Lease(lease_key(key), token, self._coordinator.node, self.lease_ttl)

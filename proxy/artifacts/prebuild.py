@@ -91,7 +91,7 @@ class Prebuilder:
     async def _wait(self, key: str, deadline: float) -> BuildView:
         while True:
             view = await self._builds.wait(Digest(key), min(POLL, max(0.0, deadline - time.monotonic())))
-            if view.state in ("ready", "failed", "unknown") or time.monotonic() >= deadline:
+            if view.state in ("ready", "failed", "unknown", "no_worker") or time.monotonic() >= deadline:
                 return view
 
     async def _sources(self, snapshot: Snapshot, build: WatchBuild) -> list[tuple[list[str], tuple[str, ...]]]:

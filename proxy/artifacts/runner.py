@@ -3,9 +3,10 @@
 The child (``python -m proxy.artifacts.child``) finds the recipe by name in the same registry the
 worker uses (built-ins, entry points, ``--recipe-module``), builds in the scratch directory and
 writes its result (the output path, or the RecipeError's message) to a small JSON file. Its
-stdout and stderr go to the build's log. Past the deadline the whole process group is killed
-(compilers fork); the child also dies with its worker (``PR_SET_PDEATHSIG``), so a killed worker
-leaves no orphan build behind.
+stdout and stderr go to the build's log. Past the deadline, or when the build is cancelled, the
+child is told to stop (SIGTERM: it kills every process of the build, in its process group or not,
+see ``child``), then its process group is killed. The child does the same on its own when the
+worker dies, even by SIGKILL (``PR_SET_PDEATHSIG``), so a killed worker leaves no orphan behind.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from proxy.artifacts.recipe import BuildInput, RecipeError
 
 LOG_TAIL = 8192
+STOP_GRACE = 5.0
+"""Seconds the child has to end its build's processes before its process group is killed."""
 
 
 def log_tail(path: Path, limit: int = LOG_TAIL) -> str:
@@ -50,13 +53,10 @@ async def run_build(recipe: str, modules: Sequence[str], job: BuildInput) -> Pat
         async with asyncio.timeout(max(0.0, job.deadline - time.monotonic())):
             code = await proc.wait()
     except TimeoutError:
-        _kill_group(proc.pid)
-        await proc.wait()
+        await _stop(proc)
         raise RecipeError(f"the build ran past its time limit and was killed ({recipe})") from None
     except BaseException:  # cancelled (lease lost, shutdown): no build survives its worker
-        _kill_group(proc.pid)
-        with contextlib.suppress(ProcessLookupError):
-            await asyncio.shield(proc.wait())
+        await asyncio.shield(_stop(proc))
         raise
     _kill_group(proc.pid)  # whatever the recipe left running in its group
     return _outcome(result, code, job.scratch)
@@ -76,6 +76,17 @@ def _outcome(result: Path, code: int, scratch: Path) -> Path:
     if not output.is_file() or scratch.resolve() not in output.parents:
         raise RecipeError(f"the recipe's output {output} is not a file in its scratch directory")
     return output
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM to the child (it ends its whole tree), SIGKILL to its group after ``STOP_GRACE``."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STOP_GRACE):
+            await proc.wait()
+    _kill_group(proc.pid)
+    await proc.wait()
 
 
 def _kill_group(pid: int) -> None:

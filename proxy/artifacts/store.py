@@ -82,5 +82,11 @@ class ArtifactStore:
             found.append(Artifact(entry, manifest))
         return sorted(found, key=lambda a: (a.manifest.recipe.name, a.entry.fetched_at))
 
+    async def measure(self) -> None:
+        """Set the ``artifacts`` and ``artifacts_bytes`` gauges (before each scrape of ``/metrics``)."""
+        stored = await self.find()
+        self.cache.metrics.artifacts.set(len(stored))
+        self.cache.metrics.artifacts_bytes.set(sum(a.entry.size for a in stored))
+
     def _entries(self) -> list[IndexEntry]:
         return [e for e in self.cache.index.entries() if e.key.startswith(NAMESPACE)]

@@ -68,6 +68,8 @@ DIGEST_HEADER = "X-MM-Artifact-Digest"
 MAX_WAIT = 300.0
 """Longest long-poll of ``?wait=`` on artifacts and builds."""
 FRONTEND = "artifacts"
+NO_WORKER_RETRY = 30
+"""Retry-After (seconds) when no live build worker offers an artifact's target."""
 _ANSWERED: Mapping[type[Answered], int] = {Unmodified: 304, PreconditionFailed: 412, RangeNotSatisfiable: 416}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -265,6 +267,17 @@ def _not_served(state: BuildView) -> web.Response:
     if state.state == "failed":
         failed = BuildFailedBody(error=f"the build failed: {state.error}", state="failed", log_tail=state.log_tail)
         return web.json_response(failed.model_dump(), status=502)
+    if state.state == "no_worker":
+        assert state.manifest is not None
+        offered = state.offered or []
+        message = (f"no build worker for this target: no live worker offers {state.manifest.recipe.name} for "
+                   f"{json.dumps(state.manifest.target, sort_keys=True)}; "
+                   + (f"live workers offer {json.dumps(offered, sort_keys=True)}" if offered
+                      else "no live worker offers this recipe")
+                   + ". The build stays requested: a worker that offers this target will build it")
+        body = NotBuilt(error=message, state="no_worker", offered=offered, recipe=state.manifest.recipe.name,
+                        target=state.manifest.target)
+        return web.json_response(body.model_dump(), status=503, headers={"Retry-After": str(NO_WORKER_RETRY)})
     message = {"unknown": "no such artifact, and no build of it was requested",
                "pending": "the artifact is not built yet: its build waits for a worker",
                "building": "the artifact is being built"}.get(state.state, "not stored")

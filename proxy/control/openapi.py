@@ -153,7 +153,9 @@ def _artifact_paths() -> Json:
     artifact_read = {
         "200": _bytes("The artifact's bytes (Range and conditionals as for any cached file: 206, 304, 412, 416)"),
         "404": _json(_ref(NotBuilt), "Not stored (yet): state says whether a build is pending or running"),
-        "502": _json(_ref(BuildFailedBody), "The build failed: the error and the builder's log tail")}
+        "502": _json(_ref(BuildFailedBody), "The build failed: the error and the builder's log tail"),
+        "503": _json(_ref(NotBuilt), "No live build worker offers the artifact's recipe and target (state "
+                     "no_worker; offered lists the targets they do offer); Retry-After says when to ask again")}
     read = _op("An artifact's bytes, or wait for its build", artifact_read, 400, params=[key, wait])
     head = _op("An artifact's size and validators", {"200": _bytes("No body"), "404": {"description": "Not stored"},
                                                       "502": {"description": "The build failed"}}, 400,

@@ -70,7 +70,8 @@ class BuildRequest(RequestBody):
     target: dict[str, str] | None = Field(None, description="The machine fingerprint to build for; omitted: "
                                           "the one target the build workers seen lately offer for the recipe")
     names: list[str] = Field(default_factory=list, description="File names of digest sources, in order")
-    retry: bool = Field(False, description="Ask again after a failed build (a failure is kept until then)")
+    retry: bool = Field(False, description="Build again now after a failed build (without it, a failure is "
+                        "kept for --build-failure-ttl seconds, then the next request builds again)")
     token: Token = None
 
 
@@ -163,4 +164,9 @@ class BuildRenewed(View):
 
 class NotBuilt(View):
     error: str
-    state: Literal["pending", "building", "unknown"]
+    state: Literal["pending", "building", "unknown", "no_worker"]
+    offered: list[dict[str, str]] | None = Field(None, description="State no_worker (503): the targets live "
+                                                 "build workers offer for this recipe")
+    recipe: str | None = Field(None, description="State no_worker: the artifact's recipe")
+    target: dict[str, str] | None = Field(None, description="State no_worker: the artifact's target, which no "
+                                          "live build worker offers")

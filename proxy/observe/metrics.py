@@ -8,11 +8,14 @@ node's totals (every worker, dead ones' counters included); ``value`` stays this
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 PREFIX = "modelmanager"
+BUILD_BUCKETS = (1, 5, 15, 60, 300, 900, 1800, 3600, 7200)
+"""Build durations: from seconds (a small ORT optimization) to hours (a large TensorRT engine)."""
 
 
 class Metrics:
@@ -67,6 +70,31 @@ class Metrics:
                                         "cached upstream version", ["scheme"], registry=r)
         self.watch_errors = Counter(f"{PREFIX}_watch_errors", "Watch checks that failed (upstream or prefetch "
                                     "errors); the previous version stays served", registry=r)
+        self.builds_requested = Counter(f"{PREFIX}_builds_requested", "Build requests that started a new "
+                                        "build record (not those that joined one, found it stored or failed)",
+                                        ["recipe"], registry=r)
+        self.builds_started = Counter(f"{PREFIX}_builds_started", "Builds handed to a build worker under a "
+                                      "lease (a build retaken from a dead worker counts again)", ["recipe"],
+                                      registry=r)
+        self.builds_succeeded = Counter(f"{PREFIX}_builds_succeeded", "Builds whose output a worker uploaded",
+                                        ["recipe"], registry=r)
+        self.builds_failed = Counter(f"{PREFIX}_builds_failed", "Builds a worker reported as failed",
+                                     ["recipe"], registry=r)
+        self.build_duration = Histogram(f"{PREFIX}_build_duration_seconds", "Time from a worker's claim to the "
+                                        "upload or the failure report, by recipe and result (succeeded, failed)",
+                                        ["recipe", "result"], buckets=BUILD_BUCKETS, registry=r)
+        self.build_waiters = Gauge(f"{PREFIX}_build_waiters", "Requests waiting on a build (?wait= on an "
+                                   "artifact or a build)", registry=r, multiprocess_mode="livesum")
+        self.artifacts = Gauge(f"{PREFIX}_artifacts", "Derived artifacts stored on the cache volume", registry=r,
+                               multiprocess_mode="mostrecent")
+        self.artifacts_bytes = Gauge(f"{PREFIX}_artifacts_bytes", "Bytes of derived artifacts stored on the "
+                                     "cache volume", registry=r, multiprocess_mode="mostrecent")
+        self.before_render: list[Callable[[], Awaitable[None]]] = []
+        """Refreshers of gauges read at scrape time (such as the artifacts' bytes)."""
+
+    async def refresh(self) -> None:
+        for refresher in self.before_render:
+            await refresher()
 
     def render(self) -> bytes:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -42,14 +42,20 @@ async def call_artifact_routes(check: Check) -> None:
     await check("GET", "/v1/blobs/{digest}", 404, f"/v1/blobs/{'0' * 64}")
 
     target = RECIPE.target()
+    await check("POST", "/v1/builds/claim", 204, body={"worker": "w", "offers": {"test-gzip": target}, "wait": 0})
     build = await check("POST", "/v1/builds", 202, body={"sources": [stored["digest"]], "recipe": "test-gzip",
                                                          "target": target})
     assert build["state"] == "pending"
+    unstaffed = await check("POST", "/v1/builds", 202, body={"sources": [stored["digest"]], "recipe": "test-gzip",
+                                                             "target": {"gpu": "none here"}})
+    assert (unstaffed["state"], unstaffed["offered"]) == ("no_worker", [target])
+    no_worker = await check("GET", route, 503, f"/v1/artifacts/{unstaffed['key']}", params={"wait": "60"})
+    assert no_worker["offered"] == [target]
     await check("POST", "/v1/builds", 400, body={"sources": [stored["digest"]], "recipe": "nope", "target": target})
     await check("POST", "/v1/builds", 400, body={"sources": [], "recipe": "test-gzip"})
     missing = await check("GET", route, 404, f"/v1/artifacts/{build['key']}")
     assert missing["state"] == "pending"
-    assert [b["key"] for b in await check("GET", "/v1/builds", 200)] == [build["key"]]
+    assert sorted(b["key"] for b in await check("GET", "/v1/builds", 200)) == sorted([build["key"], unstaffed["key"]])
     assert (await check("GET", "/v1/builds/{key}", 200, f"/v1/builds/{build['key']}"))["state"] == "pending"
     await check("POST", "/v1/builds/claim", 204, body={"worker": "w", "offers": {"other": {}}, "wait": 0})
     claim = await check("POST", "/v1/builds/claim", 200, body={"worker": "w", "offers": {"test-gzip": target}})

@@ -43,7 +43,7 @@ async def worker_pool(tmp_path: Path) -> AsyncIterator[WorkerFactory]:
 
     async def start(proxy_url: str, token: str, name: str, *extra: str, module: bool = True,
                     env: dict[str, str] | None = None) -> Worker:
-        argv = [sys.executable, "-m", "proxy", "build-worker", "--proxy", proxy_url, "--admin-token", token,
+        argv = [sys.executable, "-m", "proxy", "build-worker", "--proxy", proxy_url, f"--admin-token={token}",
                 "--name", name, "--workdir", str(tmp_path / f"work-{name}"), *extra]
         if module:
             argv += ["--recipe-module", RECIPE_MODULE]
