@@ -129,5 +129,6 @@ def test_emulator_profiles_add_gcs_and_azurite_and_the_routes_reach_the_replicas
     for name in ("proxy-a", "proxy-b"):
         env = services[name]["environment"]
         assert {k: env[k] for k in routes} == routes
-        settings = Settings(**{k.removeprefix(ENV_PREFIX).lower(): v for k, v in routes.items()})
+        values: dict[str, Any] = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in routes.items()}
+        settings = Settings(**values)
         assert settings.s3_route == ("models=gs://models", "blobs=az://devstoreaccount1/models")
