@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.adapters.gcs.conftest import GcsProxy
+from tests.adapters.gcs.test_fetch import get
 from tests.fakes.gcs_server import GcsAdmin
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY
 from tests.routed_pins import pinned_prefix_survives_eviction
@@ -88,3 +89,8 @@ async def test_a_pin_through_the_s3_api_keeps_the_gcs_entries_it_filled(
     gp = await start_gcs(s3_route=(f"models=gs://{gcs_bucket}",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}",
                          disk_quota_bytes=1, eviction_interval=3600)
     await pinned_prefix_survives_eviction(gp.proxy, gp.relay, f"gs:{gcs_bucket}/tiny-llm/", cache_dir, capsys)
+    downloads = len(gp.relay.bodies())
+    status, got, headers = await get(gp, f"gs://{gcs_bucket}/tiny-llm/config.json")
+    assert (status, got, headers["X-Cache"]) == (200, FOLDER["tiny-llm/config.json"], "hit"), \
+        "the S3 API and gs:// URLs share one entry"
+    assert len(gp.relay.bodies()) == downloads
