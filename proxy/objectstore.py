@@ -54,5 +54,8 @@ class ObjectStore(Protocol):
 
     def source(self, key: str) -> Source:
         """The object ``key`` for the core: fetch with ranges, If-Range and revalidation; metadata
-        carries the store's checksums (md5, crc32c) so bytes are verified before commit."""
+        carries the store's checksums (md5, crc32c) so bytes are verified before commit.
+
+        Its ``key`` (the index key) extends ``source(prefix).key`` for every ``key`` under
+        ``prefix``: pins of a routed bucket's prefix record ``source(prefix).key``."""
         ...

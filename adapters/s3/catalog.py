@@ -3,7 +3,11 @@ bucket's route: ListObjectsV2 at its S3 endpoint, or its ``ObjectStore`` (GCS, A
 bucket), so ``s3://<bucket>/...`` prefetches, pins and watches work for every routed bucket.
 
 The version of a listing is a fingerprint of its (key, ETag) pairs, so a watch sees any object
-added, removed or rewritten. Objects get the keys and ``S3ObjectSource`` of the S3 routes. S3 has
+added, removed or rewritten. Objects get the index keys of the store that serves the bucket:
+``s3:<bucket>/...`` for an S3 route, the store's own (``gs:<bucket>/...``, ``az:<account>/<container>/...``)
+for a bucket routed to GCS or Azure. A pin records the prefix in that same key space (the store's
+``source(prefix).key``), so a pin of ``s3://<routed bucket>/<prefix>`` keeps exactly the entries its
+reads fill, and shares them with reads and pins of the store's own ``gs://``/``az://`` URL. S3 has
 no atomic multi-object version: a changed object is refetched (revalidated by ETag) by the watch's
 prefetch, and until that fill commits its readers tail the new version as it lands.
 """
@@ -14,7 +18,7 @@ import hashlib
 
 from adapters.s3.routing import Router
 from adapters.s3.s3store import S3Store
-from adapters.s3.upstream import S3Upstream, cache_key
+from adapters.s3.upstream import S3Upstream
 from adapters.s3.urls import GRAMMAR, S3Url
 from proxy.control.catalog import Snapshot, SnapshotFile
 from proxy.control.urls import ModelUrl
@@ -61,7 +65,7 @@ class S3Catalog:
         start = len(root) + 1 if root else 0
         files = tuple(SnapshotFile(o.key[start:], o.size, store.source(o.key), self._revalidate_after)
                       for o in listed)
-        prefix = cache_key(url.bucket, url.key if exact and url.key else (root + "/" if root else ""))
+        prefix = store.source(url.key if exact and url.key else (root + "/" if root else "")).key
         return Snapshot(url, fingerprint[:32], files, (prefix,))
 
     async def _list(self, store: ObjectStore, prefix: str) -> list[StoredObject]:

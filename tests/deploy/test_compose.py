@@ -110,3 +110,25 @@ def test_dockerfile_matches_chart_and_compose() -> None:
     assert "EXPOSE 8080 9000" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[1:6] == ["*", "!pyproject.toml", "!README.md", "!proxy/", "!adapters/"]
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+"""Azurite's well-known development account key (devstoreaccount1), published by Microsoft."""
+
+
+def test_emulator_profiles_add_gcs_and_azurite_and_the_routes_reach_the_replicas(compose_command: Compose) -> None:
+    routes = {"MODELMANAGER_S3_ROUTE": "models=gs://models,blobs=az://devstoreaccount1/models",
+              "MODELMANAGER_GCS_ENDPOINT": "http://gcs:4443", "MODELMANAGER_GCS_CREDENTIALS": "anonymous",
+              "MODELMANAGER_AZURE_ENDPOINT": "http://azurite:10000/{account}",
+              "MODELMANAGER_AZURE_ACCOUNT_KEY": AZURITE_KEY}
+    config = compose_config(compose_command, {"COMPOSE_PROFILES": "gcs,azure", **routes})
+    services = config["services"]
+    assert set(services) == {"redis", "proxy-a", "proxy-b", "lb", "gcs", "azurite"}
+    assert [p["target"] for p in services["gcs"]["ports"]] == [4443]
+    assert [p["target"] for p in services["azurite"]["ports"]] == [10000]
+    for name in ("proxy-a", "proxy-b"):
+        env = services[name]["environment"]
+        assert {k: env[k] for k in routes} == routes
+        values: dict[str, Any] = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in routes.items()}
+        settings = Settings(**values)
+        assert settings.s3_route == ("models=gs://models", "blobs=az://devstoreaccount1/models")

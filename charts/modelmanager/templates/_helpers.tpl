@@ -53,10 +53,14 @@ app.kubernetes.io/component: redis
 {{- end }}
 
 {{- define "modelmanager.s3Enabled" -}}
-{{- if and .Values.s3.upstreamEndpoint .Values.s3.dedicatedPort }}true{{- end }}
+{{- if and (or .Values.s3.upstreamEndpoint .Values.s3.routes) .Values.s3.dedicatedPort }}true{{- end }}
 {{- end }}
 
 {{/* The in-cluster DNS name of the proxy Service. */}}
 {{- define "modelmanager.host" -}}
 {{- printf "%s.%s.svc.cluster.local" (include "modelmanager.fullname" .) .Release.Namespace }}
 {{- end }}
+
+{{/* Where the S3 routes file and the GCS service-account key are mounted. */}}
+{{- define "modelmanager.s3RoutesDir" -}}/etc/modelmanager/s3-routes{{- end }}
+{{- define "modelmanager.gcsCredentialsDir" -}}/var/run/secrets/modelmanager/gcs{{- end }}

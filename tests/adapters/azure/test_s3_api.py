@@ -19,6 +19,7 @@ from proxy.errors import ConfigError
 from tests.adapters.azure.conftest import AzureProxy, Blobs
 from tests.fakes.azurite import ACCOUNT
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY
+from tests.routed_pins import pinned_prefix_survives_eviction
 from tests.s3_clients import FOLDER, LISTINGS, MiB, aws, client, expected, herd, listed
 
 
@@ -86,3 +87,14 @@ def test_a_route_the_azure_grammar_refuses_is_a_config_error(make_settings: Call
     settings = make_settings(s3_route=("m=az://MyAccount/models",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}")
     with pytest.raises(ConfigError, match="route to 'az://MyAccount/models': not a storage account name"):
         build_app(settings)
+
+
+async def test_a_pin_through_the_s3_api_keeps_the_azure_entries_it_filled(
+        start_azure: Callable[..., Awaitable[AzureProxy]], blobs: Blobs, cache_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for key, body in FOLDER.items():
+        await blobs.put(key, body)
+    ap = await start_azure(s3_route=(f"models=az://{ACCOUNT}/{blobs.name}",),
+                           s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}", disk_quota_bytes=1, eviction_interval=3600)
+    await pinned_prefix_survives_eviction(ap.proxy, ap.relay, f"az:{ACCOUNT}/{blobs.name}/tiny-llm/", cache_dir,
+                                          capsys)

@@ -14,8 +14,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.adapters.gcs.conftest import GcsProxy
+from tests.adapters.gcs.test_fetch import get
 from tests.fakes.gcs_server import GcsAdmin
 from tests.fakes.s3_servers import ACCESS_KEY, SECRET_KEY
+from tests.routed_pins import pinned_prefix_survives_eviction
 from tests.s3_clients import FOLDER, LISTINGS, MiB, aws, client, expected, herd, listed
 
 
@@ -77,3 +79,18 @@ async def test_cold_herd_of_16_boto3_clients_is_one_upstream_get(routed: GcsProx
     await gcs.upload(gcs_bucket, "herd.bin", body)
     await herd(endpoint(routed), routed.relay, body)
     assert len([r for r in routed.relay.bodies() if "herd.bin" in r.raw_path]) == 1
+
+
+async def test_a_pin_through_the_s3_api_keeps_the_gcs_entries_it_filled(
+        start_gcs: Callable[..., Awaitable[GcsProxy]], gcs: GcsAdmin, gcs_bucket: str, cache_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for key, body in FOLDER.items():
+        await gcs.upload(gcs_bucket, key, body)
+    gp = await start_gcs(s3_route=(f"models=gs://{gcs_bucket}",), s3_client_keys=f"{ACCESS_KEY}:{SECRET_KEY}",
+                         disk_quota_bytes=1, eviction_interval=3600)
+    await pinned_prefix_survives_eviction(gp.proxy, gp.relay, f"gs:{gcs_bucket}/tiny-llm/", cache_dir, capsys)
+    downloads = len(gp.relay.bodies())
+    status, got, headers = await get(gp, f"gs://{gcs_bucket}/tiny-llm/config.json")
+    assert (status, got, headers["X-Cache"]) == (200, FOLDER["tiny-llm/config.json"], "hit"), \
+        "the S3 API and gs:// URLs share one entry"
+    assert len(gp.relay.bodies()) == downloads
