@@ -6,20 +6,14 @@ object added, removed or replaced (a new generation of a composite object change
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from adapters.gcs.bucket import Gcs, GcsBucket, allowed
-from adapters.gcs.source import cache_key
+from adapters.gcs.bucket import Gcs, allowed
 from adapters.gcs.urls import GRAMMAR, GsUrl
-from proxy.control.catalog import Snapshot, SnapshotFile
+from proxy.control.catalog import Snapshot, store_snapshot
 from proxy.control.urls import ModelUrl
-from proxy.errors import UpstreamUnavailable
-from proxy.objectstore import StoredObject
-
-MAX_PAGES = 10_000
 
 
 class GcsCatalog:
@@ -40,37 +34,10 @@ class GcsCatalog:
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, GsUrl)
         bucket = self._gcs.bucket(f"gs://{url.bucket}", self._session)
-        listed = await list_all(bucket, url.key)
-        exact = [o for o in listed if o.key == url.key]
-        if url.key and not url.key.endswith("/"):
-            if exact:
-                listed, root = exact, url.key.rpartition("/")[0]
-            else:
-                root = url.key
-                listed = [o for o in listed if o.key.startswith(url.key + "/")]
-        else:
-            root = url.key.rstrip("/")
-        fingerprint = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in listed).encode()).hexdigest()
-        start = len(root) + 1 if root else 0
-        files = tuple(SnapshotFile(o.key[start:], o.size, bucket.source(o.key), self._revalidate_after)
-                      for o in listed)
-        prefix = cache_key(url.bucket, url.key if exact and url.key else (root + "/" if root else ""))
-        return Snapshot(url, fingerprint[:32], files, (prefix,))
+        return await store_snapshot(url, bucket, url.key, self._revalidate_after)
 
 
 async def listed(gcs: Gcs, text: str, session: Callable[[], aiohttp.ClientSession],
                  allow: Sequence[str]) -> Snapshot:
     """``/v1/list`` of a ``gs://`` prefix, if its bucket matches an ``allow`` pattern."""
     return await GcsCatalog(gcs, session, 0).snapshot(allowed(text, allow), None)
-
-
-async def list_all(bucket: GcsBucket, prefix: str) -> list[StoredObject]:
-    found: list[StoredObject] = []
-    token: str | None = None
-    for _ in range(MAX_PAGES):
-        page = await bucket.list(prefix, None, token, 1000)
-        found.extend(page.objects)
-        token = page.next_token
-        if token is None:
-            return sorted(found, key=lambda o: o.key)
-    raise UpstreamUnavailable(f"{bucket.label} listing has too many pages")

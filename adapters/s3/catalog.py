@@ -14,18 +14,13 @@ prefetch, and until that fill commits its readers tail the new version as it lan
 
 from __future__ import annotations
 
-import hashlib
-
 from adapters.s3.routing import Router
 from adapters.s3.s3store import S3Store
 from adapters.s3.upstream import S3Upstream
 from adapters.s3.urls import GRAMMAR, S3Url
-from proxy.control.catalog import Snapshot, SnapshotFile
+from proxy.control.catalog import Snapshot, store_snapshot
 from proxy.control.urls import ModelUrl
-from proxy.errors import UpstreamUnavailable
-from proxy.objectstore import ObjectStore, StoredObject
-
-MAX_PAGES = 10_000
+from proxy.objectstore import ObjectStore
 
 
 class S3Catalog:
@@ -51,30 +46,4 @@ class S3Catalog:
     async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, S3Url)
         store = self._store(url.bucket)
-        listed = await self._list(store, url.key)
-        exact = [o for o in listed if o.key == url.key]
-        if url.key and not url.key.endswith("/"):
-            if exact:
-                listed, root = exact, url.key.rpartition("/")[0]
-            else:
-                root = url.key
-                listed = [o for o in listed if o.key.startswith(url.key + "/")]
-        else:
-            root = url.key.rstrip("/")
-        fingerprint = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in listed).encode()).hexdigest()
-        start = len(root) + 1 if root else 0
-        files = tuple(SnapshotFile(o.key[start:], o.size, store.source(o.key), self._revalidate_after)
-                      for o in listed)
-        prefix = store.source(url.key if exact and url.key else (root + "/" if root else "")).key
-        return Snapshot(url, fingerprint[:32], files, (prefix,))
-
-    async def _list(self, store: ObjectStore, prefix: str) -> list[StoredObject]:
-        found: list[StoredObject] = []
-        token: str | None = None
-        for _ in range(MAX_PAGES):
-            page = await store.list(prefix, None, token, 1000)
-            found.extend(page.objects)
-            token = page.next_token
-            if token is None:
-                return sorted(found, key=lambda o: o.key)
-        raise UpstreamUnavailable("S3 listing has too many pages")
+        return await store_snapshot(url, store, url.key, self._revalidate_after)

@@ -11,12 +11,14 @@ by its scheme.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.control.urls import InvalidUrl, ModelUrl, UrlGrammar, split_url
-from proxy.errors import Forbidden
+from proxy.errors import Forbidden, UpstreamUnavailable
+from proxy.objectstore import ObjectStore, StoredObject
 from proxy.upstream import Source
 
 
@@ -116,3 +118,42 @@ class Catalogs:
         if catalog is None:
             raise Forbidden(f"no adapter for {url.scheme}:// URLs is configured on this proxy")
         return catalog
+
+
+STORE_PAGES = 10_000
+"""A store listing with more pages than this is refused (a runaway or hostile upstream)."""
+
+
+async def store_snapshot(url: ModelUrl, store: ObjectStore, key: str, revalidate_after: float,
+                         page_size: int = 1000) -> Snapshot:
+    """What ``url`` names in an object store (S3, GCS, Azure): the object ``key``, or every object
+    under it as a folder. The version is a fingerprint of the (name, ETag) pairs, so a watch sees
+    any object added, removed or replaced; the pin prefix is the store's own cache key for it."""
+    listed = await list_store(store, key, page_size)
+    exact = [o for o in listed if o.key == key]
+    if key and not key.endswith("/"):
+        if exact:
+            listed, root = exact, key.rpartition("/")[0]
+        else:
+            root = key
+            listed = [o for o in listed if o.key.startswith(key + "/")]
+    else:
+        root = key.rstrip("/")
+    fingerprint = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in listed).encode()).hexdigest()
+    start = len(root) + 1 if root else 0
+    files = tuple(SnapshotFile(o.key[start:], o.size, store.source(o.key), revalidate_after) for o in listed)
+    prefix = store.source(key if exact and key else (root + "/" if root else "")).key
+    return Snapshot(url, fingerprint[:32], files, (prefix,))
+
+
+async def list_store(store: ObjectStore, prefix: str, page_size: int = 1000) -> list[StoredObject]:
+    """Every object under ``prefix``, in key order."""
+    found: list[StoredObject] = []
+    token: str | None = None
+    for _ in range(STORE_PAGES):
+        page = await store.list(prefix, None, token, page_size)
+        found.extend(page.objects)
+        token = page.next_token
+        if token is None:
+            return sorted(found, key=lambda o: o.key)
+    raise UpstreamUnavailable(f"{store.label} listing has too many pages")
