@@ -15,7 +15,7 @@ from tests.client.conftest import blocking, host
 from tests.conftest import ADMIN_TOKEN, Proxy
 from tests.fakes.fake_http import FakeUpstream
 from tests.proxy.artifacts.test_builds import TARGET, gzipped
-from tests.proxy.artifacts.workers import RECIPE_MODULE, WorkerFactory, worker_pool
+from tests.proxy.artifacts.workers import RECIPE_MODULE, WorkerFactory, child_env, worker_pool
 
 ProxyFactory = Callable[..., Awaitable[Proxy]]
 
@@ -62,7 +62,9 @@ async def test_get_artifact_raises_the_build_failure_with_its_log(
 
 
 async def test_a_node_without_workers_builds_its_own_artifact_and_shares_it(
-        start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL], tmp_path: Path) -> None:
+        start_proxy: ProxyFactory, upstream: tuple[FakeUpstream, URL], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", child_env()["PYTHONPATH"])  # the local build's child imports the test recipe
     fake, base = upstream
     model = b"onnx graph " * 5000
     fake.add("/model.onnx", model)
