@@ -3,6 +3,7 @@ it once per node (under the node-wide lock), verify it, and remember what it res
 
 from __future__ import annotations
 
+import gc
 import logging
 import mmap
 import time
@@ -130,5 +131,24 @@ def write_file(source: RangeSource, path: Path) -> None:
         if source.size == 0:
             return
         file.truncate(source.size)
-        with mmap.mmap(file.fileno(), source.size) as mapped, memoryview(mapped) as view:
+        mapped = mmap.mmap(file.fileno(), source.size)
+        view = memoryview(mapped)
+        try:
             read_all(source, view, connections())
+        finally:
+            _unmap(mapped, view)
+
+
+def _unmap(mapped: mmap.mmap, view: memoryview) -> None:
+    """Release the view and unmap. A transport that gave up mid-range (a UCX receive cancelled
+    when its sidecar died) may still hold a slice of the mapping; then the mapping goes when
+    that slice is collected. Whatever it could still write is the same blob's bytes at the same
+    offsets."""
+    for attempt in range(2):
+        try:
+            view.release()
+            mapped.close()
+            return
+        except BufferError:
+            if attempt == 0:
+                gc.collect()
