@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 from bench.gpu_workers import make_file, markdown, parse_counts, parse_size, workdir  # noqa: E402
-from bench.process import proc_status_kib  # noqa: E402
+from bench.process import proc_status_kib, thread_cpu_seconds  # noqa: E402
 from bench.proxy_proc import ProxyOptions, ProxyProcess  # noqa: E402
 from bench.spread import pull  # noqa: E402
 from bench.upstream import Upstream  # noqa: E402
@@ -61,16 +61,23 @@ def fill_row(args: argparse.Namespace, work: Path, upstream: Upstream, origin: s
     options = ProxyOptions(workers=args.workers, extra=("--fill-connections", str(connections)))
     with ProxyProcess(work, options, f"fill-{connections}") as proxy:
         before = upstream.counter(url)
+        cpu_before = [thread_cpu_seconds(p) for p in proxy.pids()]
         t0 = time.perf_counter()
         got = pull(proxy.fetch_url(url), t0, digest=False)
         after = upstream.counter(url)
+        cpu_after = [thread_cpu_seconds(p) for p in proxy.pids()]
         blobs = [p.name for p in (proxy.cache_dir / "blobs").glob("*/*")]
         rss = max((proc_status_kib(p, "VmHWM") or 0) for p in proxy.pids()) / 1000
+    # the busiest event loop's CPU per GB bounds one fill's speed whatever the cores: 1 / that
+    loop_s = max(a[0] - b[0] for a, b in zip(cpu_after, cpu_before, strict=False))
+    threads_s = sum(a[1] - b[1] for a, b in zip(cpu_after, cpu_before, strict=False))
     exact = got.size == size and not got.error and got.x_cache == "miss" and blobs == [digest]
     return {"what": f"cold fill, {origin}, --fill-connections {connections}", "s": round(got.done, 2),
             "GB/s": round(size / got.done / 1e9, 3), "first_byte_ms": round(got.first_byte * 1000),
             "upstream_gets": after.gets - before.gets,
             "upstream_bytes_x": round((after.bytes - before.bytes) / size, 3),
+            "loop_cpu_s_per_GB": round(loop_s / (size / 1e9), 3),
+            "threads_cpu_s_per_GB": round(threads_s / (size / 1e9), 3),
             "blob_ok": exact, "peak_rss_mb": round(rss)}
 
 

@@ -158,3 +158,27 @@ def proc_status_kib(pid: int, field: str) -> int | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
+
+
+def thread_cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) a process has used so far: in its main thread (the proxy's
+    event loop), and in all its other threads together; zeros if it is gone. Threads that already
+    ended are not counted."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    main, others = 0.0, 0.0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return main, others
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+        if int(tid) == pid:
+            main += seconds
+        else:
+            others += seconds
+    return main, others

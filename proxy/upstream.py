@@ -82,6 +82,19 @@ class NotModified:
 NOT_MODIFIED = NotModified()
 
 
+@dataclass(slots=True)
+class Takeover:
+    """An open response's connection, handed over after its head (``proxy.fill.receive``): ``head``
+    holds the body bytes the HTTP client had already read, ``length`` the body's bytes after them."""
+
+    transport: asyncio.Transport | None
+    """None when the whole body had already been read (``head``)."""
+    head: bytes
+    length: int
+    idle_timeout: float | None
+    """Seconds the upstream may stay silent before the connection is dropped (None: never)."""
+
+
 class Fetched(Protocol):
     """An open upstream response: metadata now, the body as it arrives."""
 
@@ -90,6 +103,11 @@ class Fetched(Protocol):
 
     def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes from the requested offset. Raises UpstreamUnavailable if cut short."""
+        ...
+
+    def takeover(self) -> Takeover | None:
+        """The connection, for a reader that receives the rest of the body itself (instead of
+        ``chunks``); None when it cannot be handed over. Afterwards only ``close`` is called."""
         ...
 
     async def close(self) -> None: ...
@@ -110,6 +128,28 @@ class ResponseBody:
                 yield chunk
         except NETWORK_ERRORS as exc:
             raise UpstreamUnavailable(f"{self._upstream} body interrupted: {exc!r}") from exc
+
+    def takeover(self) -> Takeover | None:
+        """A body of known length, not encoded, on a plain or TLS connection: drain what aiohttp
+        has read and parsed, stop its read timer, and hand the transport over."""
+        response = self._response
+        connection = response.connection
+        content = response.content
+        length = response.content_length
+        if (connection is None or connection.transport is None or connection.protocol is None
+                or length is None or "Transfer-Encoding" in response.headers
+                or response.headers.get("Content-Encoding", "identity") != "identity"
+                or content.exception() is not None):
+            return None
+        protocol, transport = connection.protocol, connection.transport
+        head = []
+        while data := content.read_nowait(-1):  # draining also feeds what aiohttp held back
+            head.append(data)
+        received = sum(len(d) for d in head)
+        if response.connection is None or content.at_eof():  # the whole body: the connection went back to the pool
+            return Takeover(None, b"".join(head), 0, None)
+        protocol.pause_reading()  # aiohttp's sock_read timer stops; the new reader has its own
+        return Takeover(transport, b"".join(head), length - received, protocol.read_timeout)
 
     async def close(self) -> None:
         self._response.close()

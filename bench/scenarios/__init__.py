@@ -3,6 +3,7 @@
 * ``warm``     warm-hit (one client) and warm-many (concurrent clients) on a cached file
 * ``cold``     cold-miss (time to first byte, throttled upstream) and cold-rss (concurrent cold streams)
 * ``fill``     cold-fill: one cold file with --fill-connections 1 vs 8, unthrottled and throttled per connection
+* ``receive``  fill-receive: the event loop's CPU per GB received, aiohttp's chunks vs a taken-over connection
 * ``herd``     many clients on one cold file, and each server's RSS meanwhile
 * ``cluster``  the herd spread over several pods sharing a volume and Redis
 * ``hf``       snapshot_download of a 50-file repo from the Hub emulator
@@ -26,6 +27,7 @@ from bench.scenarios.env import FULL, QUICK, SMOKE, Emit, Env, Sizes, file_specs
 from bench.scenarios.fill import cold_fill
 from bench.scenarios.herd import herd
 from bench.scenarios.hf import hf_snapshot
+from bench.scenarios.receive import fill_receive
 from bench.scenarios.ucx import ucx
 from bench.scenarios.warm import warm_hit, warm_many
 
@@ -34,6 +36,7 @@ SCENARIOS: dict[str, Callable[[Env, Emit], None]] = {
     "warm-many": warm_many,
     "cold-miss": cold_miss,
     "cold-fill": cold_fill,
+    "fill-receive": fill_receive,
     "herd": herd,
     "cluster-herd": cluster_herd,
     "hf-snapshot": hf_snapshot,

@@ -155,7 +155,7 @@ def file_specs(sizes: Sizes, scenarios: Sequence[str]) -> list[tuple[str, int]]:
         names.update({big_name(i): sizes.big for i in range(sizes.cold_streams)})
     if "cold-miss" in scenarios:
         names[COLD_FILE] = sizes.big
-    if "cold-fill" in scenarios:
+    if "cold-fill" in scenarios or "fill-receive" in scenarios:
         names[FILL_FILE] = max(sizes.big, 64 * MiB)  # large enough to be segmented, even at --smoke
     if "herd" in scenarios:
         names[HERD_FILE] = sizes.herd

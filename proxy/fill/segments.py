@@ -28,6 +28,7 @@ from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.landed import Landed
 from proxy.fill.lease import FillLease
 from proxy.fill.pipe import WritePipe
+from proxy.fill.receive import BUFFER, Receiver, ThreadReceiver, plain_socket
 from proxy.fill.state import Fill
 from proxy.storage.writer import BlobWriter
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
@@ -158,15 +159,16 @@ class SegmentedFill:
         return any(not s.taken or s.end - s.pos >= 2 * STEAL_MIN for s in self.segments)
 
     async def _worker(self, segment: Segment | None, opened: Fetched | None) -> None:
+        buffers = (bytearray(BUFFER), bytearray(BUFFER))  # this connection's, for every segment it takes
         while True:
             if segment is None:
                 segment = self._next()
                 if segment is None:
                     return
-            await self._fetch(segment, opened)
+            await self._fetch(segment, opened, buffers)
             segment, opened = None, None
 
-    async def _fetch(self, segment: Segment, fetched: Fetched | None) -> None:
+    async def _fetch(self, segment: Segment, fetched: Fetched | None, buffers: tuple[bytearray, bytearray]) -> None:
         """Fetch one segment to its end, resuming it alone after drops."""
         policy, metrics = self.ctx.policy, self.ctx.metrics
         attempt = 0
@@ -174,7 +176,7 @@ class SegmentedFill:
             try:
                 if fetched is None:
                     fetched = await self._open(segment)
-                await self._pump(segment, fetched)
+                await self._pump(segment, fetched, buffers)
                 if segment.pos < segment.end:
                     raise UpstreamUnavailable(
                         f"segment body ended at {segment.pos} of [{segment.start}, {segment.end})")
@@ -201,8 +203,18 @@ class SegmentedFill:
             raise UpstreamChanged(f"{self.fill.key} changed upstream during the download")
         return result
 
-    async def _pump(self, segment: Segment, fetched: Fetched) -> None:
-        """Stream the body into the segment's place in the file, through a write pipe."""
+    async def _pump(self, segment: Segment, fetched: Fetched, buffers: tuple[bytearray, bytearray]) -> None:
+        """Stream the body into the segment's place in the file: when the connection can be taken
+        over (``proxy.fill.receive``), received in a thread (plain TCP) or on the loop (TLS) into
+        ``buffers``; else chunk by chunk through a write pipe."""
+        taken = fetched.takeover()
+        if taken is not None:
+            sock = plain_socket(taken)
+            if sock is not None:
+                await ThreadReceiver(segment, self._landed, buffers[0]).run(taken, sock, self.writer)
+            else:
+                await Receiver(segment, self._deliver, buffers).run(taken)
+            return
         at = segment.pos
 
         async def sink(chunks: list[bytes]) -> None:
@@ -222,6 +234,10 @@ class SegmentedFill:
                 if segment.pos >= segment.end:
                     break
         # ``segment.pos`` counted bytes as they were queued: every queued byte is on disk now
+
+    async def _deliver(self, region: memoryview, at: int) -> None:
+        await self.writer.pwritev([region], at)
+        self._landed(at, at + len(region))
 
     def _landed(self, start: int, end: int) -> None:
         self.ctx.metrics.upstream_bytes.inc(end - start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,7 @@ HASH_BUFFER = 2 << 20
 """Bytes read back and hashed at a time by ``hash_through``."""
 
 
-def _pwritev_sync(fd: int, chunks: list[bytes], offset: int) -> None:
+def _pwritev_sync(fd: int, chunks: Sequence[bytes | memoryview], offset: int) -> None:
     views = [memoryview(c) for c in chunks]
     while views:
         done = os.pwritev(fd, views[:1024], offset)  # IOV_MAX
@@ -127,11 +127,17 @@ class BlobWriter:
                 view = view[os.write(fd, view):]
             self._hashing.update(chunk)
 
-    async def pwritev(self, chunks: list[bytes], offset: int) -> None:
+    async def pwritev(self, chunks: Sequence[bytes | memoryview], offset: int) -> None:
         """Place chunks at ``offset`` without hashing them (a segment); ``hash_through`` hashes
         them once the prefix reaches them. Several may run at once, at disjoint offsets."""
         fd = self._open_fd()
         await self._off_loop(_pwritev_sync, fd, chunks, offset)
+
+    async def place(self, func: Callable[[int], None], executor: ThreadPoolExecutor) -> None:
+        """Run ``func(fd)`` in ``executor``: it writes segment bytes at their offsets itself
+        (``os.pwrite``, not hashed: ``hash_through`` hashes them). ``cancel`` and ``commit`` wait
+        for it; a caller that is cancelled must make ``func`` return soon."""
+        await self._off_loop(func, self._open_fd(), executor=executor)
 
     async def hash_through(self, end: int) -> None:
         """Hash the file's bytes [written, end), which are on disk (landed segments)."""
@@ -158,11 +164,11 @@ class BlobWriter:
             raise RuntimeError("write after commit or cancel")
         return self._fd
 
-    async def _off_loop(self, func: Callable[..., None], *args: object) -> None:
+    async def _off_loop(self, func: Callable[..., None], *args: object, executor: ThreadPoolExecutor = _IO) -> None:
         # The executor thread keeps running if the awaiting task is cancelled; ``cancel`` waits
         # for it before closing the descriptor, so that a reused fd number never receives the
         # rest of this chunk.
-        pending = asyncio.get_running_loop().run_in_executor(_IO, func, *args)
+        pending = asyncio.get_running_loop().run_in_executor(executor, func, *args)
         self._pending.add(pending)
         try:
             await asyncio.shield(pending)

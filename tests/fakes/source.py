@@ -4,31 +4,14 @@ core read through it without any adapter."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 from yarl import URL
 
 from proxy.errors import UpstreamRejected, UpstreamUnavailable
-from proxy.upstream import NOT_MODIFIED, Fetched, FetchRequest, NotModified, ObjectMeta, Validators
+from proxy.upstream import NOT_MODIFIED, Fetched, FetchRequest, NotModified, ObjectMeta, ResponseBody, Validators
 
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-
-
-class FakeFetched:
-    def __init__(self, response: aiohttp.ClientResponse, meta: ObjectMeta) -> None:
-        self._response = response
-        self.meta = meta
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except _NETWORK_ERRORS as exc:
-            raise UpstreamUnavailable(f"body interrupted: {exc!r}") from exc
-
-    async def close(self) -> None:
-        self._response.close()
 
 
 class FakeSource:
@@ -69,4 +52,4 @@ class FakeSource:
         validators = Validators(response.headers.get("ETag"), response.headers.get("Last-Modified"))
         meta = ObjectMeta(size=size, content_type=response.headers.get("Content-Type", "application/octet-stream"),
                           validators=validators)
-        return FakeFetched(response, meta)
+        return ResponseBody(response, meta, "test upstream")
