@@ -14,9 +14,12 @@ defaults on a 16-core node::
 ``--connections``. (b) throttled per connection: a ``--throttled-size`` file (default 1 GiB), the
 upstream paced at ``--rate`` per connection (default 50 MB/s). Each row: the client's time to the
 last byte (the proxy holds the final byte until the blob is verified and committed, so this is
-the fill's time), GB/s, upstream GETs and bytes, and whether the committed blob's name (its
-blake3) is the file's. The table goes to stdout, and to ``$OUT/fill.md`` (with ``fill.json``) when
-``OUT`` is set.
+the fill's time), GB/s, upstream GETs and bytes, the CPU seconds per GB of the proxy's event loop
+(its inverse bounds one process's fill speed) and of its other threads, and whether the committed
+blob's name (its blake3) is the file's. ``--baseline SCRIPT`` runs each row again with another
+build's ``modelmanager`` script, right after (a before/after on one machine; on a small VM the
+first of a pair runs slower, so run it in both orders). The table goes to stdout, and to
+``$OUT/fill.md`` (with ``fill.json``) when ``OUT`` is set.
 """
 
 from __future__ import annotations
@@ -51,15 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=50e6, help="Per-connection pace, bytes per second.")
     parser.add_argument("--connections", type=parse_counts, default=[1, 8], help="--fill-connections values.")
     parser.add_argument("--workers", type=int, default=1, help="The proxy's --workers.")
+    parser.add_argument("--baseline", default=None, metavar="SCRIPT",
+                        help="Another build's modelmanager script: each row is run with it too, right after.")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="Where the files and caches go (default /dev/shm when it has room, else /tmp).")
     return parser
 
 
 def fill_row(args: argparse.Namespace, work: Path, upstream: Upstream, origin: str, url: str, size: int,
-             digest: str, connections: int) -> dict[str, Any]:
+             digest: str, connections: int, baseline: str | None = None) -> dict[str, Any]:
     options = ProxyOptions(workers=args.workers, extra=("--fill-connections", str(connections)))
-    with ProxyProcess(work, options, f"fill-{connections}") as proxy:
+    command = [baseline] if baseline else None
+    with ProxyProcess(work, options, f"fill-{connections}", command=command) as proxy:
         before = upstream.counter(url)
         cpu_before = [thread_cpu_seconds(p) for p in proxy.pids()]
         t0 = time.perf_counter()
@@ -72,7 +78,8 @@ def fill_row(args: argparse.Namespace, work: Path, upstream: Upstream, origin: s
     loop_s = max(a[0] - b[0] for a, b in zip(cpu_after, cpu_before, strict=False))
     threads_s = sum(a[1] - b[1] for a, b in zip(cpu_after, cpu_before, strict=False))
     exact = got.size == size and not got.error and got.x_cache == "miss" and blobs == [digest]
-    return {"what": f"cold fill, {origin}, --fill-connections {connections}", "s": round(got.done, 2),
+    build = " (baseline build)" if baseline else ""
+    return {"what": f"cold fill, {origin}, --fill-connections {connections}{build}", "s": round(got.done, 2),
             "GB/s": round(size / got.done / 1e9, 3), "first_byte_ms": round(got.first_byte * 1000),
             "upstream_gets": after.gets - before.gets,
             "upstream_bytes_x": round((after.bytes - before.bytes) / size, 3),
@@ -102,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(fill_row(args, work, upstream, origin, url, size, digest, connections))
                     times[connections] = rows[-1]["s"]
                     print(json.dumps(rows[-1]), flush=True)
+                    if args.baseline:
+                        rows.append(fill_row(args, work, upstream, origin, url, size, digest, connections,
+                                             args.baseline))
+                        print(json.dumps(rows[-1]), flush=True)
                 (files / name).unlink()
                 low, high = min(times), max(times)
                 ratios.append({"what": f"{origin}: {high} connections vs {low}",
