@@ -64,8 +64,8 @@ class Settings(BaseSettings):
                                     "whose size would leave less is refused before any header (507, or S3 "
                                     "503 ServiceUnavailable) and /readyz reports `degraded`; hits are still "
                                     "served.")
-    max_connections: int = Field(0, ge=0, description="Open client connections per process (0: half the "
-                                 "file descriptor limit). At the cap the longest-idle connection is closed to "
+    max_connections: int = Field(0, ge=0, description="Open client connections per process, on the main "
+                                 "port and --s3-port together (0: half the file descriptor limit). At the cap the longest-idle connection is closed to "
                                  "admit a new one; only when all are busy is a new one refused with 503.")
     idle_timeout: float = Field(75.0, gt=0, le=3600, description="Seconds a client connection may stay "
                                 "without a complete request head: idle keep-alive connections and heads "

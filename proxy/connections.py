@@ -33,6 +33,8 @@ from proxy.observe.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+BACKLOG = 1024
+"""Pending connections the kernel queues on each listener: a herd of pods connects at once."""
 REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
            b"Retry-After: 1\r\n\r\n")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -30,6 +30,8 @@ from adapters.s3.storelisting import StoreListings
 from adapters.s3.storeroutes import serve_store
 from adapters.s3.upstream import S3ObjectSource, S3Upstream
 from adapters.s3.writes import put_object
+from proxy import appkeys
+from proxy.connections import BACKLOG, runner_options
 from proxy.errors import ProxyError
 from proxy.observe.logs import AccessLogger
 from proxy.read.core import Core, ReadPolicy
@@ -107,12 +109,19 @@ class S3Frontend:
     # -- the dedicated port: a second site sharing this app's core --------------------------
 
     async def _start_site(self, app: web.Application) -> None:
-        site_app = web.Application(client_max_size=1 << 20)
+        """The S3 port gets the main port's connection policy: one connection cap for both (the
+        same guard: idle connections make room, busy ones are kept, stalled bodies are cut), the
+        idle timeout for keep-alive and trickled heads, and the same listen backlog."""
+        guard = app[appkeys.CONNECTIONS]
+        site_app = web.Application(client_max_size=1 << 20, middlewares=[guard.middleware])
         site_app.router.add_route("*", "/{tail:.*}", self._root)
         self._runner = web.AppRunner(site_app, access_log_class=AccessLogger,
-                                     access_log=logging.getLogger("modelmanager.access"))
+                                     access_log=logging.getLogger("modelmanager.access"),
+                                     **runner_options(app[appkeys.SETTINGS].idle_timeout))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.options.host, self.options.port, reuse_port=self.options.reuse_port)
+        guard.attach(self._runner.server)  # type: ignore[arg-type]
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, backlog=BACKLOG,
+                           reuse_port=self.options.reuse_port)
         await site.start()
         self.bound_port = self._runner.addresses[0][1]
         log.info("S3 API listening", extra={"host": self.options.host, "port": self.bound_port})

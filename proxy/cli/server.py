@@ -13,13 +13,11 @@ from aiohttp.web_runner import GracefulExit
 
 from proxy import appkeys
 from proxy.config import Settings
-from proxy.connections import runner_options
+from proxy.connections import BACKLOG, runner_options
 from proxy.observe.logs import AccessLogger, limit_repeated_loop_errors
 
 log = logging.getLogger("modelmanager")
 
-BACKLOG = 1024
-"""Pending connections the kernel queues: a herd of pods connects at once."""
 SHUTDOWN_TIMEOUT = 10.0
 
 
