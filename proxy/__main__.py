@@ -16,12 +16,12 @@ from yarl import URL
 
 from adapters.azure import Azure, AzureAuth
 from adapters.azure import urls as az_urls
-from adapters.azure.catalog import AzureCatalog
+from adapters.azure.catalog import azure_catalog
 from adapters.azure.catalog import listed as azure_listed
 from adapters.gcs import Gcs, GcsAuth
 from adapters.gcs import urls as gs_urls
 from adapters.gcs.api import endpoint_from as gcs_endpoint
-from adapters.gcs.catalog import GcsCatalog
+from adapters.gcs.catalog import gcs_catalog
 from adapters.gcs.catalog import listed as gcs_listed
 from adapters.hf import HfFrontend
 from adapters.hf import urls as hf_urls
@@ -33,7 +33,7 @@ from adapters.http.target import HostAllowList
 from adapters.s3 import S3Frontend, S3Options, bucketroutes, routing
 from adapters.s3 import urls as s3_urls
 from adapters.s3.auth import ClientKeys
-from adapters.s3.catalog import S3Catalog
+from adapters.s3.catalog import s3_catalog
 from adapters.s3.credentials import Anonymous, AwsChain, CredentialSource, Static
 from adapters.s3.routing import StoreFactory
 from adapters.s3.sigv4 import Credentials
@@ -81,8 +81,8 @@ class Clouds:
         ]
 
     def catalogs(self, settings: Settings, session: Callable[[], ClientSession]) -> list[Catalog]:
-        return [GcsCatalog(self.gcs, session, settings.gcs_revalidate_after),
-                AzureCatalog(self.azure, session, settings.azure_revalidate_after)]
+        return [gcs_catalog(self.gcs, session, settings.gcs_revalidate_after),
+                azure_catalog(self.azure, session, settings.azure_revalidate_after)]
 
 
 def object_stores(settings: Settings, clouds: Clouds | None = None) -> dict[str, StoreFactory]:
@@ -176,7 +176,7 @@ def catalogs(settings: Settings, fronts: Sequence[Frontend], session: Callable[[
         if isinstance(front, HfFrontend):
             found.append(HfCatalog(front, session))
         elif isinstance(front, S3Frontend):
-            found.append(S3Catalog(front.upstream, front.options.revalidate_after, front.router))
+            found.append(s3_catalog(front.upstream, front.options.revalidate_after, front.router))
     return Catalogs(found, known=(hf_urls.GRAMMAR, s3_urls.GRAMMAR, http_urls.GRAMMAR, gs_urls.GRAMMAR,
                                   az_urls.GRAMMAR))
 

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
                                     "503 ServiceUnavailable) and /readyz reports `degraded`; hits are still "
                                     "served.")
     max_connections: int = Field(0, ge=0, description="Open client connections per process, on the main "
-                                 "port and --s3-port together (0: half the file descriptor limit). At the cap the longest-idle connection is closed to "
-                                 "admit a new one; only when all are busy is a new one refused with 503.")
+                                 "port and --s3-port together (0: half the file descriptor limit). At the cap "
+                                 "the longest-idle connection is closed to admit a new one; only when all are "
+                                 "busy is a new one refused with 503.")
     idle_timeout: float = Field(75.0, gt=0, le=3600, description="Seconds a client connection may stay "
                                 "without a complete request head: idle keep-alive connections and heads "
                                 "sent a byte at a time are closed after this.")

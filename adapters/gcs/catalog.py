@@ -12,32 +12,20 @@ import aiohttp
 
 from adapters.gcs.bucket import Gcs, allowed
 from adapters.gcs.urls import GRAMMAR, GsUrl
-from proxy.control.catalog import Snapshot, store_snapshot
+from proxy.control.catalog import Snapshot, StoreCatalog
 from proxy.control.urls import ModelUrl
+from proxy.objectstore import ObjectStore
 
 
-class GcsCatalog:
-    def __init__(self, gcs: Gcs, session: Callable[[], aiohttp.ClientSession], revalidate_after: float) -> None:
-        self._gcs = gcs
-        self._session = session
-        self._revalidate_after = revalidate_after
-
-    grammar = GRAMMAR
-    watchable = True
-
-    def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
-        """GCS objects are not versioned through the proxy: nothing to hold."""
-
-    async def current(self, url: ModelUrl) -> str:
-        return (await self.snapshot(url, None)).version
-
-    async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
+def gcs_catalog(gcs: Gcs, session: Callable[[], aiohttp.ClientSession], revalidate_after: float) -> StoreCatalog:
+    def locate(url: ModelUrl) -> tuple[ObjectStore, str]:
         assert isinstance(url, GsUrl)
-        bucket = self._gcs.bucket(f"gs://{url.bucket}", self._session)
-        return await store_snapshot(url, bucket, url.key, self._revalidate_after)
+        return gcs.bucket(f"gs://{url.bucket}", session), url.key
+
+    return StoreCatalog(GRAMMAR, locate, revalidate_after)
 
 
 async def listed(gcs: Gcs, text: str, session: Callable[[], aiohttp.ClientSession],
                  allow: Sequence[str]) -> Snapshot:
     """``/v1/list`` of a ``gs://`` prefix, if its bucket matches an ``allow`` pattern."""
-    return await GcsCatalog(gcs, session, 0).snapshot(allowed(text, allow), None)
+    return await gcs_catalog(gcs, session, 0).snapshot(allowed(text, allow), None)

@@ -18,32 +18,16 @@ from adapters.s3.routing import Router
 from adapters.s3.s3store import S3Store
 from adapters.s3.upstream import S3Upstream
 from adapters.s3.urls import GRAMMAR, S3Url
-from proxy.control.catalog import Snapshot, store_snapshot
+from proxy.control.catalog import StoreCatalog
 from proxy.control.urls import ModelUrl
 from proxy.objectstore import ObjectStore
 
 
-class S3Catalog:
-    def __init__(self, upstream: S3Upstream, revalidate_after: float, router: Router | None = None) -> None:
-        self._upstream = upstream
-        self._revalidate_after = revalidate_after
-        self._router = router
-
-    def _store(self, bucket: str) -> ObjectStore:
+def s3_catalog(upstream: S3Upstream, revalidate_after: float, router: Router | None = None) -> StoreCatalog:
+    def locate(url: ModelUrl) -> tuple[ObjectStore, str]:
         """The bucket's store: its route's, or its S3 endpoint's ListObjectsV2 (unrouted: NoSuchBucket)."""
-        routed = self._router.store(bucket) if self._router is not None else None
-        return routed if routed is not None else S3Store(self._upstream, bucket, bucket)
-
-    grammar = GRAMMAR
-    watchable = True
-
-    def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
-        """S3 keys are not versioned through the proxy: nothing to hold (see the module docstring)."""
-
-    async def current(self, url: ModelUrl) -> str:
-        return (await self.snapshot(url, None)).version
-
-    async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
         assert isinstance(url, S3Url)
-        store = self._store(url.bucket)
-        return await store_snapshot(url, store, url.key, self._revalidate_after)
+        routed = router.store(url.bucket) if router is not None else None
+        return (routed if routed is not None else S3Store(upstream, url.bucket, url.bucket)), url.key
+
+    return StoreCatalog(GRAMMAR, locate, revalidate_after)

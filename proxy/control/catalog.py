@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -122,6 +122,32 @@ class Catalogs:
 
 STORE_PAGES = 10_000
 """A store listing with more pages than this is refused (a runaway or hostile upstream)."""
+
+
+class StoreCatalog:
+    """The catalog of an object-store scheme (``s3://``, ``gs://``, ``az://``): ``locate`` gives the
+    store and the key a parsed URL names; an object, or every object under a prefix as a folder
+    (``store_snapshot``). Watchable: the version changes when any object is added, removed or
+    replaced."""
+
+    watchable = True
+
+    def __init__(self, grammar: UrlGrammar, locate: Callable[[ModelUrl], tuple[ObjectStore, str]],
+                 revalidate_after: float, page_size: int = 1000) -> None:
+        self.grammar = grammar
+        self._locate = locate
+        self._revalidate_after = revalidate_after
+        self._page_size = page_size
+
+    def hold(self, url: ModelUrl, version: str | None, public: bool) -> None:
+        """Objects are not versioned through the proxy: nothing to hold."""
+
+    async def current(self, url: ModelUrl) -> str:
+        return (await self.snapshot(url, None)).version
+
+    async def snapshot(self, url: ModelUrl, token: str | None) -> Snapshot:
+        store, key = self._locate(url)
+        return await store_snapshot(url, store, key, self._revalidate_after, self._page_size)
 
 
 async def store_snapshot(url: ModelUrl, store: ObjectStore, key: str, revalidate_after: float,
