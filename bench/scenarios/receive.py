@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 import aiohttp
 
 from bench.report import Row, mb
 from bench.scenarios.env import FILL_FILE, Emit, Env, size_label
-from proxy.fill.receive import BUFFER, Receiver, ThreadReceiver, plain_socket
+from proxy.fill.receive import BUFFER, RECEIVE_THREADS, Receiver, ThreadReceiver, Wanted, plain_socket
 from proxy.storage.blobstore import FsBlobStore
 from proxy.storage.layout import Layout
 from proxy.storage.writer import Expectation
@@ -27,12 +26,6 @@ from proxy.upstream import ObjectMeta, ResponseBody
 
 CONNECTIONS = 8
 RUNS = 3
-
-
-@dataclass(slots=True)
-class _Span:
-    pos: int
-    end: int
 
 
 async def _drop(region: memoryview, at: int) -> None:
@@ -54,7 +47,7 @@ async def _taken_over(session: aiohttp.ClientSession, url: str, store: FsBlobSto
         taken = body.takeover()
         assert taken is not None
         assert response.content_length is not None
-        span = _Span(0, response.content_length)
+        span = Wanted(0, response.content_length)
         if store is None:
             await Receiver(span, _drop, (bytearray(BUFFER), bytearray(BUFFER))).run(taken)
             return span.pos
@@ -62,7 +55,8 @@ async def _taken_over(session: aiohttp.ClientSession, url: str, store: FsBlobSto
         assert sock is not None
         writer = store.create(Expectation())
         try:
-            await ThreadReceiver(span, lambda a, b: None, bytearray(BUFFER)).run(taken, sock, writer)
+            await ThreadReceiver(span, lambda a, b: None, bytearray(BUFFER)).run(
+            taken, sock, lambda receive: writer.place(receive, RECEIVE_THREADS))
         finally:
             await writer.cancel()
         return span.pos

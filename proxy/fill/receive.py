@@ -27,10 +27,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.errors import UpstreamUnavailable
-from proxy.storage.writer import BlobWriter
 from proxy.upstream import Takeover
 
 BUFFER = 1 << 20
@@ -47,6 +47,14 @@ class Span(Protocol):
 
 HEAD = -1
 """The region of the bytes read before the takeover (in no buffer)."""
+
+@dataclass(slots=True)
+class Wanted:
+    """A ``Span`` that is only its two numbers (a relay's stream, a benchmark's)."""
+
+    pos: int
+    end: int
+
 
 Deliver = Callable[[memoryview, int], Awaitable[None]]
 """Write a region at its file offset; awaited one at a time, in order."""
@@ -197,7 +205,7 @@ class Receiver(asyncio.BufferedProtocol):
 
 THREADS = 32
 """Segments received in threads at once per process; more are received on the loop."""
-_THREADS = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="fill-recv")
+RECEIVE_THREADS = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="fill-recv")
 _active = 0
 
 
@@ -219,9 +227,13 @@ def plain_socket(taken: Takeover) -> socket.socket | None:
     return dup
 
 
+Place = Callable[[Callable[[int], None]], Awaitable[None]]
+"""Runs a function with the destination file's descriptor in a ``RECEIVE_THREADS`` thread."""
+
+
 class ThreadReceiver:
     """Receives a taken-over plain body in a worker thread, which writes it at its offsets
-    itself (``BlobWriter.place``): the event loop does nothing per byte, so one process's fill
+    itself (``BlobWriter.place``, or a relay's file): the event loop does nothing per byte, so one process's fill
     grows with its cores instead of one loop's. Like ``Receiver``: bytes go out as they come
     (what arrived before the socket would block is written at once), every byte received is
     written also when the connection drops, and ``span.end`` may shrink meanwhile."""
@@ -233,19 +245,23 @@ class ThreadReceiver:
         self._stopping = False
         self._error: BaseException | None = None
 
-    async def run(self, taken: Takeover, sock: socket.socket, writer: BlobWriter) -> None:
-        """Raises UpstreamUnavailable when the body ends early or stalls (``span.pos`` is where)."""
+    async def run(self, taken: Takeover, sock: socket.socket, place: Place) -> None:
+        """Receive through ``place``, which runs the receiving function with the file's descriptor
+        in a ``RECEIVE_THREADS`` thread. Raises UpstreamUnavailable when the body ends early or
+        stalls (``span.pos`` is where). Returns (also when cancelled) once the thread is done."""
         global _active
         assert taken.transport is not None
         taken.transport.pause_reading()  # the loop no longer reads this socket
         loop = asyncio.get_running_loop()
         _active += 1
+        work = asyncio.ensure_future(place(lambda fd: self._receive(fd, taken, sock, loop)))
         try:
-            await writer.place(lambda fd: self._receive(fd, taken, sock, loop), _THREADS)
+            await asyncio.shield(work)
         except asyncio.CancelledError:
             self._stopping = True
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the thread's poll
+            await asyncio.gather(work, return_exceptions=True)  # no write may outlive the caller
             raise
         finally:
             _active -= 1

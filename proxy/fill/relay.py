@@ -25,12 +25,15 @@ import os
 import re
 from pathlib import Path
 
-from aiohttp import ClientError, ClientTimeout
+from aiohttp import ClientError, ClientResponse, ClientTimeout
 
 from proxy.cluster.port import FillRecord, key_id
+from proxy.errors import UpstreamUnavailable
 from proxy.fill.context import FillContext
 from proxy.fill.link import FILL_ROUTE, LeaderLink
+from proxy.fill.receive import BUFFER, RECEIVE_THREADS, ThreadReceiver, Wanted, plain_socket
 from proxy.fill.state import Fill, FillState
+from proxy.upstream import ResponseBody
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ class Relay:
             if response.status != 404 or last:
                 raise RelayRefused(f"the leader's pod answered {response.status}")
         async with response:
+            if await self._receive_in_thread(response, record):
+                return
             while data := await response.content.readany():
                 data += response.content.read_nowait()  # whatever else arrived meanwhile: one write
                 await loop.run_in_executor(None, _pwrite_all, self.fd, data, self.received)
@@ -167,6 +172,36 @@ class Relay:
         size = record.meta.size
         if size is not None and self.received < size:
             raise RelayRefused(f"the stream ended at {self.received} of {size} bytes")
+
+
+    async def _receive_in_thread(self, response: ClientResponse, record: FillRecord) -> bool:
+        """Receive the rest of a plain, sized stream in a thread that writes the relay file itself
+        (``proxy.fill.receive.ThreadReceiver``): the loop does nothing per byte. False: it cannot
+        be taken over (TLS between pods, an unknown size, every receive thread busy)."""
+        assert record.meta is not None
+        size = record.meta.size
+        if size is None:
+            return False
+        taken = ResponseBody(response, record.meta, "the leader's pod").takeover()
+        sock = plain_socket(taken) if taken is not None else None
+        if taken is None or sock is None:
+            return False
+        loop, fd, fill = asyncio.get_running_loop(), self.fd, self.fill
+        counted = self.ctx.metrics.relayed_bytes.labels("received")
+
+        def landed(start: int, end: int) -> None:
+            self.received = end
+            counted.inc(end - start)
+            if fill.state is FillState.STREAMING and fill.tmp_path == self.path:
+                fill.progressed(end)
+
+        span = Wanted(self.received, size)
+        try:
+            await ThreadReceiver(span, landed, bytearray(BUFFER)).run(
+                taken, sock, lambda receive: loop.run_in_executor(RECEIVE_THREADS, receive, fd))
+        except UpstreamUnavailable as exc:
+            raise RelayRefused(f"the stream ended at {self.received} of {size} bytes: {exc}") from exc
+        return True
 
 
 def relay_prefix(node_id: str) -> str:

@@ -28,7 +28,7 @@ from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.landed import Landed
 from proxy.fill.lease import FillLease
 from proxy.fill.pipe import WritePipe
-from proxy.fill.receive import BUFFER, Receiver, ThreadReceiver, plain_socket
+from proxy.fill.receive import BUFFER, RECEIVE_THREADS, Receiver, ThreadReceiver, plain_socket
 from proxy.fill.state import Fill
 from proxy.storage.writer import BlobWriter
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
@@ -211,7 +211,8 @@ class SegmentedFill:
         if taken is not None:
             sock = plain_socket(taken)
             if sock is not None:
-                await ThreadReceiver(segment, self._landed, buffers[0]).run(taken, sock, self.writer)
+                await ThreadReceiver(segment, self._landed, buffers[0]).run(
+                    taken, sock, lambda receive: self.writer.place(receive, RECEIVE_THREADS))
             else:
                 await Receiver(segment, self._deliver, buffers).run(taken)
             return

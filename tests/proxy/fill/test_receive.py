@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from adapters.http.upstream import HttpSource
 from proxy.errors import UpstreamUnavailable
 from proxy.fill.context import FillContext, FillPolicy
-from proxy.fill.receive import BUFFER, Receiver, ThreadReceiver, plain_socket
+from proxy.fill.receive import BUFFER, RECEIVE_THREADS, Receiver, ThreadReceiver, plain_socket
 from proxy.fill.state import Fill, FillState, TurnEnd
 from proxy.storage.writer import Expectation
 from proxy.upstream import ObjectMeta, ResponseBody, Takeover
@@ -188,7 +188,8 @@ async def thread_receive(ctx: FillContext, upstream: Upstream, span: Span, path:
     assert sock is not None, "a plain connection is received in a thread"
     try:
         run = asyncio.ensure_future(ThreadReceiver(span, lambda a, b: runs.append((a, b)),
-                                                   bytearray(BUFFER)).run(taken, sock, writer))
+                                                   bytearray(BUFFER)).run(
+            taken, sock, lambda receive: writer.place(receive, RECEIVE_THREADS)))
         if started is not None:
             await started.wait()
             run.cancel()
