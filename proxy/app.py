@@ -26,7 +26,7 @@ from proxy.cluster.peers import BLOB_ROUTE, Peers
 from proxy.cluster.port import Coordinator, Node
 from proxy.cluster.redis_backend import RedisCoordinator
 from proxy.config import Settings
-from proxy.connections import ConnectionGuard, default_limit
+from proxy.connections import ConnectionGuard, ListenPolicy, default_limit
 from proxy.control.api import Control
 from proxy.control.artifacts import ArtifactRoutes
 from proxy.control.catalog import Catalogs
@@ -170,7 +170,8 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     if link is not None:  # cluster mode: followers on other pods stream running fills from here
         app.router.add_get(FILL_ROUTE, FillFeed(fills, secret, metrics).serve)
     core = app[appkeys.CORE] = Core(app[appkeys.CACHE], metrics, app[appkeys.SERVE_OPTIONS],
-                                   lambda: app[appkeys.UPSTREAM_SESSION])
+                                   lambda: app[appkeys.UPSTREAM_SESSION],
+                                   ListenPolicy(connections, settings.idle_timeout))
     if catalogs is not None:
         control = app[appkeys.CONTROL] = make_control(app, catalogs, clock)
         frontends = [control, make_artifacts(app, control.catalogs, clock), *frontends]

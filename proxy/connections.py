@@ -24,6 +24,7 @@ import logging
 import resource
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -152,6 +153,29 @@ class ConnectionGuard:
                     "path": request.path, "received": seen, "idle_seconds": self.body_idle_timeout})
                 transport.close()
                 return
+
+
+@dataclass(frozen=True, slots=True)
+class ListenPolicy:
+    """How every listener of the process admits connections, the main port's and an adapter's
+    own (S3's ``--s3-port``): one guard (one cap for all, idle connections make room, stalled
+    bodies are cut), the idle timeout for keep-alive and trickled heads, one listen backlog."""
+
+    guard: ConnectionGuard
+    idle_timeout: float
+    backlog: int = BACKLOG
+
+    def application(self, **kwargs: Any) -> web.Application:
+        """An application whose requests the guard sees (busy connections are never evicted)."""
+        return web.Application(middlewares=[self.guard.middleware], **kwargs)
+
+    async def runner(self, app: web.Application, **kwargs: Any) -> web.AppRunner:
+        """A set-up runner for ``app`` whose connections the guard admits."""
+        runner = web.AppRunner(app, **runner_options(self.idle_timeout), **kwargs)
+        await runner.setup()
+        assert runner.server is not None
+        self.guard.attach(runner.server)
+        return runner
 
 
 def runner_options(idle_timeout: float) -> dict[str, Any]:

@@ -30,8 +30,6 @@ from adapters.s3.storelisting import StoreListings
 from adapters.s3.storeroutes import serve_store
 from adapters.s3.upstream import S3ObjectSource, S3Upstream
 from adapters.s3.writes import put_object
-from proxy import appkeys
-from proxy.connections import BACKLOG, runner_options
 from proxy.errors import ProxyError
 from proxy.observe.logs import AccessLogger
 from proxy.read.core import Core, ReadPolicy
@@ -109,18 +107,13 @@ class S3Frontend:
     # -- the dedicated port: a second site sharing this app's core --------------------------
 
     async def _start_site(self, app: web.Application) -> None:
-        """The S3 port gets the main port's connection policy: one connection cap for both (the
-        same guard: idle connections make room, busy ones are kept, stalled bodies are cut), the
-        idle timeout for keep-alive and trickled heads, and the same listen backlog."""
-        guard = app[appkeys.CONNECTIONS]
-        site_app = web.Application(client_max_size=1 << 20, middlewares=[guard.middleware])
+        """The S3 port admits connections under the main port's policy (``Core.listen``)."""
+        listen = self.core.listen
+        site_app = listen.application(client_max_size=1 << 20)
         site_app.router.add_route("*", "/{tail:.*}", self._root)
-        self._runner = web.AppRunner(site_app, access_log_class=AccessLogger,
-                                     access_log=logging.getLogger("modelmanager.access"),
-                                     **runner_options(app[appkeys.SETTINGS].idle_timeout))
-        await self._runner.setup()
-        guard.attach(self._runner.server)  # type: ignore[arg-type]
-        site = web.TCPSite(self._runner, self.options.host, self.options.port, backlog=BACKLOG,
+        self._runner = await listen.runner(site_app, access_log_class=AccessLogger,
+                                           access_log=logging.getLogger("modelmanager.access"))
+        site = web.TCPSite(self._runner, self.options.host, self.options.port, backlog=listen.backlog,
                            reuse_port=self.options.reuse_port)
         await site.start()
         self.bound_port = self._runner.addresses[0][1]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from proxy.cluster.port import Lease
 from proxy.errors import CoordinationUnavailable, IntegrityError, RangeIgnored, UpstreamChanged, UpstreamUnavailable
@@ -27,6 +28,7 @@ from proxy.fill.context import FillContext
 from proxy.fill.landed import Landed
 from proxy.fill.lease import PROGRESS_STEP, FillLease, LeaseLost
 from proxy.fill.pipe import WritePipe
+from proxy.fill.receive import BUFFER, Receiver, Wanted
 from proxy.fill.segments import Segment, SegmentedFill, plan
 from proxy.fill.state import Fill, FillState, TurnEnd
 from proxy.storage.index import IndexEntry
@@ -53,6 +55,8 @@ class _Leader:
         """Segmented: responses already open, by the start of the segment they serve."""
         self.landed = Landed()
         """What is on disk: the writer's prefix, and what an adopted record says landed beyond it."""
+        self.buffers: tuple[bytearray, bytearray] | None = None
+        """One stream's receive buffers, kept across resumes."""
 
     async def run(self) -> TurnEnd:
         keep_tmp = False
@@ -215,18 +219,27 @@ class _Leader:
         assert fill.meta is not None
         assert writer is not None
 
-        async def sink(chunks: list[bytes]) -> None:
+        async def sink(chunks: Sequence[bytes | memoryview]) -> None:
             await writer.writev(chunks)
             metrics.upstream_bytes.inc(sum(len(c) for c in chunks))
             fill.progressed(writer.written)
             await self.lease.progressed(writer)
 
+        async def deliver(region: memoryview, at: int) -> None:
+            await sink([region])
+
         attempt = 0
         while self.fetched is not None:
             try:
-                async with WritePipe(sink, batch=PROGRESS_STEP) as pipe:  # followers hear every step
-                    async for chunk in self.fetched.chunks():
-                        await pipe.put(chunk)
+                taken = self.fetched.takeover() if fill.meta.size is not None else None
+                if taken is not None:  # received on the loop into reused buffers, written and hashed in order
+                    assert fill.meta.size is not None
+                    buffers = self.buffers = self.buffers or (bytearray(BUFFER), bytearray(BUFFER))
+                    await Receiver(Wanted(writer.written, fill.meta.size), deliver, buffers).run(taken)
+                else:
+                    async with WritePipe(sink, batch=PROGRESS_STEP) as pipe:  # followers hear every step
+                        async for chunk in self.fetched.chunks():
+                            await pipe.put(chunk)
                 if fill.meta.size is not None and writer.written < fill.meta.size:
                     raise UpstreamUnavailable(f"upstream body ended at {writer.written} of {fill.meta.size} bytes")
                 return

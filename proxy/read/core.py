@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import ClientSession, web
 
+from proxy.connections import ListenPolicy
 from proxy.observe.metrics import Metrics
 from proxy.read import serving
 from proxy.read.driver import Cache, Hit, Resolved
@@ -74,11 +75,19 @@ class Prefetched:
 
 class Core:
     def __init__(self, cache: Cache, metrics: Metrics, options: ServeOptions,
-                 session: Callable[[], ClientSession]) -> None:
+                 session: Callable[[], ClientSession], listen: ListenPolicy | None = None) -> None:
         self._cache = cache
         self._metrics = metrics
         self._options = options
         self._session = session
+        self._listen = listen
+
+    @property
+    def listen(self) -> ListenPolicy:
+        """The process's connection policy, for an adapter's own listener (S3's dedicated port)."""
+        if self._listen is None:
+            raise RuntimeError("this core has no listen policy")
+        return self._listen
 
     @property
     def session(self) -> ClientSession:

@@ -114,13 +114,13 @@ class BlobWriter:
         """Append a chunk; hashing and the write happen off the event loop."""
         await self.writev([chunk])
 
-    async def writev(self, chunks: list[bytes]) -> None:
+    async def writev(self, chunks: Sequence[bytes | memoryview]) -> None:
         """Append chunks (one batch: one executor hop); hashed and written off the event loop."""
         fd = self._open_fd()
         await self._off_loop(self._writev_sync, fd, chunks)
         self.written += sum(len(c) for c in chunks)
 
-    def _writev_sync(self, fd: int, chunks: list[bytes]) -> None:
+    def _writev_sync(self, fd: int, chunks: Sequence[bytes | memoryview]) -> None:
         for chunk in chunks:
             view = memoryview(chunk)
             while view:
