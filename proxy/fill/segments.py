@@ -33,8 +33,6 @@ from proxy.fill.state import Fill
 from proxy.storage.writer import BlobWriter
 from proxy.upstream import Fetched, FetchRequest, NotModified, ObjectMeta, same_version
 
-STEAL_MIN = 4 << 20
-"""A segment in flight is split for an idle worker only while it has twice this much left."""
 HASH_STEP = 8 << 20
 """Bytes hashed per worker-thread hop (the hasher renews the lease between hops)."""
 
@@ -129,7 +127,7 @@ class SegmentedFill:
         if not self.segments:
             return None
         busy = max(self.segments, key=lambda s: s.end - s.pos)
-        if busy.end - busy.pos < 2 * STEAL_MIN:
+        if busy.end - busy.pos < 2 * self.ctx.policy.steal_min:
             return None
         middle = busy.pos + (busy.end - busy.pos) // 2
         return self._take(self._split(busy, middle), middle)
@@ -156,7 +154,7 @@ class SegmentedFill:
                 await self._worker(None, None)
 
     def _next_exists(self) -> bool:
-        return any(not s.taken or s.end - s.pos >= 2 * STEAL_MIN for s in self.segments)
+        return any(not s.taken or s.end - s.pos >= 2 * self.ctx.policy.steal_min for s in self.segments)
 
     async def _worker(self, segment: Segment | None, opened: Fetched | None) -> None:
         buffers = (bytearray(BUFFER), bytearray(BUFFER))  # this connection's, for every segment it takes

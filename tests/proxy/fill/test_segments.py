@@ -193,3 +193,21 @@ async def test_readers_positions_are_fetched_first(tmp_path: Path, ctx: FillCont
     assert await leading is TurnEnd.DONE
     assert fill.blob is not None
     assert fill.blob.path.read_bytes() == BODY
+
+
+async def test_idle_connections_take_the_far_half_of_a_segment_in_flight(tmp_path: Path, ctx: FillContext,
+                                                                         upstream: Upstream) -> None:
+    """Two segments, four connections: the two spare ones split the segments in flight (while a
+    quarter of a segment is left), byte-exact, every byte landed once."""
+    body = BODY[:2 * SEGMENT]
+    ctx = node_context(tmp_path / "steal", ctx.coordinator, FillPolicy(
+        backoff=0.01, connections=4, segment_min=SEGMENT, segment_max=SEGMENT, steal_min=SEGMENT // 8))
+    upstream.fake.add("/two.bin", body, rate=1e6)  # slow enough that both segments are in flight
+    fill = Fill(upstream.source("/two.bin"), None)
+    assert await run_lead(fill, ctx) is TurnEnd.DONE
+    assert fill.blob is not None
+    assert fill.blob.path.read_bytes() == body
+    asked = ranges(upstream.fake.gets("/two.bin"))
+    assert len(asked) > 1, "besides the probe, ranges for the far halves were asked for"
+    assert all(0 < start < end <= len(body) for start, end in asked)
+    assert counted(ctx, "upstream_bytes_total") == len(body), "what a cut connection sent beyond its end is dropped"
