@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from modelmanager_client.artifacts import BuildFailed, NoBuildWorker, get_artifact
 from modelmanager_client.download import modelmanager_download, modelmanager_snapshot
-from modelmanager_client.errors import AccessDenied, ClientError, IntegrityError, NotFound, ProxyUnavailable
+from modelmanager_client.errors import AccessDenied, ClientError, IntegrityError, NotFound, Offline, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo
 from modelmanager_client.tensors import load_safetensors
 
@@ -22,6 +22,7 @@ __all__ = [
     "IntegrityError",
     "NoBuildWorker",
     "NotFound",
+    "Offline",
     "ProxyUnavailable",
     "get_artifact",
     "load_safetensors",

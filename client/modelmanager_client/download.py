@@ -123,7 +123,8 @@ def _listing(info: DownloadInfo, tier: NodeTier) -> Listing:
         held = tier.listing(info.key())
         if held is None:
             raise
-        log.warning("proxy unreachable: using the node tier's last listing", extra={"key": info.key()})
+        if not info.offline:
+            log.warning("proxy unreachable: using the node tier's last listing", extra={"key": info.key()})
         return Listing(held[0], tuple(Entry(p, s, e) for p, s, e in held[1]))
     tier.save_listing(info.key(), listing.version, [(e.path, e.size, e.etag) for e in listing.entries])
     return listing

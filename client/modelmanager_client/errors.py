@@ -19,5 +19,9 @@ class ProxyUnavailable(ClientError):
     """The proxy could not be reached or answered 5xx, and no local copy was usable."""
 
 
+class Offline(ProxyUnavailable):
+    """HF offline mode (``HF_HUB_OFFLINE``): the proxy was not asked; the node tier did not hold it."""
+
+
 class IntegrityError(ClientError):
     """Bytes did not match the size or digest they were announced with."""

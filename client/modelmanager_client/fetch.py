@@ -8,11 +8,11 @@ import logging
 import mmap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelmanager_client import handoff
-from modelmanager_client.errors import IntegrityError, ProxyUnavailable
+from modelmanager_client.errors import IntegrityError, Offline, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo, Provider
 from modelmanager_client.node import NodeTier, Ref
 from modelmanager_client.ranged import RangeSource, read_all
@@ -35,7 +35,10 @@ class Fetched:
 
 
 def locate(info: DownloadInfo) -> tuple[RemoteFile, Route]:
-    """HEAD the file on the proxy; the route returned is pinned to the commit for HF."""
+    """HEAD the file on the proxy; the route returned is pinned to the commit for HF. Raises
+    ProxyUnavailable in HF offline mode (``DownloadInfo.offline``): callers use the node tier."""
+    if info.offline:
+        raise Offline("HF_HUB_OFFLINE is set: only the node tier's copies are used")
     route = file_route(info)
     remote = head(route.endpoint, route.target, route.headers("HEAD"))
     if info.kind is Provider.HF and remote.commit:
@@ -51,7 +54,7 @@ def fetch(info: DownloadInfo, tier: NodeTier, *, force: bool = False,
     try:
         remote, route = located or locate(info)
     except ProxyUnavailable as exc:
-        return _offline(key, tier, exc)
+        return _offline(info, tier, exc)
     if not force and (held := _held(tier, key, remote)) is not None:
         return held
     with tier.lock(f"{key}#{remote.commit}#{remote.etag}#{remote.size}"):
@@ -82,14 +85,20 @@ def _held(tier: NodeTier, key: str, remote: RemoteFile) -> Fetched | None:
     return fetched
 
 
-def _offline(key: str, tier: NodeTier, error: ProxyUnavailable) -> Fetched:
+def _offline(info: DownloadInfo, tier: NodeTier, error: ProxyUnavailable) -> Fetched:
+    key = info.key()
     ref = tier.ref(key)
+    if ref is None and info.filename:  # a branch or tag: the commit the node tier's last listing of it named
+        listed = tier.listing(replace(info, filename=None).key())
+        if listed is not None and listed[0]:
+            ref = tier.ref(replace(info, revision=listed[0]).key())
     path = tier.get(ref.digest, ref.size) if ref is not None else None
     if ref is None or path is None:
         raise error
-    log.warning("proxy unreachable: using the node tier's copy", extra={"key": key, "error": str(error)})
-    fetched = Fetched(path, ref.digest, ref.size, ref.etag, ref.commit,
-                      Choice("node", f"node tier {path}", (f"proxy unreachable: {error}",)))
+    if not isinstance(error, Offline):
+        log.warning("proxy unreachable: using the node tier's copy", extra={"key": key, "error": str(error)})
+    why = str(error) if isinstance(error, Offline) else f"proxy unreachable: {error}"
+    fetched = Fetched(path, ref.digest, ref.size, ref.etag, ref.commit, Choice("node", f"node tier {path}", (why,)))
     report(key, fetched.choice)
     return fetched
 

@@ -81,6 +81,13 @@ class DownloadInfo:
         """The HF token: ``token``, else ``HF_TOKEN`` (as huggingface_hub reads it)."""
         return self.token or os.environ.get("HF_TOKEN") or None
 
+    @property
+    def offline(self) -> bool:
+        """``HF_HUB_OFFLINE`` is set (``1``/``true``/``yes``/``on``, as huggingface_hub reads it) and
+        this is a Hugging Face file or repo: nothing is asked of the proxy, only the node tier's
+        copies (and snapshot listings) are used."""
+        return self.kind is Provider.HF and os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
     def with_file(self, filename: str) -> DownloadInfo:
         return DownloadInfo(self.repo_id, filename, self.revision, self.repo_type, self.provider, self.host,
                             self.token)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from modelmanager_client.errors import ClientError, ProxyUnavailable
+from modelmanager_client.errors import ClientError, Offline, ProxyUnavailable
 from modelmanager_client.info import DownloadInfo, Provider
 from modelmanager_client.remote import NETWORK_ERRORS, connect, get_json, send
 from modelmanager_client.routes import api_route, s3_list_route, store_list_route
@@ -47,6 +47,10 @@ def matches(path: str, allow: Sequence[str] | str | None, ignore: Sequence[str] 
 
 
 def list_files(info: DownloadInfo) -> Listing:
+    """The files ``info`` names at one version. Raises ProxyUnavailable in HF offline mode
+    (``DownloadInfo.offline``): the caller uses the node tier's last listing."""
+    if info.offline:
+        raise Offline("HF_HUB_OFFLINE is set: only the node tier's last listing is used")
     match info.kind:
         case Provider.HF:
             return _hf(info)

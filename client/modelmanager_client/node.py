@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 ROOT_ENV = "MODELMANAGER_CLIENT_CACHE"
 MAX_BYTES_ENV = "MODELMANAGER_CLIENT_CACHE_MAX_BYTES"
@@ -63,6 +63,11 @@ class Pruned:
     freed: int
     kept: int
     kept_bytes: int
+
+
+LOCK_AGE = 86400.0
+"""Seconds since a lock file was last taken before a prune removes it (taking a lock truncates
+the file: its mtime is the last use)."""
 
 
 class NodeTier:
@@ -190,11 +195,17 @@ class NodeTier:
         return self.prune()
 
     def _sweep(self, now: float, ttl: float) -> None:
-        """Refs, verification marks and abandoned temp files older than ``ttl``."""
+        """Refs, verification marks and abandoned temp files older than ``ttl``; lock files not
+        taken for ``max(ttl, LOCK_AGE)`` (one per file version ever fetched, else they pile up)."""
         for sub in ("refs", "verified", "tmp"):
             for path in (self.root / sub).rglob("*"):
                 with contextlib.suppress(FileNotFoundError):
                     if path.is_file() and now - path.stat().st_mtime > max(ttl, 3600.0 if sub == "tmp" else 0):
+                        path.unlink()
+        for path in (self.root / "locks").glob("*.lock"):
+            with contextlib.suppress(FileNotFoundError, Timeout):
+                if now - path.stat().st_mtime > max(ttl, LOCK_AGE):
+                    with FileLock(str(path), timeout=0):  # held by a download right now: kept
                         path.unlink()
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from modelmanager_client import DownloadInfo, ProxyUnavailable, modelmanager_download, modelmanager_snapshot
-from modelmanager_client.node import NodeTier
+from modelmanager_client import DownloadInfo, Offline, ProxyUnavailable, modelmanager_download, modelmanager_snapshot
+from modelmanager_client.node import LOCK_AGE, NodeTier
 from tests.client.conftest import Dirs, blocking, host
 from tests.client.metrics import served_bytes
 from tests.conftest import Proxy
@@ -57,6 +57,39 @@ async def test_snapshot_from_the_node_tier_with_the_proxy_stopped(hf_proxy: Call
     folder = Path(await blocking(modelmanager_snapshot, DownloadInfo("org/s", host=url)))
     assert folder.name == commit
     assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+
+
+async def test_hf_hub_offline_uses_the_node_tier_and_asks_nothing(
+        hf_proxy: Callable[..., Awaitable[Proxy]], hub: FakeHub, dirs: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``HF_HUB_OFFLINE=1`` a file and a snapshot the node tier holds are served from it (a
+    file of ``main`` through the commit its last listing named), and the proxy is not asked at
+    all (the host is a socket that counts connections); anything else raises Offline."""
+    proxy = await hf_proxy()
+    files = {"config.json": b'{"a": 1}', "w.bin": os.urandom(300_000)}
+    commit = hub.create("org/off").commit(files)
+    await blocking(modelmanager_snapshot, DownloadInfo("org/off", host=host(proxy)))  # the tier has w.bin @commit
+    connections = 0
+
+    def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        writer.close()
+
+    listener = await asyncio.start_server(count, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    shutil.rmtree(dirs.hf)
+    try:
+        got = Path(await blocking(modelmanager_download, DownloadInfo("org/off", "w.bin", host=url)))
+        assert got.read_bytes() == files["w.bin"]
+        folder = Path(await blocking(modelmanager_snapshot, DownloadInfo("org/off", host=url)))
+        assert folder.name == commit
+        assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+        with pytest.raises(Offline, match="HF_HUB_OFFLINE"):
+            await blocking(modelmanager_download, DownloadInfo("org/off", "other.bin", host=url))
+    finally:
+        listener.close()
+    assert connections == 0, "offline means the proxy is never asked"
 
 
 async def test_eight_processes_on_one_node_make_one_transfer(hf_proxy: Callable[..., Awaitable[Proxy]],
@@ -116,3 +149,19 @@ async def test_downloads_keep_the_tier_within_its_bound(hf_proxy: Callable[..., 
     (kept,) = [p for p in (dirs.tier / "blobs").rglob("*") if p.is_file()]
     assert kept.samefile(got)  # the older blob went; the HF cache still has its own link to it
     assert (dirs.hf / "models--org--b" / "snapshots" / commit / "a.bin").read_bytes() == a
+
+
+def test_prune_removes_lock_files_not_taken_for_a_day_unless_held(tmp_path: Path) -> None:
+    tier = NodeTier(tmp_path / "tier", max_bytes=1 << 30, ttl=3600)
+    old, recent, held = tier.lock("old version"), tier.lock("recent version"), tier.lock("being fetched")
+    for lock in (old, recent, held):
+        with lock:
+            pass
+    now = time.time()
+    for lock, age in ((old, 2 * LOCK_AGE), (recent, 60.0), (held, 2 * LOCK_AGE)):
+        os.utime(lock.lock_file, (now - age, now - age))
+    with held:  # a download holds it (its own descriptor: another process's lock, to flock)
+        tier.prune(now=now)
+    assert not Path(old.lock_file).exists()
+    assert Path(recent.lock_file).exists()
+    assert Path(held.lock_file).exists()

@@ -12,7 +12,7 @@ import modelmanager_client
 def test_public_api() -> None:
     assert sorted(modelmanager_client.__all__) == [
         "AccessDenied", "BuildFailed", "ClientError", "DownloadInfo", "IntegrityError", "NoBuildWorker", "NotFound",
-        "ProxyUnavailable",
+        "Offline", "ProxyUnavailable",
         "get_artifact", "load_safetensors", "modelmanager_download", "modelmanager_snapshot"]
     for name in modelmanager_client.__all__:
         assert getattr(modelmanager_client, name).__module__.startswith("modelmanager_client.")
