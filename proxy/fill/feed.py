@@ -23,6 +23,7 @@ from aiohttp import web
 from proxy.control.guard import bearer_matches
 from proxy.errors import FillFailed
 from proxy.fill.registry import Fills
+from proxy.fill.sendfile import send_spans
 from proxy.fill.state import FillState
 from proxy.observe.metrics import Metrics
 
@@ -59,14 +60,17 @@ class FillFeed:
         await response.prepare(request)
         sent = self.metrics.relayed_bytes.labels("sent")
         try:
-            async for chunk in fill.read(offset, size, landed=True):
-                await response.write(chunk)
-                sent.inc(len(chunk))
+            # A known size goes from the file to the socket by sendfile (the loop copies nothing);
+            # an unknown one needs chunked framing: pread and write.
+            if size is None or not await send_spans(request.transport, fill, offset, size, sent, landed=True):
+                async for chunk in fill.read(offset, size, landed=True):
+                    await response.write(chunk)
+                    sent.inc(len(chunk))
             await response.write_eof()
         except FillFailed as exc:
             log.info("fill feed cut: the fill failed", extra={"key": fill.key, "error": str(exc)})
             if request.transport is not None:
                 request.transport.abort()
-        except ConnectionResetError:
-            pass  # the follower stopped reading: it has the result from the done event, or leads now
+        except ConnectionError:  # reset or broken pipe (sendfile): the follower stopped reading
+            pass  # (it has the result from the done event, or leads now)
         return response

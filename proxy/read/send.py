@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from dataclasses import dataclass
 
 from aiohttp import ClientPayloadError, web
-from prometheus_client import Counter
 
 from proxy.cluster.peers import Peers
 from proxy.errors import FillFailed
+from proxy.fill.sendfile import send_spans
 from proxy.fill.state import Fill
 from proxy.observe.metrics import Metrics
 from proxy.read.driver import Hit
@@ -135,7 +134,7 @@ async def send_fill(request: web.Request, fill: Fill, status: int, headers: dict
     try:
         # With a known length the landed bytes go from the file to the socket by sendfile: no
         # copy through Python and no per-reader buffer. Chunked bodies need framing: pread + write.
-        if options.sendfile and end is not None and await _sendfile_spans(request, fill, start, end, served):
+        if options.sendfile and end is not None and await send_spans(request.transport, fill, start, end, served):
             await response.write_eof()
             return response
         async for chunk in fill.read(start, end):
@@ -145,33 +144,6 @@ async def send_fill(request: web.Request, fill: Fill, status: int, headers: dict
         return _abort(request, response, str(exc))
     await response.write_eof()
     return response
-
-
-async def _sendfile_spans(request: web.Request, fill: Fill, start: int, end: int, served: Counter) -> bool:
-    """Send [start, end) of a fill with the loop's sendfile, span by span as the bytes land.
-    False when the loop has no sendfile (nothing was sent: the caller falls back)."""
-    loop = asyncio.get_running_loop()
-    transport = request.transport
-    if transport is None:
-        raise ConnectionResetError("client went away")
-    async for fd, offset, count in fill.spans(start, end):
-        pos, stop, since = offset, offset + count, 0.0
-        while pos < stop:
-            with os.fdopen(fd, "rb", closefd=False) as file:
-                try:
-                    sent = await loop.sendfile(transport, file, pos, stop - pos)
-                except NotImplementedError:
-                    if pos == start:
-                        return False
-                    raise
-            served.inc(sent)
-            pos += sent
-            if pos < stop:  # a view of the shared volume that lags the leader: wait for it
-                since = since or time.monotonic()
-                await fill.lagged(pos, since)
-            else:
-                since = 0.0
-    return True
 
 
 def _abort(request: web.Request, response: web.StreamResponse, why: str) -> web.StreamResponse:
