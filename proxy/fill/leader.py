@@ -231,8 +231,11 @@ class _Leader:
         attempt = 0
         while self.fetched is not None:
             try:
-                taken = self.fetched.takeover() if fill.meta.size is not None else None
-                if taken is not None:  # received on the loop into reused buffers, written and hashed in order
+                # A large body is received on the loop into reused buffers, written and hashed in
+                # order; a small one keeps aiohttp's path, whose connection goes back to the pool.
+                large = fill.meta.size is not None and fill.meta.size - writer.written >= policy.segment_min
+                taken = self.fetched.takeover() if large else None
+                if taken is not None:
                     assert fill.meta.size is not None
                     buffers = self.buffers = self.buffers or (bytearray(BUFFER), bytearray(BUFFER))
                     await Receiver(Wanted(writer.written, fill.meta.size), deliver, buffers).run(taken)

@@ -13,7 +13,7 @@ import pytest
 from proxy.cluster.embedded import EmbeddedCoordinator
 from proxy.cluster.port import FillEvent, Node, Subscription
 from proxy.errors import IntegrityError
-from proxy.fill.context import FillContext
+from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.leader import lead
 from proxy.fill.state import Fill, FillState, TurnEnd
 from tests.proxy.fill.conftest import Upstream, counted, node_context, read_until, temp_files
@@ -44,11 +44,22 @@ async def run_lead(fill: Fill, ctx: FillContext) -> TurnEnd:
     return await lead(fill, ctx, lease)
 
 
+@pytest.fixture(params=["chunks", "taken over"])
+def one_stream(request: pytest.FixtureRequest, ctx: FillContext, tmp_path: Path) -> FillContext:
+    """One connection; the body read through aiohttp's chunks (a file under ``segment_min``) or
+    received over the taken-over connection (``proxy.fill.receive``: at least ``segment_min``)."""
+    if request.param == "chunks":
+        return ctx
+    return node_context(tmp_path / "taken", ctx.coordinator, FillPolicy(backoff=0.01, connections=1,
+                                                                        segment_min=MiB))
+
+
 def blobs(ctx: FillContext) -> list[object]:
     return [digest for digest, _ in ctx.store.digests()]
 
 
-async def test_the_leader_commits_the_upstream_bytes_exactly(ctx: FillContext, upstream: Upstream) -> None:
+async def test_the_leader_commits_the_upstream_bytes_exactly(one_stream: FillContext, upstream: Upstream) -> None:
+    ctx = one_stream
     upstream.fake.add("/model.bin", BODY)
     fill = Fill(upstream.source("/model.bin"), None)
     events = ctx.coordinator.subscribe(fill.key)
@@ -70,7 +81,9 @@ async def test_the_leader_commits_the_upstream_bytes_exactly(ctx: FillContext, u
     assert not (await ctx.coordinator.state(fill.key)).held  # the lease is given up
 
 
-async def test_a_dropped_connection_is_resumed_with_a_range_request(ctx: FillContext, upstream: Upstream) -> None:
+async def test_a_dropped_connection_is_resumed_with_a_range_request(one_stream: FillContext,
+                                                                   upstream: Upstream) -> None:
+    ctx = one_stream
     cut = MiB + 12345
     upstream.fake.add("/model.bin", BODY, drops=1, drop_after=cut)
     fill = Fill(upstream.source("/model.bin"), None)
@@ -87,7 +100,8 @@ async def test_a_dropped_connection_is_resumed_with_a_range_request(ctx: FillCon
     assert counted(ctx, "upstream_resumes_total") == 1
 
 
-async def test_content_that_fails_verification_commits_nothing(ctx: FillContext, upstream: Upstream) -> None:
+async def test_content_that_fails_verification_commits_nothing(one_stream: FillContext, upstream: Upstream) -> None:
+    ctx = one_stream
     lie = bytearray(BODY)
     lie[MiB] ^= 0xFF  # same size, one byte wrong
     upstream.fake.add("/model.bin", BODY, served=bytes(lie)).honest_sha256_header()
