@@ -35,9 +35,9 @@ class FillPolicy:
     """A segment in flight is split for an idle connection only while it has twice this much
     left. Each split cuts a connection whose upstream has already sent what its socket buffers
     hold (a few MiB, paid for and thrown away): with 4 MiB, a 64 MiB herd file cost 1.12-1.37x its
-    size upstream (``bench --only herd``, ``cluster-herd``); with 16 MiB 1.01-1.08x (the rest: the
-    first answer, a whole-file GET, cut after the first segment). Large files split only at
-    their tail."""
+    size upstream (``bench --only herd``, ``cluster-herd``); with 16 MiB 1.00-1.39x, all of it from
+    the first answer, a whole-file GET cut after the first segment with what was in flight. Large
+    files split only at their tail."""
 
     @property
     def catch_up(self) -> float:
