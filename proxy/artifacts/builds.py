@@ -157,7 +157,7 @@ class Builds:
                                  attempts=record.attempts if record else 0)
             await self._io(self._put, record)
             self._metrics.builds_requested.labels(manifest.recipe.name).inc()
-        return await self._staffed(view(record))
+        return await self.staffed(view(record))
 
     def _expired(self, failed: BuildRecord) -> bool:
         """A failure older than ``failure_ttl``: the next request builds again."""
@@ -169,9 +169,9 @@ class Builds:
         record: BuildRecord | None = await self._io(self._read, key.hex)
         if record is None and (artifact := await self.artifacts.get(key)) is not None:
             return ready(artifact)  # stored (and its record removed) between the two looks
-        return await self._staffed(view(record)) if record is not None else BuildView(key=key.hex, state="unknown")
+        return await self.staffed(view(record)) if record is not None else BuildView(key=key.hex, state="unknown")
 
-    async def _staffed(self, pending: BuildView) -> BuildView:
+    async def staffed(self, pending: BuildView) -> BuildView:
         """``pending``, or ``no_worker`` (with the targets offered) when no live worker offers its target."""
         if pending.state != "pending" or pending.manifest is None:
             return pending
@@ -339,9 +339,11 @@ def view(record: BuildRecord) -> BuildView:
 
 
 async def artifact_status(store: ArtifactStore, builds: Builds, limit: int = 50) -> dict[str, Any]:
-    """The ``artifacts`` part of ``/v1/status``: what is stored (newest first) and what is being built."""
+    """The ``artifacts`` part of ``/v1/status``: what is stored (newest first) and what is being built
+    (a build waiting for a worker that no live worker offers its target is ``no_worker``)."""
     stored = await store.find()
     records = await builds.records()
     return {"count": len(stored), "bytes": sum(a.entry.size for a in stored),
             "stored": [a.to_json() for a in sorted(stored, key=lambda a: -a.entry.fetched_at)[:limit]],
-            "builds": [view(r).model_dump(mode="json", exclude={"artifact"}) for r in records[:limit]]}
+            "builds": [(await builds.staffed(view(r))).model_dump(mode="json", exclude={"artifact"})
+                       for r in records[:limit]]}  # a build no live worker offers: no_worker, as the API says

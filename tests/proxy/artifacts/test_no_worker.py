@@ -26,6 +26,10 @@ async def test_no_worker_is_answered_at_once_until_one_offers_the_target(
     url = str(base / "model.onnx")
     build = await request_build(proxy, [url], {}, target=TARGET)
     assert (build["state"], build["offered"]) == ("no_worker", []), "no worker at all yet"
+    async with proxy.session.get(proxy.server.make_url("/v1/status"),
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
+        listed = (await r.json())["artifacts"]["builds"]
+    assert [(b["key"], b["state"]) for b in listed] == [(build["key"], "no_worker")], "the status page says so too"
 
     started = time.monotonic()
     async with proxy.session.get(proxy.server.make_url(f"/v1/artifacts/{build['key']}"),
