@@ -316,8 +316,13 @@ class ThreadReceiver:
     def _write(self, fd: int, region: memoryview, at: int, loop: asyncio.AbstractEventLoop) -> None:
         """Write a region at its offset, up to the span's end (it may have shrunk), and tell the loop."""
         region = region[:max(0, self._span.end - at)]
-        done = 0
-        while done < len(region):
-            done += os.pwrite(fd, region[done:], at + done)
+        pwrite_all(fd, region, at)
         if region:
             loop.call_soon_threadsafe(self._landed, at, at + len(region))
+
+
+def pwrite_all(fd: int, region: memoryview, offset: int) -> None:
+    """Write all of ``region`` at ``offset`` (``pwrite`` may write less than asked)."""
+    while region:
+        done = os.pwrite(fd, region, offset)
+        region, offset = region[done:], offset + done

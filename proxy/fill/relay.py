@@ -31,7 +31,7 @@ from proxy.cluster.port import FillRecord, key_id
 from proxy.errors import UpstreamUnavailable
 from proxy.fill.context import FillContext
 from proxy.fill.link import FILL_ROUTE, LeaderLink
-from proxy.fill.receive import BUFFER, RECEIVE_THREADS, ThreadReceiver, Wanted, plain_socket
+from proxy.fill.receive import BUFFER, RECEIVE_THREADS, ThreadReceiver, Wanted, plain_socket, pwrite_all
 from proxy.fill.state import Fill, FillState
 from proxy.upstream import ResponseBody
 
@@ -144,7 +144,6 @@ class Relay:
         url = f"{record.node.url.rstrip('/')}{FILL_ROUTE.format(key_id=key_id(fill.key))}"
         query = {"token": str(record.token), "offset": str(self.received)}
         timeout = ClientTimeout(total=None, sock_connect=self.link.connect_timeout, sock_read=None)
-        received = self.ctx.metrics.relayed_bytes.labels("received")
         loop = asyncio.get_running_loop()
         headers = {"Authorization": f"Bearer {self.link.secret}"}
         # The workers of a node (``<node-id>.w<i>``) share its port: a request lands on any of them,
@@ -164,11 +163,8 @@ class Relay:
                 return
             while data := await response.content.readany():
                 data += response.content.read_nowait()  # whatever else arrived meanwhile: one write
-                await loop.run_in_executor(None, _pwrite_all, self.fd, data, self.received)
-                self.received += len(data)
-                received.inc(len(data))
-                if fill.state is FillState.STREAMING and fill.tmp_path == self.path:
-                    fill.progressed(self.received)
+                await loop.run_in_executor(None, pwrite_all, self.fd, memoryview(data), self.received)
+                self._landed(self.received, self.received + len(data))
         size = record.meta.size
         if size is not None and self.received < size:
             raise RelayRefused(f"the stream ended at {self.received} of {size} bytes")
@@ -186,22 +182,21 @@ class Relay:
         sock = plain_socket(taken) if taken is not None else None
         if taken is None or sock is None:
             return False
-        loop, fd, fill = asyncio.get_running_loop(), self.fd, self.fill
-        counted = self.ctx.metrics.relayed_bytes.labels("received")
-
-        def landed(start: int, end: int) -> None:
-            self.received = end
-            counted.inc(end - start)
-            if fill.state is FillState.STREAMING and fill.tmp_path == self.path:
-                fill.progressed(end)
-
+        loop, fd = asyncio.get_running_loop(), self.fd
         span = Wanted(self.received, size)
         try:
-            await ThreadReceiver(span, landed, bytearray(BUFFER)).run(
+            await ThreadReceiver(span, self._landed, bytearray(BUFFER)).run(
                 taken, sock, lambda receive: loop.run_in_executor(RECEIVE_THREADS, receive, fd))
         except UpstreamUnavailable as exc:
             raise RelayRefused(f"the stream ended at {self.received} of {size} bytes: {exc}") from exc
         return True
+
+    def _landed(self, start: int, end: int) -> None:
+        """Bytes [start, end) of the stream are in the relay file: local readers may have them."""
+        self.received = end
+        self.ctx.metrics.relayed_bytes.labels("received").inc(end - start)
+        if self.fill.state is FillState.STREAMING and self.fill.tmp_path == self.path:
+            self.fill.progressed(end)
 
 
 def relay_prefix(node_id: str) -> str:
@@ -217,10 +212,3 @@ def sweep_relay_files(directory: Path, node_id: str) -> int:
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
