@@ -72,7 +72,10 @@ class _Leader:
                         extra={"key": self.fill.key, "written": self.fill.written})
             return TurnEnd.LOST
         except asyncio.CancelledError:
-            keep_tmp = await self.lease.hand_over(self.writer)
+            # Decided before any await: once the lease is released a successor may be adopting
+            # the file, so a second cancellation during the hand-over must not delete it.
+            keep_tmp = self.lease.keeps_tmp(self.writer)
+            await self.lease.hand_over(self.writer)
             raise
         except BaseException as exc:
             await self.lease.failed(exc)

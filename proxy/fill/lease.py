@@ -115,12 +115,18 @@ class FillLease:
                                       rejected=rejected))
         await self._release(keep_record=False)
 
-    async def hand_over(self, writer: BlobWriter | None) -> bool:
+    def keeps_tmp(self, writer: BlobWriter | None) -> bool:
+        """Whether a leader that stops early leaves its temp file for a successor: other nodes see
+        the fill record that names it (from the last renewal, or the hand-over)."""
+        return (self.held is not None and self.ctx.coordinator.shared and writer is not None
+                and self.fill.meta is not None)
+
+    async def hand_over(self, writer: BlobWriter | None) -> None:
         """Cancelled (shutdown): give the lease up now so a follower takes over without waiting for
-        it to expire. True: the temp file is kept for the successor."""
+        it to expire; the temp file stays for the successor (``keeps_tmp``)."""
         if self.held is None or not self.ctx.coordinator.shared:
-            return False
-        keep = writer is not None and self.fill.meta is not None
+            return
+        keep = self.keeps_tmp(writer)
         with contextlib.suppress(TimeoutError, CoordinationUnavailable):
             async with asyncio.timeout(HAND_OVER_TIMEOUT):
                 if keep:
@@ -128,7 +134,6 @@ class FillLease:
                 await self.ctx.coordinator.release(self.held, keep_record=keep)
                 await self.ctx.coordinator.publish(self.fill.key, FillEvent("released", self.held.token))
         log.info("fill handed over", extra={"key": self.fill.key, "written": self.fill.written})
-        return keep
 
     async def _publish(self, event: FillEvent) -> None:
         with contextlib.suppress(CoordinationUnavailable):

@@ -177,7 +177,9 @@ async def start_pods(tmp_path: Path, redis_server: RedisServer,
         return started
 
     yield start
-    for pod in pods:
+    for pod in pods:  # shown by pytest when the test failed (captured output)
+        if pod.output is not None:
+            print(f"--- {pod.name} (last lines of its log) ---\n{pod.output.tail(60)}")
         if pod.proc is not None and pod.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 pod.proc.send_signal(signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from proxy.errors import IntegrityError
 from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.leader import lead
 from proxy.fill.state import Fill, FillState, TurnEnd
-from tests.proxy.fill.conftest import Upstream, counted, node_context, read_until, temp_files
+from tests.control import until
+from tests.proxy.fill.conftest import TwoNodes, Upstream, counted, node_context, read_until, temp_files
 
 MiB = 1 << 20
 BODY = os.urandom(3 * MiB + 4321)
@@ -160,3 +162,49 @@ async def test_a_leader_that_lost_its_lease_stops_and_leaves_its_temp_file(
     assert fill.tmp_path is not None
     assert fill.tmp_path.read_bytes() == BODY
     assert counted(ctx, "leases_lost_total") == 1
+
+
+def awaiting(task: asyncio.Task[TurnEnd], name: str) -> bool:
+    """Whether ``task`` is suspended inside a coroutine function called ``name`` (its await chain)."""
+    link: object = task.get_coro()
+    while link is not None:
+        code = getattr(link, "cr_code", None)
+        if code is not None and code.co_name == name:
+            return True
+        link = getattr(link, "cr_await", None)
+    return False
+
+
+async def test_a_second_cancellation_during_the_hand_over_keeps_the_temp_file(
+        two_nodes: TwoNodes, upstream: Upstream) -> None:
+    """Shutdown cancels a leader, and cancels it again while it hands over (Redis is slow to
+    answer): the temp file the fill record names stays for the successor, which resumes it."""
+    gate = asyncio.Event()
+    upstream.fake.add("/model.bin", BODY, gate=gate)
+    fill = Fill(upstream.source("/model.bin"), None)
+    leading = asyncio.create_task(run_lead(fill, two_nodes.a))
+    await read_until(fill, 64 * 1024)  # the first chunk landed; the upstream pauses
+    redis = two_nodes.server.proc
+    assert redis is not None
+    redis.send_signal(signal.SIGSTOP)  # Redis stops answering: the hand-over waits for it
+    try:
+        leading.cancel()
+        await until(lambda: awaiting(leading, "hand_over"))
+        leading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leading
+    finally:
+        redis.send_signal(signal.SIGCONT)
+    assert fill.tmp_path is not None
+    assert fill.tmp_path.exists(), "the file stays for whoever takes the fill over"
+    await two_nodes.lapse(fill.key)
+    gate.set()
+    successor = Fill(upstream.source("/model.bin"), None)
+    assert await run_lead(successor, two_nodes.b) is TurnEnd.DONE
+    assert successor.blob is not None
+    assert successor.blob.path.read_bytes() == BODY
+    first, resumed = upstream.fake.gets("/model.bin")
+    assert "Range" not in first.headers
+    assert int(resumed.headers["Range"].removeprefix("bytes=").rstrip("-")) >= 64 * 1024
+    assert counted(two_nodes.b, "leases_taken_over_total") == 1
+    assert temp_files(two_nodes.b) == []
