@@ -91,7 +91,8 @@ def make_control(app: web.Application, catalogs: CatalogFactory, clock: Callable
     pins = Pins(RecordStore(cache.store.layout, settings.node_id, "pins"))
     elsewhere = app[appkeys.SHARED_USAGE].elsewhere if coordinator.shared else None
     evictor = Evictor(cache.store, cache.index, pins, cache.readers, cache.metrics, settings.disk_quota_bytes,
-                      settings.access_touch_interval, clock, elsewhere=elsewhere)
+                      settings.access_touch_interval, clock, elsewhere=elsewhere,
+                      abandoned_age=settings.abandoned_tmp_age)
     cache.readers.on_access = evictor.accessed  # always: a quota set later evicts by real LRU
     eviction = EvictionPasses(evictor, coordinator)
     jobs = Jobs(cache, cache.metrics, settings.prefetch_concurrency, eviction.after_job)

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
                                   "evicted (with the index entries that name them). 0: no quota.")
     eviction_interval: float = Field(30.0, gt=0, description="Seconds between checks of the disk quota "
                                      "(a prefetch job also checks when it ends).")
+    abandoned_tmp_age: float = Field(86400.0, ge=3600, description="Eviction passes remove the temp files "
+                                     "other nodes left on the cache volume (a pod killed mid-fill, a fill "
+                                     "handed over that no pod took up) once nobody has written them for this "
+                                     "many seconds. At least 3600: a successor may adopt a fill's file for an hour.")
     access_touch_interval: float = Field(60.0, ge=0, description="A blob's last access (its atime, set "
                                          "explicitly) is written at most this often per blob; eviction orders "
                                          "blobs by it.")

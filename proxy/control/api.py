@@ -44,6 +44,8 @@ from proxy.tasks import OwnedTasks
 log = logging.getLogger(__name__)
 
 MAX_JOB_WAIT = 30.0
+SWEEP_INTERVAL = 900.0
+"""Seconds between sweeps of abandoned temp files when no quota runs eviction passes."""
 """Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 
 class Control:
@@ -95,6 +97,7 @@ class Control:
             self._loops.start(self._evict_loop(), name="eviction")
         else:
             self._loops.start(self._access_loop(), name="last-access times")
+            self._loops.start(self._sweep_loop(), name="abandoned temp files")
 
     async def _stop(self, app: web.Application) -> None:
         await self._loops.close()
@@ -116,6 +119,15 @@ class Control:
             except Exception as exc:
                 log.exception("eviction pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.eviction_interval)
+
+    async def _sweep_loop(self) -> None:
+        """Without a quota there are no eviction passes: abandoned temp files are swept alone."""
+        while True:
+            try:
+                await self.eviction.evictor.sweep()
+            except Exception as exc:
+                log.exception("sweeping abandoned temp files failed", extra={"error": repr(exc)})
+            await asyncio.sleep(SWEEP_INTERVAL)
 
     async def _access_loop(self) -> None:
         while True:

@@ -7,6 +7,10 @@ add up to more than the quota, delete least-recently-used blobs that no live pin
 evicted blob go first, so no reader is sent to a blob that is about to vanish; a request that
 opened the blob just before its unlink still reads it whole (POSIX keeps an open file's bytes).
 
+Each pass (and, without a quota, a sweep every 15 minutes) also removes the temp files other
+nodes left on the volume that nobody has written for ``--abandoned-tmp-age`` (a pod killed
+mid-fill, a fill handed over that no pod took up): ``FsBlobStore.sweep_abandoned``.
+
 Cluster mode: exactly one evictor may run at a time, holding a lease (with a fencing token) on
 the eviction job: ``EvictionPasses.run`` takes the coordinator's ``control:eviction`` lease around
 each pass. ``BlobUsage`` sees this node's readers; ``elsewhere`` (``proxy.cluster.claims``) the
@@ -35,7 +39,7 @@ from proxy.digest import Digest
 from proxy.errors import CoordinationUnavailable, ProxyError
 from proxy.observe.metrics import Metrics
 from proxy.read.readers import BlobUsage
-from proxy.storage.blobstore import FsBlobStore
+from proxy.storage.blobstore import FsBlobStore, Swept
 from proxy.storage.index import Index, IndexEntry
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 EVICTION_LEASE = "control:eviction"
 EVICTION_LEASE_TTL = 600.0
 """Seconds the eviction lease lasts if its holder dies mid-pass (a pass is released when it ends)."""
+
+ABANDONED_AGE = 86400.0
+"""Seconds since its last write after which another node's temp file counts as abandoned (longer
+than a fill record lives, so no successor can still adopt it)."""
 
 UNINDEXED_GRACE = 3600.0
 """Seconds a blob no index record names is left alone: a fill may have committed it and be about
@@ -76,13 +84,18 @@ class EvictionReport(BaseModel):
     evicted_bytes: int
     pinned: int
     in_use: int
+    abandoned_files: int = 0
+    """Temp files other nodes left behind, removed by this pass (``FsBlobStore.sweep_abandoned``)."""
+    abandoned_bytes: int = 0
 
 
 class Evictor:
     def __init__(self, store: FsBlobStore, index: Index, pins: Pins, usage: BlobUsage, metrics: Metrics,
                  quota: int, touch_interval: float, clock: Callable[[], float] = time.time,
-                 elsewhere: Callable[[], Awaitable[set[Digest]]] | None = None) -> None:
+                 elsewhere: Callable[[], Awaitable[set[Digest]]] | None = None,
+                 abandoned_age: float = ABANDONED_AGE) -> None:
         self._store = store
+        self._abandoned_age = abandoned_age
         self._index = index
         self._pins = pins
         self._usage = usage
@@ -120,6 +133,7 @@ class Evictor:
         async with self._lock:
             loop = asyncio.get_running_loop()
             accessed, self._accessed = self._accessed, {}
+            swept = await self._sweep()
             survey = await loop.run_in_executor(None, self._survey, accessed)
             total, evicted, evicted_bytes, in_use = survey.total, 0, 0, 0
             for candidate in survey.candidates:
@@ -148,12 +162,26 @@ class Evictor:
             self._metrics.evicted_blobs.inc(evicted)
             self._metrics.evicted_bytes.inc(evicted_bytes)
             report = EvictionReport(total_before=survey.total, total_after=total, evicted=evicted,
-                                    evicted_bytes=evicted_bytes, pinned=survey.pinned, in_use=in_use)
+                                    evicted_bytes=evicted_bytes, pinned=survey.pinned, in_use=in_use,
+                                    abandoned_files=swept.files, abandoned_bytes=swept.size)
             if evicted or (self.quota and total > self.quota):
                 log.info("eviction pass", extra={
                     "quota": self.quota, "total_before": report.total_before, "total_after": report.total_after,
                     "evicted": evicted, "evicted_bytes": evicted_bytes, "in_use": in_use})
             return report
+
+    async def sweep(self) -> Swept:
+        """Only remove the temp files other nodes abandoned (no quota: no passes). Needs no lease:
+        pods sweeping at once remove each file once."""
+        async with self._lock:
+            return await self._sweep()
+
+    async def _sweep(self) -> Swept:
+        loop = asyncio.get_running_loop()
+        swept = await loop.run_in_executor(None, self._store.sweep_abandoned, self._clock(), self._abandoned_age)
+        self._metrics.abandoned_tmp_files.inc(swept.files)
+        self._metrics.abandoned_tmp_bytes.inc(swept.size)
+        return swept
 
     def _survey(self, accessed: dict[Digest, float]) -> Survey:
         now = self._clock()

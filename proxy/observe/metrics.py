@@ -63,6 +63,11 @@ class Metrics:
                                      registry=r)
         self.evicted_bytes = Counter(f"{PREFIX}_evicted_bytes", "Bytes removed to stay within the disk quota",
                                      registry=r)
+        self.abandoned_tmp_files = Counter(f"{PREFIX}_abandoned_tmp_files", "Temp files other nodes left on the "
+                                           "cache volume (killed mid-fill, or handed over and not taken up), "
+                                           "removed by eviction passes", registry=r)
+        self.abandoned_tmp_bytes = Counter(f"{PREFIX}_abandoned_tmp_bytes", "Bytes of the abandoned temp files "
+                                           "eviction passes removed", registry=r)
         self.cache_bytes = Gauge(f"{PREFIX}_cache_bytes", "Bytes of committed blobs on the cache volume "
                                  "(as of the last eviction pass)", registry=r,
                                  multiprocess_mode="mostrecent")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,6 +17,14 @@ from proxy.storage.layout import Layout
 from proxy.storage.writer import BlobInfo, BlobWriter, Expectation
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Swept:
+    """What a sweep of abandoned temp files removed."""
+
+    files: int = 0
+    size: int = 0
 
 
 class BlobStore(Protocol):
@@ -58,6 +68,32 @@ class FsBlobStore:
         if removed:
             log.info("removed %d leftover temp files from %s", removed, tmp)
         return removed
+
+    def sweep_abandoned(self, now: float, max_age: float) -> Swept:
+        """Remove the files other nodes left in their tmp dirs that nobody has written for
+        ``max_age`` seconds: a pod killed or replaced mid-fill (pods of a Deployment never come
+        back under the same id to sweep their own), a fill handed over that no node took up. A
+        file being written or adopted is younger than that by far. Directories stay: an idle
+        node that is alive must still find its own."""
+        swept = Swept()
+        root = self.layout.tmp_root
+        own = self.layout.tmp(self.node_id)
+        for node_dir in sorted(root.iterdir()) if root.is_dir() else ():
+            if node_dir == own or node_dir.is_symlink() or not node_dir.is_dir():
+                continue
+            for entry in sorted(node_dir.iterdir()):
+                try:
+                    st = entry.lstat()
+                    if stat.S_ISDIR(st.st_mode) or now - st.st_mtime < max_age:
+                        continue
+                    entry.unlink()
+                except FileNotFoundError:  # adopted or removed meanwhile
+                    continue
+                swept.files += 1
+                swept.size += st.st_size
+                log.info("removed an abandoned temp file", extra={
+                    "path": str(entry), "size": st.st_size, "age": round(now - st.st_mtime)})
+        return swept
 
     def stat(self, digest: Digest) -> BlobInfo | None:
         path = self.layout.blob(digest)

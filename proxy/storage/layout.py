@@ -14,7 +14,9 @@
         <node-id>/               this node's in-progress fills and record writes; a crash leaves
           fill-<random>          files here, removed when a node with the same id starts. In a
                                  cluster, the node that takes over a fill moves the fill's temp
-                                 file into its own directory and continues it
+                                 file into its own directory and continues it; what no node
+                                 takes up is removed by an eviction pass once nobody has
+                                 written it for --abandoned-tmp-age (another node's dir)
       pins/<sha256(id) hex>.json
                                  one pin record (a URL at a version, the key prefixes it keeps)
       watches/<sha256(id) hex>.json
@@ -61,10 +63,15 @@ class Layout:
     def index(self) -> Path:
         return self.root / "index"
 
+    @property
+    def tmp_root(self) -> Path:
+        """The parent of every node's tmp dir."""
+        return self.root / "tmp"
+
     def tmp(self, node_id: str) -> Path:
         if not _NODE_ID.fullmatch(node_id):
             raise InvalidKey(f"node id must match {_NODE_ID.pattern}: {node_id!r}")
-        return self.root / "tmp" / node_id
+        return self.tmp_root / node_id
 
     def blob(self, digest: Digest) -> Path:
         return self.root / self.blob_name(digest)

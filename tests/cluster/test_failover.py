@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 
 import aiohttp
 import blake3
@@ -20,7 +21,7 @@ from yarl import URL
 from proxy.cluster.port import FillRecord
 from proxy.digest import Digest
 from proxy.storage.layout import Layout
-from tests.cluster.conftest import PodFactory, RedisServer
+from tests.cluster.conftest import Pod, PodFactory, RedisServer
 from tests.fakes.fake_http import FakeUpstream
 
 SIZE = 32 << 20
@@ -136,3 +137,35 @@ async def test_a_segmented_fill_is_taken_over_segment_by_segment(
         "the segments the leader had recorded as landed are kept, not fetched again"
     blobs = sorted(p.name for p in Layout(tmp_path / "cache").blobs.glob("*/*"))  # type: ignore[operator]
     assert blobs == [Digest(want).hex], "only the whole, verified blob was committed"
+
+
+async def test_a_killed_pods_temp_file_that_nobody_takes_up_is_swept_by_another_pod(
+        start_pods: PodFactory, upstream: tuple[FakeUpstream, URL], session: aiohttp.ClientSession,
+        tmp_path: object) -> None:
+    fake, base = upstream
+    fake.add("/big.bin", os.urandom(SIZE), chunk=1 << 20, rate=8 << 20)
+    doomed, survivor = await start_pods(2, extra=("--fill-connections", "1", "--abandoned-tmp-age", "3600"))
+    response = await session.get(doomed.fetch_url(base / "big.bin"))
+    await response.content.readexactly(1 << 16)
+    await doomed.signal(signal.SIGKILL)
+    response.close()
+    layout = Layout(tmp_path / "cache")  # type: ignore[operator]
+    left = list(layout.tmp(doomed.name).glob("fill-*"))
+    assert len(left) == 1, "no client asked again: nobody took the fill up"
+    size = left[0].stat().st_size
+    assert size >= 1 << 16
+    report = await call_evict(session, survivor)
+    assert report["abandoned_files"] == 0, "a file written seconds ago may still be taken up"
+    an_hour_ago = time.time() - 3601
+    os.utime(left[0], (an_hour_ago, an_hour_ago))
+    report = await call_evict(session, survivor)
+    assert (report["abandoned_files"], report["abandoned_bytes"]) == (1, size)
+    assert not left[0].exists()
+    assert layout.tmp(doomed.name).is_dir()
+
+
+async def call_evict(session: aiohttp.ClientSession, pod: Pod) -> dict[str, int]:
+    async with session.post(pod.url / "v1" / "evict", headers=pod.admin) as r:
+        assert r.status == 200, await r.text()
+        report: dict[str, int] = await r.json()
+        return report
