@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 import trustme
+import uvloop
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from aiohttp.test_utils import TestServer
 
 from adapters.http.upstream import HttpSource
+from proxy.cluster.embedded import EmbeddedCoordinator
+from proxy.cluster.port import Node
 from proxy.errors import UpstreamUnavailable
 from proxy.fill.context import FillContext, FillPolicy
 from proxy.fill.receive import BUFFER, RECEIVE_THREADS, Receiver, ThreadReceiver, plain_socket
@@ -291,3 +294,42 @@ async def test_a_segmented_fill_over_tls_is_byte_exact(tmp_path: Path, ctx: Fill
     assert ctx.metrics.value("modelmanager_upstream_resumes_total") == 1
     assert ctx.metrics.value("modelmanager_upstream_bytes_total") == len(BODY)
     assert temp_files(ctx) == []
+
+
+# -- the same on uvloop (``--event-loop uvloop``): its own TCP and TLS transports ----------------
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_a_segmented_fill_on_uvloop_is_byte_exact(tmp_path: Path, ca: trustme.CA, scheme: str) -> None:
+    """On uvloop a TLS transport is taken over into ``Receiver``'s buffers and a plain one handed
+    to a receive thread, as on asyncio; a dropped segment is resumed."""
+    segment = BUFFER + 12345
+
+    async def fill_through_uvloop() -> None:
+        fake = FakeUpstream()
+        fake.add("/big.bin", BODY, drop_at=3 * segment + 99).honest_sha256_header()
+        server_ctx = client_ctx = None
+        if scheme == "https":
+            server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+            client_ctx = ssl.create_default_context()
+            ca.configure_trust(client_ctx)
+        server = TestServer(fake.app, scheme=scheme)
+        await server.start_server(ssl=server_ctx)
+        try:
+            async with ClientSession(auto_decompress=False, connector=TCPConnector(ssl=client_ctx or True)) as session:
+                ctx = node_context(tmp_path / scheme, EmbeddedCoordinator(Node("a", "http://a:8080")), FillPolicy(
+                    backoff=0.01, connections=3, segment_min=segment, segment_max=segment))
+                base = server.make_url("")
+                assert base.scheme == scheme
+                fill = Fill(HttpSource(base / "big.bin", session, ALLOW), None)
+                assert await run_lead(fill, ctx) is TurnEnd.DONE
+                assert fill.blob is not None
+                assert fill.blob.path.read_bytes() == BODY
+                assert len(ranges(fake.gets("/big.bin"))) >= 5, "a segmented fill, with the dropped segment resumed"
+                assert ctx.metrics.value("modelmanager_upstream_resumes_total") == 1
+                assert ctx.metrics.value("modelmanager_upstream_bytes_total") == len(BODY)
+                assert temp_files(ctx) == []
+        finally:
+            await server.close()
+
+    uvloop.run(fill_through_uvloop())
