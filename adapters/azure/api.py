@@ -15,11 +15,11 @@ import aiohttp
 from yarl import URL
 
 from adapters.azure.auth import AzureAuth
+from proxy import answers
 from proxy.errors import UpstreamRejected, UpstreamUnavailable
 from proxy.upstream import NETWORK_ERRORS
 
 DEFAULT_ENDPOINT = "https://{account}.blob.core.windows.net"
-MAX_ERROR_BODY = 64 * 1024
 
 
 class AzureApi:
@@ -55,13 +55,4 @@ class AzureApi:
 
 async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | UpstreamUnavailable:
     """The domain error for a non-success answer (the body is read and the response closed)."""
-    try:
-        if response.status >= 500 or response.status in (408, 429):
-            return UpstreamUnavailable(f"Azure answered {response.status}")
-        try:
-            body = await response.content.read(MAX_ERROR_BODY)
-        except NETWORK_ERRORS:
-            body = b""
-        return UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/xml"))
-    finally:
-        response.close()
+    return await answers.rejection(response, "Azure", "application/xml")

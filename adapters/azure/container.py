@@ -13,10 +13,10 @@ from adapters.azure.auth import AzureAuth
 from adapters.azure.listing import parse_page
 from adapters.azure.source import AzureSource
 from adapters.azure.urls import AzUrl, parse
+from proxy import answers
 from proxy.control.urls import InvalidUrl
 from proxy.errors import Forbidden, UpstreamUnavailable
 from proxy.objectstore import ObjectPage, ObjectStore
-from proxy.upstream import NETWORK_ERRORS
 
 MAX_RESULTS = 5000
 """Azure's own cap on one List Blobs page."""
@@ -57,12 +57,7 @@ class AzureContainer:
         try:
             if response.status != 200:
                 raise await rejection(response)
-            try:
-                body = await response.content.read(MAX_LISTING + 1)
-            except NETWORK_ERRORS as exc:
-                raise UpstreamUnavailable(f"Azure listing interrupted: {exc!r}") from exc
-            if len(body) > MAX_LISTING:
-                raise UpstreamUnavailable("Azure listing too large")
+            body = await answers.read_whole(response, MAX_LISTING, "Azure listing")
         finally:
             response.close()
         return parse_page(body, start_after)

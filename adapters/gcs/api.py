@@ -16,11 +16,11 @@ import aiohttp
 from yarl import URL
 
 from adapters.gcs.auth import GcsAuth
+from proxy import answers
 from proxy.errors import UpstreamRejected, UpstreamUnavailable
 from proxy.upstream import NETWORK_ERRORS
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
-MAX_ERROR_BODY = 64 * 1024
 MAX_JSON = 16 << 20
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
@@ -70,12 +70,7 @@ class GcsApi:
         try:
             if response.status != 200:
                 raise await rejection(response)
-            try:
-                body = await response.content.read(MAX_JSON + 1)
-            except NETWORK_ERRORS as exc:
-                raise UpstreamUnavailable(f"GCS answer interrupted: {exc!r}") from exc
-            if len(body) > MAX_JSON:
-                raise UpstreamUnavailable("GCS answer too large")
+            body = await answers.read_whole(response, MAX_JSON, "GCS")
             try:
                 return json.loads(body)
             except ValueError as exc:
@@ -86,13 +81,4 @@ class GcsApi:
 
 async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | UpstreamUnavailable:
     """The domain error for a non-success answer (the body is read and the response closed)."""
-    try:
-        if response.status >= 500 or response.status in (408, 429):
-            return UpstreamUnavailable(f"GCS answered {response.status}")
-        try:
-            body = await response.content.read(MAX_ERROR_BODY)
-        except NETWORK_ERRORS:
-            body = b""
-        return UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/json"))
-    finally:
-        response.close()
+    return await answers.rejection(response, "GCS", "application/json")

@@ -12,6 +12,7 @@ from yarl import URL
 from adapters.hf import wire
 from adapters.hf.files import FileInfo
 from adapters.hf.repo import ResolveTarget, check_origin_form, is_commit, quote_path, quote_revision
+from proxy import answers
 from proxy.errors import InvalidKey, RangeIgnored, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
 from proxy.upstream import NETWORK_ERRORS, Fetched, FetchRequest, NotModified, ObjectMeta, ResponseBody, Validators
@@ -83,7 +84,7 @@ class HubClient:
             headers["Content-Type"] = content_type
         try:
             async with self.session.request(method, self.url(raw_path_qs), headers=headers, data=data) as r:
-                body = await r.content.read(MAX_API_BODY)
+                body = await answers.read_whole(r, MAX_API_BODY, "Hub API")
                 if r.status >= 500 or r.status == 429:
                     raise UpstreamUnavailable(f"Hub answered {r.status} to {method} {raw_path_qs.split('?')[0]}")
                 return ApiAnswer(r.status, r.headers, body)
@@ -138,7 +139,7 @@ class HubFileSource:
             raise UpstreamUnavailable(f"Hub unreachable: {exc!r}") from exc
         try:
             if response.status >= 400:
-                raise _error(response.status, response.headers, await response.content.read(64 * 1024))
+                raise _error(response.status, response.headers, await answers.error_body(response))
             if request.end is not None and response.status == 200:
                 raise RangeIgnored(f"Hub answered 200 to Range: {request.range_header()}")
             expected = 206 if request.ranged else 200

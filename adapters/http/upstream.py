@@ -8,6 +8,7 @@ from yarl import URL
 
 from adapters.http.checksums import checksums_from
 from adapters.http.target import HostAllowList, cache_key
+from proxy import answers
 from proxy.errors import Forbidden, RangeIgnored, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
 from proxy.upstream import (
@@ -22,7 +23,6 @@ from proxy.upstream import (
 )
 
 MAX_REDIRECTS = 10
-MAX_ERROR_BODY = 64 * 1024
 
 
 class HttpSource:
@@ -77,7 +77,7 @@ class HttpSource:
         if status >= 500 or status == 429:
             raise UpstreamUnavailable(f"upstream answered {status}")
         if status >= 400 or status not in (200, 206):
-            body = await response.content.read(MAX_ERROR_BODY)
+            body = await answers.error_body(response)
             raise UpstreamRejected(status, body, response.headers.get("Content-Type", "text/plain"))
         meta = _meta(response.headers, status)
         if request.end is not None and status == 200:

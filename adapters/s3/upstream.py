@@ -24,6 +24,7 @@ from yarl import URL
 from adapters.s3 import regions, sigv4
 from adapters.s3.credentials import Anonymous, CredentialSource
 from adapters.s3.regions import RegionMemo
+from proxy import answers
 from proxy.digest import Checksum, ChecksumAlgorithm
 from proxy.errors import InvalidDigest, RangeIgnored, UpstreamChanged, UpstreamRejected, UpstreamUnavailable
 from proxy.read.ranges import ContentRange
@@ -40,7 +41,6 @@ from proxy.upstream import (
 
 log = logging.getLogger(__name__)
 
-MAX_ERROR_BODY = 64 * 1024
 _MD5_ETAG = re.compile(r'"([0-9a-f]{32})"')
 PASSED_HEADERS = frozenset({"cache-control", "content-disposition", "content-encoding", "content-language",
                             "expires", "x-amz-version-id", "x-amz-storage-class", "x-amz-mp-parts-count",
@@ -103,7 +103,7 @@ class S3Upstream:
         response = await self._send(ep, region, method, bucket, key, pairs, headers, data, payload_hash)
         if response.status not in (301, 400) or bucket is None or not _replayable(data):
             return response
-        body = b"" if method == "HEAD" else await read_body(response, MAX_ERROR_BODY)
+        body = b"" if method == "HEAD" else await read_body(response, answers.MAX_ERROR_BODY)
         response.close()
         answer = regions.from_answer(response.status, {k.lower(): v for k, v in response.headers.items()}, body)
         if answer.region is None or answer.region == region:
@@ -145,31 +145,12 @@ def no_such_bucket(bucket: str) -> bytes:
 
 async def rejection(response: aiohttp.ClientResponse) -> UpstreamRejected | UpstreamUnavailable:
     """The domain error for a non-success upstream answer (the body is read and the response closed)."""
-    try:
-        if response.status >= 500 or response.status == 429:
-            return UpstreamUnavailable(f"S3 upstream answered {response.status}")
-        try:
-            body = await response.content.read(MAX_ERROR_BODY)
-        except NETWORK_ERRORS:
-            body = b""
-        return UpstreamRejected(response.status, body, response.headers.get("Content-Type", "application/xml"))
-    finally:
-        response.close()
+    return await answers.rejection(response, "S3 upstream", "application/xml")
 
 
 async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """A whole (small) response body; UpstreamUnavailable when it is cut off or over ``limit``."""
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamUnavailable(f"S3 upstream response larger than {limit} bytes")
-            parts.append(chunk)
-    except NETWORK_ERRORS as exc:
-        raise UpstreamUnavailable(f"S3 upstream response interrupted: {exc!r}") from exc
-    return b"".join(parts)
+    return await answers.read_whole(response, limit, "S3 upstream")
 
 
 class S3ObjectSource:

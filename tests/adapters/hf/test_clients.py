@@ -157,6 +157,21 @@ async def test_gated_and_private_files_are_served_only_to_accepted_tokens(
         assert len(hub.cdn_requests) == cdn, "served from the cache once the token was accepted"
 
 
+async def test_large_api_answers_pass_whole(hf_proxy: ProxyFactory, hub: FakeHub) -> None:
+    """A repo of thousands of files: its info (every sibling) and each tree page are JSON answers
+    of hundreds of KiB, which reach the proxy in many reads; clients get them whole."""
+    proxy = await hf_proxy()
+    files = {f"shards/{'layer-' * 12}{i:05d}.safetensors": b"%d" % i for i in range(3000)}
+    sha = hub.create("org/many").commit(files)
+    api = hfh.HfApi(endpoint=endpoint(proxy), token=False)
+    info = await in_thread(api.model_info, "org/many", files_metadata=True)
+    assert info.sha == sha
+    assert info.siblings is not None
+    assert sorted(s.rfilename for s in info.siblings) == sorted(files)
+    listed = await in_thread(api.list_repo_files, "org/many")
+    assert sorted(listed) == sorted(files), "3 pages of 1000 entries"
+
+
 async def test_api_calls(hf_proxy: ProxyFactory, hub: FakeHub, tmp_path: Path) -> None:
     proxy = await hf_proxy()
     hub.page_size = 7
