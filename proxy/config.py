@@ -239,6 +239,10 @@ class Settings(BaseSettings):
                          "Redis) and their metrics are aggregated. See docs/serving.md.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
                            "Off: read and write in user space.")
+    shutdown_timeout: float = Field(20.0, ge=0, description="On SIGTERM or SIGINT: seconds the responses "
+                                    "in flight get to finish after the listening socket closed and fills were "
+                                    "handed over (keep it under the pod's terminationGracePeriodSeconds). A "
+                                    "second signal stops at once.")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "
                                                      "has sendfile; see docs/serving.md for the measurements.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

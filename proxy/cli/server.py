@@ -1,15 +1,22 @@
 """Run the application on its socket until SIGINT/SIGTERM: aiohttp's runner, with the connection
-guard attached to the protocol factory before the first connection is accepted."""
+guard attached to the protocol factory before the first connection is accepted.
+
+A signal stops the server in order: the listening sockets close, fills are handed over (the
+application's shutdown hooks), responses in flight get up to ``--shutdown-timeout`` seconds to
+finish, and only then is whatever still runs cancelled. (aiohttp's own signal handling raises
+``GracefulExit`` out of the event loop, and ``asyncio.run`` then cancels every task at once:
+responses in flight were cut at once, and fills were cancelled twice while handing over.) A
+second signal cuts the drain short."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.web_runner import GracefulExit
 
 from proxy import appkeys
 from proxy.config import Settings
@@ -18,28 +25,41 @@ from proxy.observe.logs import AccessLogger, limit_repeated_loop_errors
 
 log = logging.getLogger("modelmanager")
 
-SHUTDOWN_TIMEOUT = 10.0
-
 
 def serve_forever(app: web.Application, settings: Settings, *, reuse_port: bool = False,
                   unix_path: str | None = None, on_listening: Callable[[str], None] | None = None) -> None:
-    """Block until a signal; raise OSError when the address cannot be bound.
+    """Block until a signal, then stop in order; raise OSError when the address cannot be bound.
 
     ``reuse_port``: bind with SO_REUSEPORT (the workers of ``--workers N`` share the port);
     ``unix_path``: also serve on this Unix socket (a worker's socket for its siblings);
     ``on_listening``: called once every socket is bound (default: the ``listening`` log line that
     process supervisors and tests wait for).
     """
-    with contextlib.suppress(GracefulExit, KeyboardInterrupt):
+    with contextlib.suppress(asyncio.CancelledError):  # a second signal cancelled the drain
         asyncio.run(_serve(app, settings, reuse_port, unix_path, on_listening))
 
 
 async def _serve(app: web.Application, settings: Settings, reuse_port: bool, unix_path: str | None,
                  on_listening: Callable[[str], None] | None) -> None:
-    limit_repeated_loop_errors(asyncio.get_running_loop())
-    runner = web.AppRunner(app, handle_signals=True, access_log_class=AccessLogger,
-                           access_log=logging.getLogger("modelmanager.access"), shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           **runner_options(settings.idle_timeout))
+    loop = asyncio.get_running_loop()
+    limit_repeated_loop_errors(loop)
+    stopping = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def on_signal(name: str) -> None:
+        if not stopping.is_set():
+            log.info("stopping", extra={"signal": name, "drain_timeout": settings.shutdown_timeout})
+            stopping.set()
+        else:
+            log.warning("stopping now", extra={"signal": name})
+            main.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger,
+                           access_log=logging.getLogger("modelmanager.access"),
+                           shutdown_timeout=settings.shutdown_timeout, **runner_options(settings.idle_timeout))
     await runner.setup()
     try:
         app[appkeys.CONNECTIONS].attach(runner.server)  # type: ignore[arg-type]
@@ -52,6 +72,6 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool, uni
             log.info("listening", extra={"detail": message})
         else:
             on_listening(message)
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
         await runner.cleanup()

@@ -1,0 +1,83 @@
+"""``modelmanager serve`` stops in order on SIGTERM: the response in flight finishes (within
+``--shutdown-timeout``) and the process exits 0; a second signal stops it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from yarl import URL
+
+from tests.cluster.conftest import BIN, Lines, free_port
+from tests.conftest import ServerFactory
+from tests.fakes.fake_http import FakeUpstream
+
+SIZE = 64 << 20  # far more than the socket buffers hold: the response is mid-way when the signal comes
+BODY = os.urandom(SIZE)
+
+
+class Served:
+    def __init__(self, proc: asyncio.subprocess.Process, output: Lines, url: URL) -> None:
+        self.proc = proc
+        self.output = output
+        self.url = url
+
+    def logged(self, text: str) -> bool:
+        return any(text in line for line in self.output.lines)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, aiohttp_server: ServerFactory) -> AsyncIterator[Served]:
+    fake = FakeUpstream()
+    fake.add("/big.bin", BODY)
+    upstream: TestServer = await aiohttp_server(fake.app)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN), "serve", "--port", str(port), "--cache-dir", str(tmp_path / "cache"), "--http-allow",
+        f"127.0.0.1:{upstream.port}", "--shutdown-timeout", "60", stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    output = Lines(proc.stderr)
+    try:
+        await output.wait_for('"listening"', proc)
+        url = URL(f"http://127.0.0.1:{port}/v1/fetch").with_query(url=str(upstream.make_url("/big.bin")))
+        yield Served(proc, output, url)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_a_response_in_flight_finishes_after_sigterm(served: Served) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(served.url) as r:
+            assert await r.read() == BODY  # cached now: the next answer is a hit
+        async with session.get(served.url) as r:
+            first = await r.content.readexactly(1 << 20)
+            served.proc.send_signal(signal.SIGTERM)
+            await served.output.wait_for('"stopping"', served.proc)
+            rest = await r.read()
+    assert first + rest == BODY, "the download in flight completed"
+    assert await served.proc.wait() == 0
+    assert served.logged('"signal": "SIGTERM"')
+
+
+async def test_a_second_signal_stops_at_once(served: Served) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(served.url) as r:
+            assert await r.read() == BODY
+        async with session.get(served.url) as r:
+            await r.content.readexactly(1 << 20)
+            served.proc.send_signal(signal.SIGTERM)
+            await served.output.wait_for('"stopping"', served.proc)
+            served.proc.send_signal(signal.SIGINT)
+            assert await served.proc.wait() == 0
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await r.read()
+    assert served.logged('"stopping now"')
