@@ -34,11 +34,11 @@ def weights(tmp_path: Path) -> Path:
     return path
 
 
-def probe(cache: Path | None, weights: Path, cache_dir: Path) -> dict[str, int]:
+def probe(cache: Path, weights: Path, cache_dir: Path) -> dict[str, int]:
     """Inductor's counters in a fresh interpreter with an empty local cache, after loading ``cache``."""
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache_dir / "inductor"),
            "TRITON_CACHE_DIR": str(cache_dir / "triton"), "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "tests.proxy.artifacts.recipes.compile_probe", str(cache or "-"),
+    run = subprocess.run([sys.executable, "-m", "tests.proxy.artifacts.recipes.compile_probe", str(cache),
                           str(weights)], capture_output=True, text=True, env=env, timeout=280, check=True)
     counts: dict[str, int] = json.loads(run.stdout.splitlines()[-1])
     return counts
@@ -55,11 +55,10 @@ def test_a_fresh_process_compiles_from_the_saved_cache(weights: Path, make_job: 
     assert output == job.scratch / "torch-compile-cache.bin"
     assert output.stat().st_size > 0
     assert f"compiled {ENTRY}" in job.log.read_text()
+    # the probe's inductor cache dir starts empty: a hit can only come from the saved cache
     warm = probe(output, weights, tmp_path / "warm")
     assert warm.get("fxgraph_cache_hit", 0) >= 1, warm
     assert warm.get("fxgraph_cache_miss", 0) == 0, warm
-    cold = probe(None, weights, tmp_path / "cold")
-    assert cold.get("fxgraph_cache_miss", 0) >= 1, cold
 
 
 @pytest.mark.slow
