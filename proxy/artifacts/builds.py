@@ -117,6 +117,12 @@ class Builds:
         self._coordinator = coordinator
         self.lease_ttl = lease_ttl
         self._clock = clock
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The server is stopping: long polls (``wait``, ``claim``) answer within ``POLL`` seconds
+        with what there is now, so they do not hold the shutdown's drain (workers ask another pod)."""
+        self._stopping = True
 
     # -- records ------------------------------------------------------------------------------
 
@@ -190,7 +196,7 @@ class Builds:
             while True:
                 current = await self.state(key)
                 remaining = deadline - time.monotonic()
-                if current.state in ("ready", "failed", "unknown", "no_worker") or remaining <= 0:
+                if current.state in ("ready", "failed", "unknown", "no_worker") or remaining <= 0 or self._stopping:
                     return current
                 await subscription.get(within=min(POLL, remaining))
         finally:
@@ -230,7 +236,7 @@ class Builds:
                 claim = await self._take(worker, record)
                 if claim is not None:
                     return claim
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._stopping:
                 return None
             await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
 

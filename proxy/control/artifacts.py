@@ -102,6 +102,10 @@ class ArtifactRoutes:
         r.add_post("/v1/builds/{key}/renew", self._guard(self.renew))
         r.add_post("/v1/builds/{key}/fail", self._guard(self.fail))
         r.add_get("/v1/blobs/{digest}", self._guard(self.blob))
+        app.on_shutdown.append(self._stop)
+
+    async def _stop(self, app: web.Application) -> None:
+        self.builds.stop()  # long polls answer now instead of holding the drain
 
     @property
     def core(self) -> Core:

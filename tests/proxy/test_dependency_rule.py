@@ -30,6 +30,7 @@ ADAPTER_MAY_IMPORT = frozenset({
     "proxy.control.urls",  # the ModelUrl port and UrlGrammar each adapter registers
     "proxy.observe.logs",  # the access log of S3's dedicated site
     "proxy.tokens",  # RefreshingToken: cloud credentials refreshed in a thread before expiry
+    "proxy.answers",  # small upstream answers read whole, and non-success answers as domain errors
 })
 
 

@@ -1,5 +1,6 @@
 """``modelmanager serve`` stops in order on SIGTERM: the response in flight finishes (within
-``--shutdown-timeout``) and the process exits 0; a second signal stops it at once."""
+``--shutdown-timeout``) and the process exits 0; long polls answer at once rather than hold the
+drain; a second signal stops it at once."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
+from proxy.credentials import ADMIN_TOKEN, read_secret
 from tests.cluster.conftest import BIN, Lines, free_port
 from tests.conftest import ServerFactory
+from tests.control import until
 from tests.fakes.fake_http import FakeUpstream
 
 SIZE = 64 << 20  # far more than the socket buffers hold: the response is mid-way when the signal comes
@@ -23,10 +26,11 @@ BODY = os.urandom(SIZE)
 
 
 class Served:
-    def __init__(self, proc: asyncio.subprocess.Process, output: Lines, url: URL) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, output: Lines, url: URL, cache: Path) -> None:
         self.proc = proc
         self.output = output
         self.url = url
+        self.cache = cache
 
     def logged(self, text: str) -> bool:
         return any(text in line for line in self.output.lines)
@@ -47,7 +51,7 @@ async def served(tmp_path: Path, aiohttp_server: ServerFactory) -> AsyncIterator
     try:
         await output.wait_for('"listening"', proc)
         url = URL(f"http://127.0.0.1:{port}/v1/fetch").with_query(url=str(upstream.make_url("/big.bin")))
-        yield Served(proc, output, url)
+        yield Served(proc, output, url, tmp_path / "cache")
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -81,3 +85,17 @@ async def test_a_second_signal_stops_at_once(served: Served) -> None:
             with pytest.raises(aiohttp.ClientPayloadError):
                 await r.read()
     assert served.logged('"stopping now"')
+
+
+async def test_a_build_workers_long_poll_does_not_hold_the_drain(served: Served) -> None:
+    token = read_secret(served.cache, ADMIN_TOKEN)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        claim = asyncio.ensure_future(session.post(served.url.with_path("/v1/builds/claim").with_query({}),
+                                                   json={"worker": "w1", "offers": {}, "wait": 30}))
+        builders = served.cache / "builders"
+        await until(lambda: builders.is_dir() and any(builders.iterdir()))  # the claim is being served
+        served.proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):  # far less than the claim's 30 s, or the drain's 60 s
+            async with await claim as r:
+                assert r.status == 204, "nothing to build now: the worker asks another pod"
+            assert await served.proc.wait() == 0

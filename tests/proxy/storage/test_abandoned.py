@@ -55,9 +55,14 @@ def test_an_empty_volume_has_nothing_to_sweep(tmp_path: Path) -> None:
     assert store.sweep_abandoned(time.time(), DAY).files == 0
 
 
-async def test_an_eviction_pass_reports_what_it_swept(start_proxy: Callable[..., Awaitable[Proxy]]) -> None:
-    proxy = await start_proxy(disk_quota_bytes=1 << 30, eviction_interval=3600, abandoned_tmp_age=3600)
-    layout = proxy.app[appkeys.CACHE].store.layout
+async def test_an_eviction_pass_reports_what_it_swept(start_proxy: Callable[..., Awaitable[Proxy]],
+                                                     cache_dir: Path) -> None:
+    layout = Layout(cache_dir)
+    older = left(layout.tmp("pod-older") / "fill-000000000000000000000000", b"o", 2 * DAY, time.time())
+    proxy = await start_proxy(abandoned_tmp_age=3600)  # no quota: the sweep runs at start, then every 15 min
+    metrics = proxy.app[appkeys.METRICS]
+    await until(lambda: metrics.value("modelmanager_abandoned_tmp_files_total") == 1)  # the start's sweep is over
+    assert not older.exists()
     now = time.time()
     dead = left(layout.tmp("pod-gone") / "fill-0123456789abcdef01234567", b"x" * 4096, 7200, now)
     recent = left(layout.tmp("pod-gone") / "fill-abcdefabcdefabcdefabcdef", b"x", 600, now)
@@ -65,9 +70,8 @@ async def test_an_eviction_pass_reports_what_it_swept(start_proxy: Callable[...,
     assert (report["abandoned_files"], report["abandoned_bytes"]) == (1, 4096)
     assert not dead.exists()
     assert recent.exists()
-    metrics = proxy.app[appkeys.METRICS]
-    assert metrics.value("modelmanager_abandoned_tmp_files_total") == 1
-    assert metrics.value("modelmanager_abandoned_tmp_bytes_total") == 4096
+    assert metrics.value("modelmanager_abandoned_tmp_files_total") == 2
+    assert metrics.value("modelmanager_abandoned_tmp_bytes_total") == 4096 + 1
 
 
 async def test_without_a_quota_the_proxy_sweeps_when_it_starts(
