@@ -147,6 +147,7 @@ def make_app(settings: Settings, frontends: Sequence[Frontend], clock: Callable[
     connections = ConnectionGuard(settings.max_connections or default_limit(), settings.body_idle_timeout, metrics)
     app = web.Application(client_max_size=1 << 20, middlewares=[connections.middleware])
     app[appkeys.CONNECTIONS] = connections
+    app[appkeys.STOPPING] = asyncio.Event()
     app[appkeys.SETTINGS] = settings
     app[appkeys.METRICS] = metrics
     app[appkeys.FILLS] = fills
@@ -233,6 +234,8 @@ async def _readyz(request: web.Request) -> web.Response:
     without Redis misses are filled per pod, and on a nearly full volume hits are still served
     (misses answer 507), so neither takes pods out; both say ``degraded``."""
     settings = request.app[appkeys.SETTINGS]
+    if request.app[appkeys.STOPPING].is_set():  # a signal came (--shutdown-delay): load balancers take it out
+        return web.json_response({"status": "stopping", "node_id": settings.node_id}, status=503)
     store = request.app[appkeys.CACHE].store
     checks = {"cache_dir": os.access(store.layout.tmp(settings.node_id), os.W_OK)}
     ready = checks["cache_dir"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import ClientSession, web
 
 from proxy.cluster.claims import SharedUsage
@@ -32,3 +34,5 @@ CONTROL = web.AppKey("control", Control)
 SHARED_USAGE = web.AppKey("shared_usage", SharedUsage)
 CONNECTIONS = web.AppKey("connections", ConnectionGuard)
 GUARD = web.AppKey("guard", Guard)
+STOPPING = web.AppKey("stopping", asyncio.Event)
+"""Set when a signal asked the server to stop: ``/readyz`` answers 503 from then on."""

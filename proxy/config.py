@@ -239,10 +239,14 @@ class Settings(BaseSettings):
                          "Redis) and their metrics are aggregated. See docs/serving.md.")
     sendfile: bool = Field(True, description="Serve cached blobs with the kernel's sendfile(2). "
                            "Off: read and write in user space.")
+    shutdown_delay: float = Field(0.0, ge=0, le=300, description="On SIGTERM or SIGINT: seconds to keep "
+                                  "accepting new connections, with /readyz answering 503, before the listening "
+                                  "socket closes (load balancers and Kubernetes endpoints take a moment to "
+                                  "notice). 0: close at once.")
     shutdown_timeout: float = Field(20.0, ge=0, description="On SIGTERM or SIGINT: seconds the responses "
                                     "in flight get to finish after the listening socket closed and fills were "
-                                    "handed over (keep it under the pod's terminationGracePeriodSeconds). A "
-                                    "second signal stops at once.")
+                                    "handed over (keep it and --shutdown-delay under the pod's "
+                                    "terminationGracePeriodSeconds). A second signal ends the wait.")
     event_loop: Literal["asyncio", "uvloop"] = Field("asyncio", description="Event loop. asyncio "
                                                      "has sendfile; see docs/serving.md for the measurements.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

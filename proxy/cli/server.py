@@ -1,12 +1,13 @@
 """Run the application on its socket until SIGINT/SIGTERM: aiohttp's runner, with the connection
 guard attached to the protocol factory before the first connection is accepted.
 
-A signal stops the server in order: the listening sockets close, fills are handed over (the
+A signal stops the server in order: ``/readyz`` answers 503 (and new connections are still
+accepted for ``--shutdown-delay`` seconds), the listening sockets close, fills are handed over (the
 application's shutdown hooks), responses in flight get up to ``--shutdown-timeout`` seconds to
 finish, and only then is whatever still runs cancelled. (aiohttp's own signal handling raises
 ``GracefulExit`` out of the event loop, and ``asyncio.run`` then cancels every task at once:
 responses in flight were cut at once, and fills were cancelled twice while handing over.) A
-second signal cuts the drain short."""
+second signal skips what is left of the delay or of the drain."""
 
 from __future__ import annotations
 
@@ -73,5 +74,9 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool, uni
         else:
             on_listening(message)
         await stopping.wait()
+        app[appkeys.STOPPING].set()
+        if settings.shutdown_delay:  # still accepting, while /readyz tells load balancers to stop sending
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), settings.shutdown_delay)
     finally:
         await runner.cleanup()

@@ -105,7 +105,8 @@ def test_defaults_bundle_redis_and_a_shared_claim() -> None:
 
     assert variables(docs)["MODELMANAGER_WORKERS"] == "0", "by default every core of the pod serves"
     assert pod["terminationGracePeriodSeconds"] == 30
-    assert variables(docs)["MODELMANAGER_SHUTDOWN_TIMEOUT"] == "20", "responses drain; 10 s are left to hand over"
+    assert variables(docs)["MODELMANAGER_SHUTDOWN_DELAY"] == "5", "new connections, while endpoints update"
+    assert variables(docs)["MODELMANAGER_SHUTDOWN_TIMEOUT"] == "15", "responses drain; 10 s are left to hand over"
     redis_url = variables(docs)["MODELMANAGER_REDIS_URL"]
     host = re.fullmatch(r"redis://([^:/]+):(\d+)/0", redis_url)
     assert host is not None

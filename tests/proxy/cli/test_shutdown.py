@@ -37,15 +37,21 @@ class Served:
 
 
 @pytest.fixture
-async def served(tmp_path: Path, aiohttp_server: ServerFactory) -> AsyncIterator[Served]:
+def delay() -> float:
+    """``--shutdown-delay`` of the served proxy."""
+    return 0.0
+
+
+@pytest.fixture
+async def served(tmp_path: Path, aiohttp_server: ServerFactory, delay: float) -> AsyncIterator[Served]:
     fake = FakeUpstream()
     fake.add("/big.bin", BODY)
     upstream: TestServer = await aiohttp_server(fake.app)
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         str(BIN), "serve", "--port", str(port), "--cache-dir", str(tmp_path / "cache"), "--http-allow",
-        f"127.0.0.1:{upstream.port}", "--shutdown-timeout", "60", stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
+        f"127.0.0.1:{upstream.port}", "--shutdown-timeout", "60", "--shutdown-delay", str(delay),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert proc.stderr is not None
     output = Lines(proc.stderr)
     try:
@@ -99,3 +105,21 @@ async def test_a_build_workers_long_poll_does_not_hold_the_drain(served: Served)
             async with await claim as r:
                 assert r.status == 204, "nothing to build now: the worker asks another pod"
             assert await served.proc.wait() == 0
+
+
+@pytest.mark.parametrize("delay", [60.0])
+async def test_during_the_shutdown_delay_new_requests_are_served_and_readyz_says_stopping(served: Served) -> None:
+    served.proc.send_signal(signal.SIGTERM)
+    await served.output.wait_for('"stopping"', served.proc)
+    async with aiohttp.ClientSession() as session:  # a new connection, as a lagging load balancer sends
+        async with session.get(served.url.with_path("/readyz")) as r:
+            assert r.status == 503
+            assert (await r.json())["status"] == "stopping"
+        async with session.get(served.url) as r:
+            assert r.status == 200
+            assert await r.read() == BODY
+        async with session.get(served.url.with_path("/healthz")) as r:
+            assert r.status == 200, "alive: liveness probes must not restart a pod that is stopping"
+    served.proc.send_signal(signal.SIGTERM)  # a second signal ends the delay at once
+    async with asyncio.timeout(10):
+        assert await served.proc.wait() == 0
