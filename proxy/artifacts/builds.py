@@ -177,11 +177,17 @@ class Builds:
             return ready(artifact)  # stored (and its record removed) between the two looks
         return await self.staffed(view(record)) if record is not None else BuildView(key=key.hex, state="unknown")
 
-    async def staffed(self, pending: BuildView) -> BuildView:
-        """``pending``, or ``no_worker`` (with the targets offered) when no live worker offers its target."""
+    async def staffed(self, pending: BuildView, known: dict[str, list[dict[str, str]]] | None = None) -> BuildView:
+        """``pending``, or ``no_worker`` (with the targets offered) when no live worker offers its target.
+        ``known``: the targets offered, by recipe, as looked up so far (one look per recipe for a list)."""
         if pending.state != "pending" or pending.manifest is None:
             return pending
-        offered = await self.targets(pending.manifest.recipe.name)
+        recipe = pending.manifest.recipe.name
+        offered = known.get(recipe) if known is not None else None
+        if offered is None:
+            offered = await self.targets(recipe)
+            if known is not None:
+                known[recipe] = offered
         if pending.manifest.target in offered:
             return pending
         return pending.model_copy(update={"state": "no_worker", "offered": offered})
@@ -349,7 +355,8 @@ async def artifact_status(store: ArtifactStore, builds: Builds, limit: int = 50)
     (a build waiting for a worker that no live worker offers its target is ``no_worker``)."""
     stored = await store.find()
     records = await builds.records()
+    known: dict[str, list[dict[str, str]]] = {}  # the builders' records are read once per recipe
     return {"count": len(stored), "bytes": sum(a.entry.size for a in stored),
             "stored": [a.to_json() for a in sorted(stored, key=lambda a: -a.entry.fetched_at)[:limit]],
-            "builds": [(await builds.staffed(view(r))).model_dump(mode="json", exclude={"artifact"})
+            "builds": [(await builds.staffed(view(r), known)).model_dump(mode="json", exclude={"artifact"})
                        for r in records[:limit]]}  # a build no live worker offers: no_worker, as the API says

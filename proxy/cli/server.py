@@ -44,7 +44,7 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool, uni
                  on_listening: Callable[[str], None] | None) -> None:
     loop = asyncio.get_running_loop()
     limit_repeated_loop_errors(loop)
-    stopping = asyncio.Event()
+    stopping = app[appkeys.STOPPING]  # /readyz answers 503 once it is set
     main = asyncio.current_task()
     assert main is not None
 
@@ -74,9 +74,6 @@ async def _serve(app: web.Application, settings: Settings, reuse_port: bool, uni
         else:
             on_listening(message)
         await stopping.wait()
-        app[appkeys.STOPPING].set()
-        if settings.shutdown_delay:  # still accepting, while /readyz tells load balancers to stop sending
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.Event().wait(), settings.shutdown_delay)
+        await asyncio.sleep(settings.shutdown_delay)  # still accepting, while /readyz turns load balancers away
     finally:
         await runner.cleanup()

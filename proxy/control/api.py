@@ -44,9 +44,9 @@ from proxy.tasks import OwnedTasks
 log = logging.getLogger(__name__)
 
 MAX_JOB_WAIT = 30.0
+"""Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 SWEEP_INTERVAL = 900.0
 """Seconds between sweeps of abandoned temp files when no quota runs eviction passes."""
-"""Longest long-poll of ``GET /v1/jobs/{id}?wait=``."""
 
 class Control:
     """The control room's routes and loops. Its parts come built from the composition root

@@ -106,7 +106,7 @@ class Layout:
         if (path.parent.parent.name != "tmp" or not _NODE_ID.fullmatch(path.parent.name)
                 or not re.fullmatch(r"fill-[0-9a-f]{24}", path.name)):
             return None
-        return self.root / "tmp" / path.parent.name / path.name
+        return self.tmp_root / path.parent.name / path.name
 
     def ensure(self, node_id: str) -> None:
         for path in (self.blobs, self.index, self.tmp(node_id)):
